@@ -1,0 +1,34 @@
+//! The domain: who asks for what, the states a request moves through, and the rules.
+//!
+//! **Invariant:** nothing in this module performs I/O or reads the clock. Every function
+//! takes `now` and returns values; the workflow engine (`crate::workflow`) persists them.
+
+mod error;
+mod id;
+mod policy;
+mod principal;
+mod request;
+mod submit;
+mod transition;
+
+pub use error::DomainError;
+pub use id::RequestId;
+pub use policy::{ClusterPolicy, Limits, Policy, MIN_TTL_SECONDS};
+pub use principal::{Actor, Principal, PrincipalError};
+pub use request::{
+    AccessRequest, Approval, CredentialsStatus, ExtensionRequest, Origin, Platform, RequestState,
+    MAX_REASON_CHARS,
+};
+pub use submit::{Draft, UserActivity, submit};
+pub use transition::{Command, Effect, Transition, transition};
+
+/// What one accepted command implies for the audit log: the engine appends it to the
+/// hash chain in the same database transaction as the state change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NewEvent {
+    pub action: &'static str,
+    pub actor: String,
+    pub request_id: Option<RequestId>,
+    pub cluster: Option<String>,
+    pub details: serde_json::Value,
+}

@@ -1,0 +1,420 @@
+//! The one transition function of the request workflow.
+
+use chrono::{DateTime, TimeDelta, Utc};
+use serde_json::{Value, json};
+
+use super::submit::{check_reason, check_ttl};
+use super::{
+    AccessRequest, Actor, Approval, CredentialsStatus, DomainError, ExtensionRequest, NewEvent, Policy,
+    Principal, RequestState,
+};
+
+/// Everything that can happen to an existing request.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Command {
+    /// An approver adds their approval, optionally choosing a TTL from `approvalTtlOptions`.
+    Approve { ttl_seconds: Option<u64>, reason: Option<String> },
+    Deny { reason: Option<String> },
+    /// The requester takes the request back.
+    Withdraw,
+    /// An approver or admin ends it.
+    Revoke { reason: Option<String> },
+    /// The scheduler, at `expires_at`.
+    Expire,
+    /// The scheduler, when a request stayed Pending longer than `pendingExpirySeconds`.
+    AutoDeny,
+    /// The scheduler, when a request stayed Approved longer than `grantTimeoutSeconds`.
+    GrantTimeout,
+    /// The cluster's agent created every object in every namespace.
+    GrantSucceeded,
+    GrantFailed { error: String },
+    /// The cluster's agent deleted every object.
+    CleanupSucceeded,
+    CleanupFailed { error: String },
+    /// The requester asks for more time on an Active request.
+    RequestExtension { ttl_seconds: u64, reason: String },
+    ApproveExtension,
+    DenyExtension { reason: Option<String> },
+}
+
+impl Command {
+    /// The verb used in messages ("A pending request cannot be expired.").
+    pub fn verb(&self) -> &'static str {
+        match self {
+            Command::Approve { .. } => "approved",
+            Command::Deny { .. } => "denied",
+            Command::Withdraw => "withdrawn",
+            Command::Revoke { .. } => "revoked",
+            Command::Expire => "expired",
+            Command::AutoDeny => "auto-denied",
+            Command::GrantTimeout => "timed out",
+            Command::GrantSucceeded => "activated",
+            Command::GrantFailed { .. } => "failed",
+            Command::CleanupSucceeded | Command::CleanupFailed { .. } => "cleaned up",
+            Command::RequestExtension { .. } => "extended",
+            Command::ApproveExtension | Command::DenyExtension { .. } => "decided on for an extension",
+        }
+    }
+}
+
+/// What the engine must do besides saving the request, in the same transaction.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Effect {
+    /// Queue grant work for the cluster's agent (also re-mints tokens after an extension).
+    QueueGrant,
+    /// Queue cleanup work: delete every object of the request.
+    QueueCleanup,
+    /// Close every open terminal session of the request now.
+    CloseTerminals,
+}
+
+/// The outcome of an accepted command.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Transition {
+    pub request: AccessRequest,
+    pub events: Vec<NewEvent>,
+    pub effects: Vec<Effect>,
+}
+
+/// Applies `command` by `actor` to `request` at `now`.
+///
+/// The legal moves:
+/// - **Pending**: approvers add approvals (never the requester, never twice); when the
+///   cluster's `approvalsRequired` distinct approvals are in, it becomes **Approved**,
+///   credentials become `provisioning` and grant work is queued. An approver may deny
+///   (→ **Denied**), the scheduler auto-denies after `pendingExpirySeconds`, the requester
+///   withdraws (→ **Withdrawn**), an approver revokes (→ **Revoked**).
+/// - **Approved**: the agent reports success (→ **Active**, `expires_at = now + ttl`,
+///   credentials `live`) or failure (→ **Failed**); the scheduler fails it after
+///   `grantTimeoutSeconds`; withdraw and revoke end it.
+/// - **Active**: the scheduler expires it at `expires_at` (→ **Expired**); withdraw and
+///   revoke end it; the requester may ask for an extension, approved like a request.
+/// - Every move to a terminal state from Approved or Active sets credentials to
+///   `cleaning`, queues cleanup and closes terminals. Cleanup results only move the
+///   credentials status (`cleaned`, or `cleanup_failed`, which is retried).
+///
+/// Everything else is refused with a [`DomainError`] that names the reason. Every
+/// accepted command bumps `version` and yields exactly one audit event.
+pub fn transition(
+    request: &AccessRequest,
+    command: &Command,
+    actor: &Actor,
+    policy: &Policy,
+    now: DateTime<Utc>,
+) -> Result<Transition, DomainError> {
+    let mut next = request.clone();
+    next.version += 1;
+    let state = request.state;
+    let invalid = || DomainError::InvalidTransition { from: state, command: command.verb() };
+    if let Actor::Agent { cluster } = actor
+        && cluster != &request.cluster
+    {
+        return Err(DomainError::WrongAgent);
+    }
+
+    let (action, details, effects): (&'static str, Value, Vec<Effect>) = match command {
+        Command::Approve { ttl_seconds, reason } => {
+            let approver = approver(request, actor, policy)?;
+            if state != RequestState::Pending {
+                return Err(invalid());
+            }
+            if request.is_approved_by(approver) {
+                return Err(DomainError::AlreadyApproved);
+            }
+            if let Some(ttl) = ttl_seconds {
+                check_approval_ttl(*ttl, policy)?;
+            }
+            let reason = optional_reason(reason.as_deref())?;
+            next.approvals.push(Approval {
+                by: approver.clone(),
+                at: now,
+                ttl_seconds: *ttl_seconds,
+                reason: reason.clone(),
+            });
+            // When several approvers pick a TTL, the shortest wins.
+            if let Some(shortest) = next.approvals.iter().filter_map(|a| a.ttl_seconds).min() {
+                next.ttl_seconds = shortest;
+            }
+            let required = policy.approvals_required(&request.cluster);
+            let count = next.approvals.len();
+            let details = json!({
+                "approvals": count, "required": required, "ttlSeconds": next.ttl_seconds, "reason": reason,
+            });
+            if count >= required as usize {
+                next.state = RequestState::Approved;
+                next.credentials = CredentialsStatus::Provisioning;
+                next.decided_at = Some(now);
+                ("request.approved", details, vec![Effect::QueueGrant])
+            } else {
+                ("request.approval_recorded", details, Vec::new())
+            }
+        }
+        Command::Deny { reason } => {
+            approver_or_self(request, actor, policy)?;
+            if state != RequestState::Pending {
+                return Err(invalid());
+            }
+            let reason = optional_reason(reason.as_deref())?;
+            next.state = RequestState::Denied;
+            next.deny_reason = reason.clone();
+            next.decided_at = Some(now);
+            end(&mut next, now, "denied");
+            ("request.denied", json!({ "reason": reason }), Vec::new())
+        }
+        Command::AutoDeny => {
+            system(actor)?;
+            if state != RequestState::Pending || policy.pending_expiry_seconds == 0 {
+                return Err(invalid());
+            }
+            if now < request.created_at + seconds(policy.pending_expiry_seconds) {
+                return Err(DomainError::NotYetDue);
+            }
+            next.state = RequestState::Denied;
+            next.deny_reason = Some(format!("no decision within {} seconds", policy.pending_expiry_seconds));
+            next.decided_at = Some(now);
+            end(&mut next, now, "pending_expired");
+            ("request.denied", json!({ "reason": next.deny_reason, "auto": true }), Vec::new())
+        }
+        Command::Withdraw => {
+            if actor.person() != Some(&request.requester) {
+                return Err(DomainError::NotTheRequester);
+            }
+            if !state.is_live() {
+                return Err(invalid());
+            }
+            next.state = RequestState::Withdrawn;
+            end(&mut next, now, "withdrawn");
+            ("request.withdrawn", json!({}), finish_credentials(&mut next))
+        }
+        Command::Revoke { reason } => {
+            approver_or_self(request, actor, policy)?;
+            if !state.is_live() {
+                return Err(invalid());
+            }
+            let reason = optional_reason(reason.as_deref())?;
+            next.state = RequestState::Revoked;
+            end(&mut next, now, "revoked");
+            ("request.revoked", json!({ "reason": reason }), finish_credentials(&mut next))
+        }
+        Command::Expire => {
+            system(actor)?;
+            if state != RequestState::Active {
+                return Err(invalid());
+            }
+            if request.expires_at.is_some_and(|expires_at| now < expires_at) {
+                return Err(DomainError::NotYetDue);
+            }
+            next.state = RequestState::Expired;
+            end(&mut next, now, "expired");
+            ("request.expired", json!({ "expiresAt": request.expires_at }), finish_credentials(&mut next))
+        }
+        Command::GrantTimeout => {
+            system(actor)?;
+            if state != RequestState::Approved {
+                return Err(invalid());
+            }
+            let decided_at = request.decided_at.unwrap_or(request.created_at);
+            if now < decided_at + seconds(policy.grant_timeout_seconds) {
+                return Err(DomainError::NotYetDue);
+            }
+            next.state = RequestState::Failed;
+            end(&mut next, now, "grant_timeout");
+            let details = json!({ "error": "no answer from the cluster's agent in time", "timeout": true });
+            ("request.failed", details, finish_credentials(&mut next))
+        }
+        Command::GrantSucceeded => {
+            agent(actor)?;
+            match state {
+                RequestState::Approved => {
+                    next.state = RequestState::Active;
+                    next.credentials = CredentialsStatus::Live;
+                    next.activated_at = Some(now);
+                    next.expires_at = Some(now + seconds(next.ttl_seconds));
+                    ("grant.succeeded", json!({ "expiresAt": next.expires_at }), Vec::new())
+                }
+                // A re-grant after an extension: tokens were re-minted.
+                RequestState::Active => ("grant.succeeded", json!({ "expiresAt": next.expires_at }), Vec::new()),
+                // The request ended while the grant was in flight: whatever the agent made
+                // must go again, whatever the credentials status says.
+                _ => {
+                    next.credentials = CredentialsStatus::Cleaning;
+                    ("grant.succeeded", json!({ "afterEnd": true }), vec![Effect::QueueCleanup])
+                }
+            }
+        }
+        Command::GrantFailed { error } => {
+            agent(actor)?;
+            let error = clip(error, 1000);
+            match state {
+                RequestState::Approved => {
+                    next.state = RequestState::Failed;
+                    end(&mut next, now, &error);
+                    ("grant.failed", json!({ "error": error }), finish_credentials(&mut next))
+                }
+                RequestState::Active => ("grant.failed", json!({ "error": error, "refresh": true }), Vec::new()),
+                _ => {
+                    next.credentials = CredentialsStatus::Cleaning;
+                    ("grant.failed", json!({ "error": error, "afterEnd": true }), vec![Effect::QueueCleanup])
+                }
+            }
+        }
+        Command::CleanupSucceeded => {
+            agent(actor)?;
+            if state.is_live() || request.credentials.is_settled() {
+                return Err(invalid());
+            }
+            next.credentials = CredentialsStatus::Cleaned;
+            ("cleanup.succeeded", json!({}), Vec::new())
+        }
+        Command::CleanupFailed { error } => {
+            agent(actor)?;
+            if state.is_live() || request.credentials.is_settled() {
+                return Err(invalid());
+            }
+            next.credentials = CredentialsStatus::CleanupFailed;
+            ("cleanup.failed", json!({ "error": clip(error, 1000) }), Vec::new())
+        }
+        Command::RequestExtension { ttl_seconds, reason } => {
+            if actor.person() != Some(&request.requester) {
+                return Err(DomainError::NotTheRequester);
+            }
+            if state != RequestState::Active {
+                return Err(invalid());
+            }
+            if request.extension.is_some() {
+                return Err(DomainError::ExtensionPending);
+            }
+            check_ttl(*ttl_seconds, policy)?;
+            let reason = check_reason(reason)?;
+            next.extension = Some(ExtensionRequest {
+                ttl_seconds: *ttl_seconds,
+                reason: reason.clone(),
+                requested_at: now,
+                approvals: Vec::new(),
+            });
+            ("extension.requested", json!({ "ttlSeconds": ttl_seconds, "reason": reason }), Vec::new())
+        }
+        Command::ApproveExtension => {
+            let approver = approver(request, actor, policy)?;
+            if state != RequestState::Active {
+                return Err(invalid());
+            }
+            let Some(extension) = next.extension.as_mut() else {
+                return Err(DomainError::NoExtensionPending);
+            };
+            if extension.approvals.iter().any(|approval| &approval.by == approver) {
+                return Err(DomainError::AlreadyApproved);
+            }
+            extension.approvals.push(Approval { by: approver.clone(), at: now, ttl_seconds: None, reason: None });
+            let count = extension.approvals.len();
+            let ttl = extension.ttl_seconds;
+            let required = policy.approvals_required(&request.cluster);
+            if count >= required as usize {
+                next.extension = None;
+                next.extensions += 1;
+                next.expires_at = next.expires_at.map(|expires_at| expires_at + seconds(ttl));
+                let details = json!({ "ttlSeconds": ttl, "approvals": count, "expiresAt": next.expires_at });
+                ("extension.approved", details, vec![Effect::QueueGrant])
+            } else {
+                let details = json!({ "ttlSeconds": ttl, "approvals": count, "required": required });
+                ("extension.approval_recorded", details, Vec::new())
+            }
+        }
+        Command::DenyExtension { reason } => {
+            approver_or_self(request, actor, policy)?;
+            if state != RequestState::Active {
+                return Err(invalid());
+            }
+            if next.extension.take().is_none() {
+                return Err(DomainError::NoExtensionPending);
+            }
+            let reason = optional_reason(reason.as_deref())?;
+            ("extension.denied", json!({ "reason": reason }), Vec::new())
+        }
+    };
+
+    let event = NewEvent {
+        action,
+        actor: actor.audit_name(),
+        request_id: Some(request.id.clone()),
+        cluster: Some(request.cluster.clone()),
+        details,
+    };
+    Ok(Transition { request: next, events: vec![event], effects })
+}
+
+fn seconds(value: u64) -> TimeDelta {
+    TimeDelta::seconds(i64::try_from(value).unwrap_or(i64::MAX / 1_000_000))
+}
+
+fn clip(text: &str, max: usize) -> String {
+    text.chars().take(max).collect()
+}
+
+fn end(request: &mut AccessRequest, now: DateTime<Utc>, reason: &str) {
+    request.ended_at = Some(now);
+    request.end_reason = Some(reason.to_owned());
+    request.extension = None;
+}
+
+/// Credentials for a request that just reached a terminal state: anything that may
+/// exist is cleaned up, and terminals close.
+fn finish_credentials(request: &mut AccessRequest) -> Vec<Effect> {
+    if request.credentials == CredentialsStatus::None {
+        return Vec::new();
+    }
+    request.credentials = CredentialsStatus::Cleaning;
+    vec![Effect::QueueCleanup, Effect::CloseTerminals]
+}
+
+/// The actor as an approver of this request: a person, not the requester, and an
+/// approver of the cluster or an admin.
+fn approver<'a>(request: &AccessRequest, actor: &'a Actor, policy: &Policy) -> Result<&'a Principal, DomainError> {
+    let person = actor.person().ok_or(DomainError::NotAPerson)?;
+    if person == &request.requester {
+        return Err(DomainError::SelfApproval);
+    }
+    if !policy.is_approver(person, &request.cluster) {
+        return Err(DomainError::NotAnApprover { cluster: request.cluster.clone() });
+    }
+    Ok(person)
+}
+
+/// Deny and revoke only ever reduce access, so the requester may also do them to their
+/// own request; anyone else must be an approver of the cluster or an admin.
+fn approver_or_self(request: &AccessRequest, actor: &Actor, policy: &Policy) -> Result<(), DomainError> {
+    let person = actor.person().ok_or(DomainError::NotAPerson)?;
+    if person == &request.requester || policy.is_approver(person, &request.cluster) {
+        Ok(())
+    } else {
+        Err(DomainError::NotAnApprover { cluster: request.cluster.clone() })
+    }
+}
+
+fn system(actor: &Actor) -> Result<(), DomainError> {
+    if actor == &Actor::System { Ok(()) } else { Err(DomainError::SystemOnly) }
+}
+
+fn agent(actor: &Actor) -> Result<(), DomainError> {
+    if matches!(actor, Actor::Agent { .. }) { Ok(()) } else { Err(DomainError::WrongAgent) }
+}
+
+fn check_approval_ttl(ttl: u64, policy: &Policy) -> Result<(), DomainError> {
+    let options: Vec<u64> = policy
+        .approval_ttl_options
+        .iter()
+        .copied()
+        .filter(|option| *option <= policy.max_ttl_seconds && *option >= super::MIN_TTL_SECONDS)
+        .collect();
+    if options.contains(&ttl) { Ok(()) } else { Err(DomainError::TtlNotAnOption { options }) }
+}
+
+fn optional_reason(raw: Option<&str>) -> Result<Option<String>, DomainError> {
+    match raw.map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(reason) if reason.chars().count() > super::MAX_REASON_CHARS => {
+            Err(DomainError::ReasonTooLong { max: super::MAX_REASON_CHARS })
+        }
+        Some(reason) => Ok(Some(reason.to_owned())),
+    }
+}

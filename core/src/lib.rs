@@ -1,0 +1,25 @@
+//! `janus-core`: everything Janus decides, and where it keeps it.
+//!
+//! - [`domain`]: requests, states, policy and the one transition function (no I/O).
+//! - [`workflow`]: the engine that applies commands through the store, atomically.
+//! - [`store`]: SQLite or PostgreSQL (sqlx), chosen once from the URL.
+//! - [`audit`]: the hash-chained, append-only audit log and its verifier.
+//! - [`queue`]: the agent work queue and the wake-up signal for long-polls.
+//! - [`scheduler`]: expiry, pending auto-deny, grant timeout, cleanup retry, retention.
+//! - [`links`]: signed terminal links. [`config`]: the YAML contract.
+//! - [`clock`]: the `Clock` port; the only code that reads the system clock.
+//!
+//! This crate names no web, chat or Kubernetes type (a test checks its dependencies).
+
+pub mod audit;
+pub mod clock;
+pub mod config;
+pub mod domain;
+pub mod links;
+pub mod metrics;
+pub mod queue;
+pub mod scheduler;
+pub mod secret;
+pub mod store;
+pub mod time;
+pub mod workflow;

@@ -1,0 +1,143 @@
+//! The scheduler: everything that happens because time passed.
+//!
+//! Each [`Scheduler::tick`] (every second in `janus serve`, on demand in tests with a
+//! manual clock):
+//! 1. expires Active requests at `expires_at` (→ Expired, cleanup queued);
+//! 2. auto-denies requests Pending longer than `pendingExpirySeconds` (when not 0);
+//! 3. fails requests Approved longer than `grantTimeoutSeconds` (→ Failed, cleanup queued);
+//! 4. puts failed cleanups whose backoff has passed back on the queue, and queues cleanup
+//!    for any ended request whose credentials are not yet `cleaned`;
+//! 5. purges ended requests older than `retentionSeconds` whose credentials are settled
+//!    (the audit log is kept).
+//!
+//! **Invariant:** with PostgreSQL only the process holding the scheduler advisory lock
+//! ticks; the others return at once. Each action goes through the workflow with the state
+//! it expects, so even a stray second scheduler could not apply one twice.
+
+use std::future::Future;
+use std::time::Duration;
+
+use chrono::TimeDelta;
+
+use crate::domain::{Actor, Command, RequestId, RequestState};
+use crate::store::StoreError;
+use crate::workflow::{Workflow, WorkflowError};
+
+const BATCH: i64 = 500;
+
+/// What one tick did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TickReport {
+    /// False when another process holds the scheduler lock; nothing was done.
+    pub leader: bool,
+    pub expired: u64,
+    pub auto_denied: u64,
+    pub timed_out: u64,
+    /// Clusters whose agents were woken for requeued cleanup.
+    pub cleanup_clusters: Vec<String>,
+    pub purged: u64,
+}
+
+#[derive(Debug, Clone)]
+pub struct Scheduler {
+    workflow: Workflow,
+    interval: Duration,
+}
+
+impl Scheduler {
+    pub fn new(workflow: Workflow) -> Self {
+        Scheduler { workflow, interval: Duration::from_secs(1) }
+    }
+
+    pub fn with_interval(mut self, interval: Duration) -> Self {
+        self.interval = interval;
+        self
+    }
+
+    /// Ticks every interval until `shutdown` resolves, then gives up leadership.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        loop {
+            match self.tick().await {
+                Ok(report) if report != TickReport::default() && report.leader => {
+                    tracing::debug!(?report, "scheduler tick");
+                }
+                Ok(_) => {}
+                Err(error) => tracing::warn!(%error, "scheduler tick failed; retrying next interval"),
+            }
+            tokio::select! {
+                () = self.workflow.clock().sleep(self.interval) => {}
+                () = &mut shutdown => break,
+            }
+        }
+        self.workflow.store().step_down().await;
+    }
+
+    pub async fn tick(&self) -> Result<TickReport, StoreError> {
+        let store = self.workflow.store();
+        if !store.try_lead().await? {
+            return Ok(TickReport::default());
+        }
+        let policy = self.workflow.policy();
+        let mut report = TickReport { leader: true, ..TickReport::default() };
+        let mut worst_lag_ms = None;
+        loop {
+            let now = self.workflow.clock().now();
+            let pending_before = (policy.pending_expiry_seconds > 0)
+                .then(|| now - TimeDelta::seconds(seconds(policy.pending_expiry_seconds)));
+            let approved_before = now - TimeDelta::seconds(seconds(policy.grant_timeout_seconds));
+            let due = store.due(now, pending_before, approved_before, BATCH).await?;
+            let full = [&due.to_expire, &due.to_auto_deny, &due.to_time_out].iter().any(|ids| ids.len() as i64 >= BATCH);
+            for id in &due.to_expire {
+                if let Some(request) = self.act(id, RequestState::Active, Command::Expire).await? {
+                    report.expired += 1;
+                    if let Some(expires_at) = request.expires_at {
+                        let lag = (now - expires_at).num_milliseconds();
+                        worst_lag_ms = Some(worst_lag_ms.map_or(lag, |worst: i64| worst.max(lag)));
+                    }
+                }
+            }
+            for id in &due.to_auto_deny {
+                if self.act(id, RequestState::Pending, Command::AutoDeny).await?.is_some() {
+                    report.auto_denied += 1;
+                }
+            }
+            for id in &due.to_time_out {
+                if self.act(id, RequestState::Approved, Command::GrantTimeout).await?.is_some() {
+                    report.timed_out += 1;
+                }
+            }
+            if !full {
+                break;
+            }
+        }
+        let now = self.workflow.clock().now();
+        report.cleanup_clusters = store.requeue_cleanups(now).await?;
+        for cluster in &report.cleanup_clusters {
+            self.workflow.signal().notify(cluster);
+        }
+        let retention = TimeDelta::seconds(seconds(policy.retention_seconds));
+        report.purged = store.purge_finished(now - retention).await?;
+        self.workflow.metrics().scheduler_tick(worst_lag_ms);
+        Ok(report)
+    }
+
+    /// Applies one scheduled command; a request someone else moved first is skipped.
+    async fn act(
+        &self,
+        id: &RequestId,
+        expected: RequestState,
+        command: Command,
+    ) -> Result<Option<crate::domain::AccessRequest>, StoreError> {
+        match self.workflow.execute(id, Some(expected), command, &Actor::System).await {
+            Ok(request) => Ok(Some(request)),
+            Err(WorkflowError::Refused(_) | WorkflowError::NotFound(_) | WorkflowError::Conflict) => Ok(None),
+            Err(WorkflowError::Store(error)) => Err(error),
+            Err(WorkflowError::LeaseLost) => Ok(None),
+        }
+    }
+}
+
+fn seconds(value: u64) -> i64 {
+    i64::try_from(value).unwrap_or(i64::MAX / 1_000_000)
+}

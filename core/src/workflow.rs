@@ -1,0 +1,265 @@
+//! The workflow engine: the one way requests change.
+//!
+//! Every entry point (chat, dashboard, API, scheduler, agent) calls [`Workflow`], which
+//! runs the pure domain function inside a store transaction, then wakes the cluster's
+//! agent and announces the change to in-process subscribers (live pages, terminal relay).
+//! Authorization refusals are audited.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use chrono::TimeDelta;
+use serde_json::json;
+use tokio::sync::broadcast;
+
+use crate::clock::Clock;
+use crate::domain::{
+    self, AccessRequest, Actor, Command, DomainError, Draft, Effect, NewEvent, Policy, Principal, RequestId,
+    RequestState, Transition,
+};
+use crate::metrics::Metrics;
+use crate::queue::{Completion, WorkItem, WorkKind, WorkOutcome, WorkSignal};
+use crate::store::{Store, StoreError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum WorkflowError {
+    #[error("Request {0} was not found.")]
+    NotFound(String),
+    #[error(transparent)]
+    Refused(DomainError),
+    #[error("The request changed at the same moment; try again.")]
+    Conflict,
+    #[error("The work item's lease expired and it was handed to someone else.")]
+    LeaseLost,
+    #[error("The database is unavailable; try again shortly.")]
+    Store(#[source] StoreError),
+}
+
+impl From<StoreError> for WorkflowError {
+    fn from(error: StoreError) -> Self {
+        match error {
+            StoreError::NotFound(id) => WorkflowError::NotFound(id),
+            StoreError::Refused(refusal) => WorkflowError::Refused(refusal),
+            StoreError::Conflict => WorkflowError::Conflict,
+            StoreError::LeaseLost => WorkflowError::LeaseLost,
+            other => WorkflowError::Store(other),
+        }
+    }
+}
+
+/// Announced after every committed change.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Change {
+    pub request: AccessRequest,
+    pub action: &'static str,
+    /// True when open terminals of this request must close now.
+    pub close_terminals: bool,
+}
+
+#[derive(Debug, Clone)]
+pub struct Workflow {
+    store: Store,
+    policy: Arc<Policy>,
+    clock: Arc<dyn Clock>,
+    signal: WorkSignal,
+    changes: broadcast::Sender<Change>,
+    metrics: Arc<Metrics>,
+}
+
+impl Workflow {
+    pub fn new(store: Store, policy: Policy, clock: Arc<dyn Clock>) -> Self {
+        let (changes, _) = broadcast::channel(1024);
+        let signal = WorkSignal::default();
+        store.forward_notifications(signal.clone());
+        Workflow { store, policy: Arc::new(policy), clock, signal, changes, metrics: Arc::default() }
+    }
+
+    pub fn store(&self) -> &Store {
+        &self.store
+    }
+    pub fn policy(&self) -> &Policy {
+        &self.policy
+    }
+    pub fn clock(&self) -> &Arc<dyn Clock> {
+        &self.clock
+    }
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+    pub fn signal(&self) -> &WorkSignal {
+        &self.signal
+    }
+
+    /// Every committed change, for live pages and the terminal relay.
+    pub fn subscribe(&self) -> broadcast::Receiver<Change> {
+        self.changes.subscribe()
+    }
+
+    /// Submits a new request. A random id that collides is retried with another.
+    pub async fn submit(&self, requester: &Principal, draft: Draft) -> Result<AccessRequest, WorkflowError> {
+        let mut attempts = 0;
+        loop {
+            attempts += 1;
+            let now = self.clock.now();
+            let id = RequestId::generate(&mut rand::thread_rng());
+            let draft = draft.clone();
+            let result = self
+                .store
+                .insert_request(requester.as_str(), &draft.cluster.clone(), now, |activity, known| {
+                    domain::submit(id, draft, requester, &self.policy, known, activity, now)
+                })
+                .await;
+            match result {
+                Err(StoreError::Conflict) if attempts < 5 => continue,
+                Err(error) => return Err(self.refused(error, &Actor::Person(requester.clone()), None, "submit").await),
+                Ok(transition) => return Ok(self.committed(transition)),
+            }
+        }
+    }
+
+    /// Applies `command` by `actor`. With `expected`, the command only applies while the
+    /// request is still in that state (a click on a stale card is refused, not replayed).
+    pub async fn execute(
+        &self,
+        id: &RequestId,
+        expected: Option<RequestState>,
+        command: Command,
+        actor: &Actor,
+    ) -> Result<AccessRequest, WorkflowError> {
+        let now = self.clock.now();
+        let result = self
+            .store
+            .update_request(id, expected, now, |request| {
+                domain::transition(request, &command, actor, &self.policy, now)
+            })
+            .await;
+        match result {
+            Ok(transition) => Ok(self.committed(transition)),
+            Err(error) => Err(self.refused(error, actor, Some(id), command.verb()).await),
+        }
+    }
+
+    pub async fn get(&self, id: &RequestId) -> Result<AccessRequest, WorkflowError> {
+        self.store.get_request(id).await?.ok_or_else(|| WorkflowError::NotFound(id.to_string()))
+    }
+
+    /// Waits up to `wait` for work of `cluster` and claims it with a lease. Returns at
+    /// once when work is (or becomes) available: no polling interval.
+    pub async fn wait_for_work(
+        &self,
+        cluster: &str,
+        wait: Duration,
+        lease: Duration,
+    ) -> Result<Option<WorkItem>, WorkflowError> {
+        let deadline = self.clock.sleep(wait);
+        tokio::pin!(deadline);
+        let mut wake = self.signal.subscribe(cluster);
+        loop {
+            wake.borrow_and_update();
+            let now = self.clock.now();
+            let lease_until = now + TimeDelta::from_std(lease).unwrap_or(TimeDelta::seconds(60));
+            if let Some(item) = self.store.claim_work(cluster, now, lease_until).await? {
+                return Ok(Some(item));
+            }
+            tokio::select! {
+                changed = wake.changed() => if changed.is_err() { return Ok(None) },
+                () = &mut deadline => return Ok(None),
+            }
+        }
+    }
+
+    /// Records an agent's result for a claimed item. `cluster` is the agent's verified
+    /// identity; it may only complete its own cluster's work.
+    pub async fn complete_work(
+        &self,
+        cluster: &str,
+        item_id: i64,
+        lease_token: &str,
+        outcome: WorkOutcome,
+    ) -> Result<Completion, WorkflowError> {
+        let actor = Actor::Agent { cluster: cluster.to_owned() };
+        let Some((work_cluster, kind, _)) = self.store.get_work(item_id).await? else {
+            return Err(WorkflowError::NotFound(format!("work {item_id}")));
+        };
+        if work_cluster != cluster {
+            return Err(self.refused(DomainError::WrongAgent.into(), &actor, None, "complete").await);
+        }
+        let command = match (WorkKind::parse(&kind), &outcome) {
+            (Some(WorkKind::Grant), WorkOutcome::Succeeded) => Command::GrantSucceeded,
+            (Some(WorkKind::Grant), WorkOutcome::Failed { error }) => Command::GrantFailed { error: error.clone() },
+            (_, WorkOutcome::Succeeded) => Command::CleanupSucceeded,
+            (_, WorkOutcome::Failed { error }) => Command::CleanupFailed { error: error.clone() },
+        };
+        let now = self.clock.now();
+        let (completion, transition) = self
+            .store
+            .complete_work(item_id, lease_token, &outcome, now, |request| {
+                domain::transition(request, &command, &actor, &self.policy, now)
+            })
+            .await?;
+        if let Some(transition) = transition {
+            self.committed(transition);
+        }
+        if completion == Completion::RetryScheduled {
+            tracing::warn!(cluster, work_id = item_id, "cleanup failed; retry scheduled");
+        }
+        Ok(completion)
+    }
+
+    /// Stores the namespaces an agent reported for its cluster.
+    pub async fn report_namespaces(&self, cluster: &str, namespaces: &[String]) -> Result<(), WorkflowError> {
+        Ok(self.store.set_namespaces(cluster, namespaces, self.clock.now()).await?)
+    }
+
+    /// Appends an event that changes no request (agent, link and session events).
+    pub async fn audit(&self, event: NewEvent) -> Result<(), WorkflowError> {
+        Ok(self.store.append_audit(&[event], self.clock.now()).await?)
+    }
+
+    fn committed(&self, transition: Transition) -> AccessRequest {
+        let Transition { request, events, effects } = transition;
+        let mut action = "unknown";
+        for event in &events {
+            self.metrics.transition(event.action);
+            action = event.action;
+            tracing::info!(
+                request_id = %request.id, cluster = %request.cluster, actor = %event.actor,
+                action = event.action, state = %request.state, "request changed"
+            );
+        }
+        if effects.iter().any(|effect| matches!(effect, Effect::QueueGrant | Effect::QueueCleanup)) {
+            self.signal.notify(&request.cluster);
+        }
+        let close_terminals = effects.contains(&Effect::CloseTerminals);
+        let _ = self.changes.send(Change { request: request.clone(), action, close_terminals });
+        request
+    }
+
+    /// Turns a store error into the caller's error; authorization refusals are audited.
+    async fn refused(
+        &self,
+        error: StoreError,
+        actor: &Actor,
+        id: Option<&RequestId>,
+        command: &'static str,
+    ) -> WorkflowError {
+        if let StoreError::Refused(refusal) = &error {
+            self.metrics.refusal(refusal.code());
+            if refusal.is_authorization_refusal() {
+                tracing::warn!(actor = %actor.audit_name(), request_id = ?id.map(RequestId::as_str),
+                    code = refusal.code(), "command refused");
+                let event = NewEvent {
+                    action: "command.refused",
+                    actor: actor.audit_name(),
+                    request_id: id.cloned(),
+                    cluster: None,
+                    details: json!({ "command": command, "code": refusal.code() }),
+                };
+                if let Err(audit_error) = self.store.append_audit(&[event], self.clock.now()).await {
+                    tracing::error!(error = %audit_error, "could not audit a refusal");
+                }
+            }
+        }
+        error.into()
+    }
+}
