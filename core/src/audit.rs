@@ -153,7 +153,9 @@ fn write_json_string(out: &mut String, text: &str) {
 pub enum ChainBreak {
     #[error("audit event {seq}: its content does not match its hash (the row was changed)")]
     Altered { seq: i64 },
-    #[error("audit event {seq}: it does not follow the event before it (a row was removed, inserted or reordered)")]
+    #[error(
+        "audit event {seq}: it does not follow the event before it (a row was removed, inserted or reordered)"
+    )]
     Unlinked { seq: i64 },
     #[error("audit event {seq} is missing (expected after {after})")]
     Missing { seq: i64, after: i64 },
@@ -165,7 +167,9 @@ impl ChainBreak {
     /// The first sequence number at which the chain is broken.
     pub fn seq(&self) -> i64 {
         match self {
-            ChainBreak::Altered { seq } | ChainBreak::Unlinked { seq } | ChainBreak::Missing { seq, .. } => *seq,
+            ChainBreak::Altered { seq } | ChainBreak::Unlinked { seq } | ChainBreak::Missing { seq, .. } => {
+                *seq
+            }
             ChainBreak::Truncated { last, .. } => last + 1,
         }
     }
@@ -181,14 +185,21 @@ pub struct ChainVerifier {
 
 impl Default for ChainVerifier {
     fn default() -> Self {
-        ChainVerifier { expected_seq: 1, prev_hash: GENESIS_HASH.to_owned(), count: 0 }
+        ChainVerifier {
+            expected_seq: 1,
+            prev_hash: GENESIS_HASH.to_owned(),
+            count: 0,
+        }
     }
 }
 
 impl ChainVerifier {
     pub fn push(&mut self, record: &AuditRecord) -> Result<(), ChainBreak> {
         if record.seq != self.expected_seq {
-            return Err(ChainBreak::Missing { seq: self.expected_seq, after: self.expected_seq - 1 });
+            return Err(ChainBreak::Missing {
+                seq: self.expected_seq,
+                after: self.expected_seq - 1,
+            });
         }
         if record.prev_hash != self.prev_hash {
             return Err(ChainBreak::Unlinked { seq: record.seq });
@@ -260,7 +271,10 @@ mod tests {
     #[test]
     fn canonical_json_sorts_keys_at_every_depth() {
         let value = json!({ "b": 1, "a": { "d": [1, { "z": null, "y": "x" }], "c": true } });
-        assert_eq!(canonical_json(&value), r#"{"a":{"c":true,"d":[1,{"y":"x","z":null}]},"b":1}"#);
+        assert_eq!(
+            canonical_json(&value),
+            r#"{"a":{"c":true,"d":[1,{"y":"x","z":null}]},"b":1}"#
+        );
     }
 
     #[test]
@@ -290,6 +304,9 @@ mod tests {
         assert_eq!(verify(&swapped, (5, &head)).map_err(|e| e.seq()), Err(2));
 
         let truncated = &records[..4];
-        assert_eq!(verify(truncated, (5, &head)), Err(ChainBreak::Truncated { last: 4, head: 5 }));
+        assert_eq!(
+            verify(truncated, (5, &head)),
+            Err(ChainBreak::Truncated { last: 4, head: 5 })
+        );
     }
 }

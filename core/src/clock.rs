@@ -25,12 +25,18 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
 pub struct SystemClock;
 
 impl Clock for SystemClock {
-    #[expect(clippy::disallowed_methods, reason = "the clock adapter is the one place that reads the system clock")]
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the clock adapter is the one place that reads the system clock"
+    )]
     fn now(&self) -> DateTime<Utc> {
         truncate_to_micros(Utc::now())
     }
 
-    #[expect(clippy::disallowed_methods, reason = "the clock adapter is the one place that waits on real time")]
+    #[expect(
+        clippy::disallowed_methods,
+        reason = "the clock adapter is the one place that waits on real time"
+    )]
     fn sleep(&self, duration: Duration) -> futures::future::BoxFuture<'static, ()> {
         Box::pin(tokio::time::sleep(duration))
     }
@@ -48,7 +54,10 @@ impl ManualClock {
     pub fn new(start: DateTime<Utc>) -> Self {
         let start = truncate_to_micros(start);
         let (changed, _) = watch::channel(start);
-        Self { inner: Arc::new(Mutex::new(start)), changed }
+        Self {
+            inner: Arc::new(Mutex::new(start)),
+            changed,
+        }
     }
 
     /// A fixed, readable starting point for tests: 2030-01-01T00:00:00Z.

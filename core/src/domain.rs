@@ -13,11 +13,11 @@ mod transition;
 
 pub use error::DomainError;
 pub use id::RequestId;
-pub use policy::{ClusterPolicy, Limits, Policy, MIN_TTL_SECONDS};
+pub use policy::{ClusterPolicy, Limits, MIN_TTL_SECONDS, Policy};
 pub use principal::{Actor, Principal, PrincipalError};
 pub use request::{
-    AccessRequest, Approval, CredentialsStatus, ExtensionRequest, Origin, Platform, RequestState,
-    MAX_REASON_CHARS,
+    AccessRequest, Approval, CredentialsStatus, ExtensionRequest, MAX_REASON_CHARS, Origin, Platform,
+    RequestState,
 };
 pub use submit::{Draft, UserActivity, submit};
 pub use transition::{Command, Effect, Transition, transition};

@@ -17,11 +17,21 @@ pub struct Metrics {
 
 impl Metrics {
     pub fn transition(&self, action: &'static str) {
-        *self.transitions.lock().unwrap_or_else(|p| p.into_inner()).entry(action).or_default() += 1;
+        *self
+            .transitions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(action)
+            .or_default() += 1;
     }
 
     pub fn refusal(&self, code: &'static str) {
-        *self.refusals.lock().unwrap_or_else(|p| p.into_inner()).entry(code).or_default() += 1;
+        *self
+            .refusals
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(code)
+            .or_default() += 1;
     }
 
     pub fn scheduler_tick(&self, lag_ms: Option<i64>) {
@@ -32,16 +42,28 @@ impl Metrics {
     }
 
     pub fn transitions_total(&self, action: &str) -> u64 {
-        self.transitions.lock().unwrap_or_else(|p| p.into_inner()).get(action).copied().unwrap_or(0)
+        self.transitions
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(action)
+            .copied()
+            .unwrap_or(0)
     }
 
     /// Renders everything, plus the store-derived gauges passed in.
-    pub fn render(&self, requests_by_state: &[(String, i64)], queue_depth: &[crate::store::QueueDepth]) -> String {
+    pub fn render(
+        &self,
+        requests_by_state: &[(String, i64)],
+        queue_depth: &[crate::store::QueueDepth],
+    ) -> String {
         let mut out = String::new();
         out.push_str("# HELP janus_requests Access requests in the live tables, by state.\n");
         out.push_str("# TYPE janus_requests gauge\n");
         for state in crate::domain::RequestState::ALL {
-            let count = requests_by_state.iter().find(|(name, _)| name == state.as_str()).map_or(0, |(_, n)| *n);
+            let count = requests_by_state
+                .iter()
+                .find(|(name, _)| name == state.as_str())
+                .map_or(0, |(_, n)| *n);
             let _ = writeln!(out, "janus_requests{{state=\"{state}\"}} {count}");
         }
         out.push_str("# HELP janus_transitions_total Accepted workflow commands, by audit action.\n");
@@ -68,8 +90,14 @@ impl Metrics {
         }
         out.push_str("# HELP janus_scheduler_ticks_total Scheduler passes run by this process.\n");
         out.push_str("# TYPE janus_scheduler_ticks_total counter\n");
-        let _ = writeln!(out, "janus_scheduler_ticks_total {}", self.scheduler_ticks.load(Ordering::Relaxed));
-        out.push_str("# HELP janus_scheduler_lag_seconds How late the most recent expiry ran after expires_at.\n");
+        let _ = writeln!(
+            out,
+            "janus_scheduler_ticks_total {}",
+            self.scheduler_ticks.load(Ordering::Relaxed)
+        );
+        out.push_str(
+            "# HELP janus_scheduler_lag_seconds How late the most recent expiry ran after expires_at.\n",
+        );
         out.push_str("# TYPE janus_scheduler_lag_seconds gauge\n");
         let lag = self.scheduler_lag_ms.load(Ordering::Relaxed) as f64 / 1000.0;
         let _ = writeln!(out, "janus_scheduler_lag_seconds {lag}");
@@ -78,5 +106,8 @@ impl Metrics {
 }
 
 fn escape(label: &str) -> String {
-    label.replace('\\', "\\\\").replace('"', "\\\"").replace('\n', "\\n")
+    label
+        .replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
 }

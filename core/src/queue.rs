@@ -94,8 +94,14 @@ pub struct WorkSignal {
 
 impl WorkSignal {
     fn sender(&self, cluster: &str) -> watch::Sender<u64> {
-        let mut clusters = self.clusters.lock().unwrap_or_else(|poisoned| poisoned.into_inner());
-        clusters.entry(cluster.to_owned()).or_insert_with(|| watch::channel(0).0).clone()
+        let mut clusters = self
+            .clusters
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner());
+        clusters
+            .entry(cluster.to_owned())
+            .or_insert_with(|| watch::channel(0).0)
+            .clone()
     }
 
     /// Wakes every waiter of `cluster`.

@@ -46,7 +46,10 @@ pub struct Scheduler {
 
 impl Scheduler {
     pub fn new(workflow: Workflow) -> Self {
-        Scheduler { workflow, interval: Duration::from_secs(1) }
+        Scheduler {
+            workflow,
+            interval: Duration::from_secs(1),
+        }
     }
 
     pub fn with_interval(mut self, interval: Duration) -> Self {
@@ -79,7 +82,10 @@ impl Scheduler {
             return Ok(TickReport::default());
         }
         let policy = self.workflow.policy();
-        let mut report = TickReport { leader: true, ..TickReport::default() };
+        let mut report = TickReport {
+            leader: true,
+            ..TickReport::default()
+        };
         let mut worst_lag_ms = None;
         loop {
             let now = self.workflow.clock().now();
@@ -87,7 +93,9 @@ impl Scheduler {
                 .then(|| now - TimeDelta::seconds(seconds(policy.pending_expiry_seconds)));
             let approved_before = now - TimeDelta::seconds(seconds(policy.grant_timeout_seconds));
             let due = store.due(now, pending_before, approved_before, BATCH).await?;
-            let full = [&due.to_expire, &due.to_auto_deny, &due.to_time_out].iter().any(|ids| ids.len() as i64 >= BATCH);
+            let full = [&due.to_expire, &due.to_auto_deny, &due.to_time_out]
+                .iter()
+                .any(|ids| ids.len() as i64 >= BATCH);
             for id in &due.to_expire {
                 if let Some(request) = self.act(id, RequestState::Active, Command::Expire).await? {
                     report.expired += 1;
@@ -98,12 +106,20 @@ impl Scheduler {
                 }
             }
             for id in &due.to_auto_deny {
-                if self.act(id, RequestState::Pending, Command::AutoDeny).await?.is_some() {
+                if self
+                    .act(id, RequestState::Pending, Command::AutoDeny)
+                    .await?
+                    .is_some()
+                {
                     report.auto_denied += 1;
                 }
             }
             for id in &due.to_time_out {
-                if self.act(id, RequestState::Approved, Command::GrantTimeout).await?.is_some() {
+                if self
+                    .act(id, RequestState::Approved, Command::GrantTimeout)
+                    .await?
+                    .is_some()
+                {
                     report.timed_out += 1;
                 }
             }
@@ -129,7 +145,11 @@ impl Scheduler {
         expected: RequestState,
         command: Command,
     ) -> Result<Option<crate::domain::AccessRequest>, StoreError> {
-        match self.workflow.execute(id, Some(expected), command, &Actor::System).await {
+        match self
+            .workflow
+            .execute(id, Some(expected), command, &Actor::System)
+            .await
+        {
             Ok(request) => Ok(Some(request)),
             Err(WorkflowError::Refused(_) | WorkflowError::NotFound(_) | WorkflowError::Conflict) => Ok(None),
             Err(WorkflowError::Store(error)) => Err(error),

@@ -21,7 +21,9 @@ pub use postgres::PgStore;
 pub use sqlite::SqliteStore;
 
 use crate::audit::AuditRecord;
-use crate::domain::{AccessRequest, DomainError, NewEvent, RequestId, RequestState, Transition, UserActivity};
+use crate::domain::{
+    AccessRequest, DomainError, NewEvent, RequestId, RequestState, Transition, UserActivity,
+};
 use crate::queue::{Completion, WorkItem, WorkOutcome};
 
 #[derive(Debug, thiserror::Error)]
@@ -49,7 +51,9 @@ impl From<sqlx::Error> for StoreError {
         match &error {
             sqlx::Error::Database(db) if db.is_unique_violation() => StoreError::Conflict,
             // SQLite reports busy/locked and PostgreSQL serialization failures as retryable.
-            sqlx::Error::Database(db) if matches!(db.code().as_deref(), Some("40001" | "40P01" | "5" | "6")) => {
+            sqlx::Error::Database(db)
+                if matches!(db.code().as_deref(), Some("40001" | "40P01" | "5" | "6")) =>
+            {
                 StoreError::Conflict
             }
             sqlx::Error::RowNotFound => StoreError::NotFound(String::new()),
@@ -318,7 +322,10 @@ mod tests {
 
     #[test]
     fn passwords_never_show_in_urls() {
-        assert_eq!(redact_url("postgres://janus:s3cret@db:5432/janus"), "postgres://janus:***@db:5432/janus");
+        assert_eq!(
+            redact_url("postgres://janus:s3cret@db:5432/janus"),
+            "postgres://janus:***@db:5432/janus"
+        );
         assert_eq!(redact_url("postgres://db/janus"), "postgres://db/janus");
         assert_eq!(redact_url("sqlite://janus.db"), "sqlite://janus.db");
     }

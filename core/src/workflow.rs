@@ -71,7 +71,14 @@ impl Workflow {
         let (changes, _) = broadcast::channel(1024);
         let signal = WorkSignal::default();
         store.forward_notifications(signal.clone());
-        Workflow { store, policy: Arc::new(policy), clock, signal, changes, metrics: Arc::default() }
+        Workflow {
+            store,
+            policy: Arc::new(policy),
+            clock,
+            signal,
+            changes,
+            metrics: Arc::default(),
+        }
     }
 
     pub fn store(&self) -> &Store {
@@ -105,13 +112,22 @@ impl Workflow {
             let draft = draft.clone();
             let result = self
                 .store
-                .insert_request(requester.as_str(), &draft.cluster.clone(), now, |activity, known| {
-                    domain::submit(id, draft, requester, &self.policy, known, activity, now)
-                })
+                .insert_request(
+                    requester.as_str(),
+                    &draft.cluster.clone(),
+                    now,
+                    |activity, known| {
+                        domain::submit(id, draft, requester, &self.policy, known, activity, now)
+                    },
+                )
                 .await;
             match result {
                 Err(StoreError::Conflict) if attempts < 5 => continue,
-                Err(error) => return Err(self.refused(error, &Actor::Person(requester.clone()), None, "submit").await),
+                Err(error) => {
+                    return Err(self
+                        .refused(error, &Actor::Person(requester.clone()), None, "submit")
+                        .await);
+                }
                 Ok(transition) => return Ok(self.committed(transition)),
             }
         }
@@ -140,7 +156,10 @@ impl Workflow {
     }
 
     pub async fn get(&self, id: &RequestId) -> Result<AccessRequest, WorkflowError> {
-        self.store.get_request(id).await?.ok_or_else(|| WorkflowError::NotFound(id.to_string()))
+        self.store
+            .get_request(id)
+            .await?
+            .ok_or_else(|| WorkflowError::NotFound(id.to_string()))
     }
 
     /// Waits up to `wait` for work of `cluster` and claims it with a lease. Returns at
@@ -177,16 +196,22 @@ impl Workflow {
         lease_token: &str,
         outcome: WorkOutcome,
     ) -> Result<Completion, WorkflowError> {
-        let actor = Actor::Agent { cluster: cluster.to_owned() };
+        let actor = Actor::Agent {
+            cluster: cluster.to_owned(),
+        };
         let Some((work_cluster, kind, _)) = self.store.get_work(item_id).await? else {
             return Err(WorkflowError::NotFound(format!("work {item_id}")));
         };
         if work_cluster != cluster {
-            return Err(self.refused(DomainError::WrongAgent.into(), &actor, None, "complete").await);
+            return Err(self
+                .refused(DomainError::WrongAgent.into(), &actor, None, "complete")
+                .await);
         }
         let command = match (WorkKind::parse(&kind), &outcome) {
             (Some(WorkKind::Grant), WorkOutcome::Succeeded) => Command::GrantSucceeded,
-            (Some(WorkKind::Grant), WorkOutcome::Failed { error }) => Command::GrantFailed { error: error.clone() },
+            (Some(WorkKind::Grant), WorkOutcome::Failed { error }) => {
+                Command::GrantFailed { error: error.clone() }
+            }
             (_, WorkOutcome::Succeeded) => Command::CleanupSucceeded,
             (_, WorkOutcome::Failed { error }) => Command::CleanupFailed { error: error.clone() },
         };
@@ -208,7 +233,10 @@ impl Workflow {
 
     /// Stores the namespaces an agent reported for its cluster.
     pub async fn report_namespaces(&self, cluster: &str, namespaces: &[String]) -> Result<(), WorkflowError> {
-        Ok(self.store.set_namespaces(cluster, namespaces, self.clock.now()).await?)
+        Ok(self
+            .store
+            .set_namespaces(cluster, namespaces, self.clock.now())
+            .await?)
     }
 
     /// Appends an event that changes no request (agent, link and session events).
@@ -217,7 +245,11 @@ impl Workflow {
     }
 
     fn committed(&self, transition: Transition) -> AccessRequest {
-        let Transition { request, events, effects } = transition;
+        let Transition {
+            request,
+            events,
+            effects,
+        } = transition;
         let mut action = "unknown";
         for event in &events {
             self.metrics.transition(event.action);
@@ -227,11 +259,18 @@ impl Workflow {
                 action = event.action, state = %request.state, "request changed"
             );
         }
-        if effects.iter().any(|effect| matches!(effect, Effect::QueueGrant | Effect::QueueCleanup)) {
+        if effects
+            .iter()
+            .any(|effect| matches!(effect, Effect::QueueGrant | Effect::QueueCleanup))
+        {
             self.signal.notify(&request.cluster);
         }
         let close_terminals = effects.contains(&Effect::CloseTerminals);
-        let _ = self.changes.send(Change { request: request.clone(), action, close_terminals });
+        let _ = self.changes.send(Change {
+            request: request.clone(),
+            action,
+            close_terminals,
+        });
         request
     }
 

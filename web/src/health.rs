@@ -13,7 +13,10 @@ use axum::routing::get;
 use crate::AppState;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).route("/metrics", get(metrics))
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
 }
 
 async fn healthz() -> &'static str {
@@ -25,7 +28,11 @@ async fn readyz(State(state): State<AppState>) -> Response {
         Ok(()) => (StatusCode::OK, "ready\n").into_response(),
         Err(error) => {
             tracing::warn!(%error, "not ready: database unreachable");
-            (StatusCode::SERVICE_UNAVAILABLE, "not ready: the database is unreachable\n").into_response()
+            (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "not ready: the database is unreachable\n",
+            )
+                .into_response()
         }
     }
 }
@@ -34,8 +41,18 @@ async fn metrics(State(state): State<AppState>) -> Response {
     let store = state.workflow.store();
     let (by_state, depth) = match (store.count_by_state().await, store.queue_depth().await) {
         (Ok(by_state), Ok(depth)) => (by_state, depth),
-        _ => return (StatusCode::SERVICE_UNAVAILABLE, "metrics unavailable: the database is unreachable\n").into_response(),
+        _ => {
+            return (
+                StatusCode::SERVICE_UNAVAILABLE,
+                "metrics unavailable: the database is unreachable\n",
+            )
+                .into_response();
+        }
     };
     let body = state.workflow.metrics().render(&by_state, &depth);
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")], body).into_response()
+    (
+        [(header::CONTENT_TYPE, "text/plain; version=0.0.4; charset=utf-8")],
+        body,
+    )
+        .into_response()
 }

@@ -14,9 +14,15 @@ pub enum DomainError {
     #[error("You have already approved this; another approver must add theirs.")]
     AlreadyApproved,
     #[error("A {from} request cannot be {command}.")]
-    InvalidTransition { from: RequestState, command: &'static str },
+    InvalidTransition {
+        from: RequestState,
+        command: &'static str,
+    },
     #[error("The request is {actual} now, not {expected}; refresh and try again.")]
-    StaleState { expected: RequestState, actual: RequestState },
+    StaleState {
+        expected: RequestState,
+        actual: RequestState,
+    },
     #[error("The TTL must be between {min} and {max} seconds; {given} was asked.")]
     TtlOutOfBounds { min: u64, max: u64, given: u64 },
     #[error("Approvers may only pick one of these TTLs (seconds): {options:?}.")]
@@ -44,7 +50,11 @@ pub enum DomainError {
     #[error("You already have {limit} live requests, the limit; withdraw one first.")]
     TooManyLiveRequests { limit: u32 },
     #[error("You already have a live request ({existing}) for namespace `{namespace}` on `{cluster}`.")]
-    AlreadyLive { existing: RequestId, cluster: String, namespace: String },
+    AlreadyLive {
+        existing: RequestId,
+        cluster: String,
+        namespace: String,
+    },
     #[error("This is not due yet.")]
     NotYetDue,
     #[error("An extension is already waiting for approval.")]

@@ -15,7 +15,9 @@ pub struct RequestId(String);
 impl RequestId {
     /// A fresh random id (40 bits; collisions are caught by the primary key and retried).
     pub fn generate(rng: &mut impl Rng) -> Self {
-        let suffix: String = (0..LENGTH).map(|_| ALPHABET[rng.gen_range(0..32)] as char).collect();
+        let suffix: String = (0..LENGTH)
+            .map(|_| ALPHABET[rng.gen_range(0..32)] as char)
+            .collect();
         RequestId(format!("jr-{suffix}"))
     }
 
@@ -33,7 +35,8 @@ impl RequestId {
 impl TryFrom<String> for RequestId {
     type Error = String;
     fn try_from(value: String) -> Result<Self, Self::Error> {
-        RequestId::parse(&value).ok_or_else(|| format!("`{value}` is not a request id (jr- and 8 characters)"))
+        RequestId::parse(&value)
+            .ok_or_else(|| format!("`{value}` is not a request id (jr- and 8 characters)"))
     }
 }
 
@@ -65,7 +68,15 @@ mod tests {
 
     #[test]
     fn malformed_ids_are_refused() {
-        for raw in ["", "jr-", "jr-abcdefg", "jr-abcdefghi", "jr-ABCDEFGH", "jr-abcdefg1", "xx-abcdefgh"] {
+        for raw in [
+            "",
+            "jr-",
+            "jr-abcdefg",
+            "jr-abcdefghi",
+            "jr-ABCDEFGH",
+            "jr-abcdefg1",
+            "xx-abcdefgh",
+        ] {
             assert_eq!(RequestId::parse(raw), None, "{raw:?}");
         }
     }

@@ -49,7 +49,10 @@ impl Default for Policy {
                 .into_iter()
                 .map(str::to_owned)
                 .collect(),
-            limits: Limits { requests_per_hour: 10, live_requests_per_user: 5 },
+            limits: Limits {
+                requests_per_hour: 10,
+                live_requests_per_user: 5,
+            },
             clusters: BTreeMap::new(),
             profiles: BTreeSet::from(["exec".to_owned()]),
         }
@@ -64,10 +67,61 @@ impl Policy {
     /// Admins approve anywhere; otherwise the cluster's approver list decides.
     pub fn is_approver(&self, principal: &Principal, cluster: &str) -> bool {
         self.is_admin(principal)
-            || self.clusters.get(cluster).is_some_and(|policy| policy.approvers.contains(principal))
+            || self
+                .clusters
+                .get(cluster)
+                .is_some_and(|policy| policy.approvers.contains(principal))
     }
 
     pub fn approvals_required(&self, cluster: &str) -> u32 {
-        self.clusters.get(cluster).map_or(1, |policy| policy.approvals_required.max(1))
+        self.clusters
+            .get(cluster)
+            .map_or(1, |policy| policy.approvals_required.max(1))
+    }
+}
+
+impl Policy {
+    /// The policy a configuration implies. The configuration was validated when loaded,
+    /// so emails that still fail to parse are skipped (and logged) rather than trusted.
+    pub fn from_config(config: &crate::config::Config) -> Policy {
+        let principals = |emails: &[String]| -> BTreeSet<Principal> {
+            emails
+                .iter()
+                .filter_map(|email| match Principal::parse(email) {
+                    Ok(principal) => Some(principal),
+                    Err(error) => {
+                        tracing::warn!(%error, "ignoring an approver or admin that is not an email");
+                        None
+                    }
+                })
+                .collect()
+        };
+        let settings = &config.janus;
+        Policy {
+            admins: principals(&settings.admin_emails),
+            default_ttl_seconds: settings.default_ttl_seconds,
+            max_ttl_seconds: settings.max_ttl_seconds,
+            approval_ttl_options: settings.approval_ttl_options.clone(),
+            pending_expiry_seconds: settings.pending_expiry_seconds,
+            grant_timeout_seconds: settings.grant_timeout_seconds,
+            retention_seconds: settings.retention_seconds,
+            excluded_namespaces: settings.excluded_namespaces.iter().cloned().collect(),
+            limits: Limits {
+                requests_per_hour: settings.limits.requests_per_hour,
+                live_requests_per_user: settings.limits.live_requests_per_user,
+            },
+            clusters: config
+                .clusters
+                .iter()
+                .map(|cluster| {
+                    let policy = ClusterPolicy {
+                        approvers: principals(&cluster.approvers),
+                        approvals_required: cluster.approvals_required.max(1),
+                    };
+                    (cluster.name.clone(), policy)
+                })
+                .collect(),
+            profiles: BTreeSet::from(["exec".to_owned()]),
+        }
     }
 }

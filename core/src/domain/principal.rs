@@ -27,7 +27,9 @@ impl Principal {
             && !domain.starts_with('.')
             && !domain.ends_with('.')
             && email.len() <= 254
-            && !email.chars().any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | ';'));
+            && !email
+                .chars()
+                .any(|c| c.is_whitespace() || c.is_control() || matches!(c, '<' | '>' | ',' | ';'));
         if valid { Ok(Principal(email)) } else { Err(shown()) }
     }
 
@@ -94,13 +96,25 @@ mod tests {
 
     #[test]
     fn emails_are_canonical_lower_case() {
-        assert_eq!(Principal::parse("  Alice@Example.COM ").unwrap().as_str(), "alice@example.com");
+        assert_eq!(
+            Principal::parse("  Alice@Example.COM ").unwrap().as_str(),
+            "alice@example.com"
+        );
         assert_eq!(Principal::parse("a+b@x.io").unwrap().domain(), "x.io");
     }
 
     #[test]
     fn non_emails_are_refused() {
-        for raw in ["", "alice", "@example.com", "alice@", "a@b@c", "a b@c.d", "a@.com", "<a@b.c>"] {
+        for raw in [
+            "",
+            "alice",
+            "@example.com",
+            "alice@",
+            "a@b@c",
+            "a b@c.d",
+            "a@.com",
+            "<a@b.c>",
+        ] {
             assert!(Principal::parse(raw).is_err(), "{raw:?} should be refused");
         }
     }

@@ -56,7 +56,10 @@ impl RequestState {
     /// Pending, Approved and Active requests are live: they count against limits and
     /// may still hold or gain credentials.
     pub fn is_live(self) -> bool {
-        matches!(self, RequestState::Pending | RequestState::Approved | RequestState::Active)
+        matches!(
+            self,
+            RequestState::Pending | RequestState::Approved | RequestState::Active
+        )
     }
 
     pub fn is_terminal(self) -> bool {
@@ -150,7 +153,12 @@ pub struct Origin {
 
 impl Origin {
     pub fn web() -> Self {
-        Origin { platform: Platform::Web, channel: None, message: None, thread: None }
+        Origin {
+            platform: Platform::Web,
+            channel: None,
+            message: None,
+            thread: None,
+        }
     }
 }
 

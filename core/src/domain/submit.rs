@@ -6,8 +6,8 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::{
-    AccessRequest, Actor, CredentialsStatus, DomainError, NewEvent, Origin, Policy, Principal, RequestId,
-    RequestState, Transition, MAX_REASON_CHARS, MIN_TTL_SECONDS,
+    AccessRequest, Actor, CredentialsStatus, DomainError, MAX_REASON_CHARS, MIN_TTL_SECONDS, NewEvent,
+    Origin, Policy, Principal, RequestId, RequestState, Transition,
 };
 
 /// What a requester asks for, from any channel.
@@ -46,7 +46,9 @@ pub fn submit(
     now: DateTime<Utc>,
 ) -> Result<Transition, DomainError> {
     if !policy.clusters.contains_key(&draft.cluster) {
-        return Err(DomainError::UnknownCluster { cluster: draft.cluster });
+        return Err(DomainError::UnknownCluster {
+            cluster: draft.cluster,
+        });
     }
     let profile = draft.profile.unwrap_or_else(|| "exec".to_owned());
     if !policy.profiles.contains(&profile) {
@@ -58,10 +60,14 @@ pub fn submit(
     let reason = check_reason(&draft.reason)?;
 
     if activity.submitted_last_hour >= policy.limits.requests_per_hour {
-        return Err(DomainError::TooManyRequestsPerHour { limit: policy.limits.requests_per_hour });
+        return Err(DomainError::TooManyRequestsPerHour {
+            limit: policy.limits.requests_per_hour,
+        });
     }
     if activity.live_requests >= policy.limits.live_requests_per_user {
-        return Err(DomainError::TooManyLiveRequests { limit: policy.limits.live_requests_per_user });
+        return Err(DomainError::TooManyLiveRequests {
+            limit: policy.limits.live_requests_per_user,
+        });
     }
     for (cluster, namespace, existing) in &activity.live_namespaces {
         if cluster == &draft.cluster && namespaces.contains(namespace) {
@@ -110,7 +116,11 @@ pub fn submit(
             "platform": request.origin.platform,
         }),
     };
-    Ok(Transition { request, events: vec![event], effects: Vec::new() })
+    Ok(Transition {
+        request,
+        events: vec![event],
+        effects: Vec::new(),
+    })
 }
 
 /// TTL rule shared by submissions and extensions.
@@ -119,7 +129,11 @@ pub(super) fn check_ttl(ttl_seconds: u64, policy: &Policy) -> Result<(), DomainE
     if (MIN_TTL_SECONDS..=max).contains(&ttl_seconds) {
         Ok(())
     } else {
-        Err(DomainError::TtlOutOfBounds { min: MIN_TTL_SECONDS, max, given: ttl_seconds })
+        Err(DomainError::TtlOutOfBounds {
+            min: MIN_TTL_SECONDS,
+            max,
+            given: ttl_seconds,
+        })
     }
 }
 
@@ -129,7 +143,9 @@ pub(super) fn check_reason(raw: &str) -> Result<String, DomainError> {
         return Err(DomainError::ReasonRequired);
     }
     if reason.chars().count() > MAX_REASON_CHARS {
-        return Err(DomainError::ReasonTooLong { max: MAX_REASON_CHARS });
+        return Err(DomainError::ReasonTooLong {
+            max: MAX_REASON_CHARS,
+        });
     }
     Ok(reason.to_owned())
 }
@@ -148,7 +164,9 @@ fn check_namespaces(
     for raw in requested {
         let namespace = raw.trim().to_owned();
         if !is_dns_label(&namespace) {
-            return Err(DomainError::InvalidNamespace { namespace: namespace.chars().take(80).collect() });
+            return Err(DomainError::InvalidNamespace {
+                namespace: namespace.chars().take(80).collect(),
+            });
         }
         if !seen.insert(namespace.clone()) {
             return Err(DomainError::DuplicateNamespace { namespace });
@@ -159,7 +177,10 @@ fn check_namespaces(
         if let Some(known) = known
             && !known.iter().any(|candidate| candidate == &namespace)
         {
-            return Err(DomainError::UnknownNamespace { cluster: cluster.to_owned(), namespace });
+            return Err(DomainError::UnknownNamespace {
+                cluster: cluster.to_owned(),
+                namespace,
+            });
         }
         namespaces.push(namespace);
     }
@@ -170,7 +191,9 @@ fn check_namespaces(
 pub fn is_dns_label(name: &str) -> bool {
     !name.is_empty()
         && name.len() <= 63
-        && name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
         && !name.starts_with('-')
         && !name.ends_with('-')
 }

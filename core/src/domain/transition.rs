@@ -13,12 +13,19 @@ use super::{
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Command {
     /// An approver adds their approval, optionally choosing a TTL from `approvalTtlOptions`.
-    Approve { ttl_seconds: Option<u64>, reason: Option<String> },
-    Deny { reason: Option<String> },
+    Approve {
+        ttl_seconds: Option<u64>,
+        reason: Option<String>,
+    },
+    Deny {
+        reason: Option<String>,
+    },
     /// The requester takes the request back.
     Withdraw,
     /// An approver or admin ends it.
-    Revoke { reason: Option<String> },
+    Revoke {
+        reason: Option<String>,
+    },
     /// The scheduler, at `expires_at`.
     Expire,
     /// The scheduler, when a request stayed Pending longer than `pendingExpirySeconds`.
@@ -27,14 +34,23 @@ pub enum Command {
     GrantTimeout,
     /// The cluster's agent created every object in every namespace.
     GrantSucceeded,
-    GrantFailed { error: String },
+    GrantFailed {
+        error: String,
+    },
     /// The cluster's agent deleted every object.
     CleanupSucceeded,
-    CleanupFailed { error: String },
+    CleanupFailed {
+        error: String,
+    },
     /// The requester asks for more time on an Active request.
-    RequestExtension { ttl_seconds: u64, reason: String },
+    RequestExtension {
+        ttl_seconds: u64,
+        reason: String,
+    },
     ApproveExtension,
-    DenyExtension { reason: Option<String> },
+    DenyExtension {
+        reason: Option<String>,
+    },
 }
 
 impl Command {
@@ -105,7 +121,10 @@ pub fn transition(
     let mut next = request.clone();
     next.version += 1;
     let state = request.state;
-    let invalid = || DomainError::InvalidTransition { from: state, command: command.verb() };
+    let invalid = || DomainError::InvalidTransition {
+        from: state,
+        command: command.verb(),
+    };
     if let Actor::Agent { cluster } = actor
         && cluster != &request.cluster
     {
@@ -170,10 +189,17 @@ pub fn transition(
                 return Err(DomainError::NotYetDue);
             }
             next.state = RequestState::Denied;
-            next.deny_reason = Some(format!("no decision within {} seconds", policy.pending_expiry_seconds));
+            next.deny_reason = Some(format!(
+                "no decision within {} seconds",
+                policy.pending_expiry_seconds
+            ));
             next.decided_at = Some(now);
             end(&mut next, now, "pending_expired");
-            ("request.denied", json!({ "reason": next.deny_reason, "auto": true }), Vec::new())
+            (
+                "request.denied",
+                json!({ "reason": next.deny_reason, "auto": true }),
+                Vec::new(),
+            )
         }
         Command::Withdraw => {
             if actor.person() != Some(&request.requester) {
@@ -194,7 +220,11 @@ pub fn transition(
             let reason = optional_reason(reason.as_deref())?;
             next.state = RequestState::Revoked;
             end(&mut next, now, "revoked");
-            ("request.revoked", json!({ "reason": reason }), finish_credentials(&mut next))
+            (
+                "request.revoked",
+                json!({ "reason": reason }),
+                finish_credentials(&mut next),
+            )
         }
         Command::Expire => {
             system(actor)?;
@@ -206,7 +236,11 @@ pub fn transition(
             }
             next.state = RequestState::Expired;
             end(&mut next, now, "expired");
-            ("request.expired", json!({ "expiresAt": request.expires_at }), finish_credentials(&mut next))
+            (
+                "request.expired",
+                json!({ "expiresAt": request.expires_at }),
+                finish_credentials(&mut next),
+            )
         }
         Command::GrantTimeout => {
             system(actor)?;
@@ -230,15 +264,27 @@ pub fn transition(
                     next.credentials = CredentialsStatus::Live;
                     next.activated_at = Some(now);
                     next.expires_at = Some(now + seconds(next.ttl_seconds));
-                    ("grant.succeeded", json!({ "expiresAt": next.expires_at }), Vec::new())
+                    (
+                        "grant.succeeded",
+                        json!({ "expiresAt": next.expires_at }),
+                        Vec::new(),
+                    )
                 }
                 // A re-grant after an extension: tokens were re-minted.
-                RequestState::Active => ("grant.succeeded", json!({ "expiresAt": next.expires_at }), Vec::new()),
+                RequestState::Active => (
+                    "grant.succeeded",
+                    json!({ "expiresAt": next.expires_at }),
+                    Vec::new(),
+                ),
                 // The request ended while the grant was in flight: whatever the agent made
                 // must go again, whatever the credentials status says.
                 _ => {
                     next.credentials = CredentialsStatus::Cleaning;
-                    ("grant.succeeded", json!({ "afterEnd": true }), vec![Effect::QueueCleanup])
+                    (
+                        "grant.succeeded",
+                        json!({ "afterEnd": true }),
+                        vec![Effect::QueueCleanup],
+                    )
                 }
             }
         }
@@ -249,12 +295,24 @@ pub fn transition(
                 RequestState::Approved => {
                     next.state = RequestState::Failed;
                     end(&mut next, now, &error);
-                    ("grant.failed", json!({ "error": error }), finish_credentials(&mut next))
+                    (
+                        "grant.failed",
+                        json!({ "error": error }),
+                        finish_credentials(&mut next),
+                    )
                 }
-                RequestState::Active => ("grant.failed", json!({ "error": error, "refresh": true }), Vec::new()),
+                RequestState::Active => (
+                    "grant.failed",
+                    json!({ "error": error, "refresh": true }),
+                    Vec::new(),
+                ),
                 _ => {
                     next.credentials = CredentialsStatus::Cleaning;
-                    ("grant.failed", json!({ "error": error, "afterEnd": true }), vec![Effect::QueueCleanup])
+                    (
+                        "grant.failed",
+                        json!({ "error": error, "afterEnd": true }),
+                        vec![Effect::QueueCleanup],
+                    )
                 }
             }
         }
@@ -272,7 +330,11 @@ pub fn transition(
                 return Err(invalid());
             }
             next.credentials = CredentialsStatus::CleanupFailed;
-            ("cleanup.failed", json!({ "error": clip(error, 1000) }), Vec::new())
+            (
+                "cleanup.failed",
+                json!({ "error": clip(error, 1000) }),
+                Vec::new(),
+            )
         }
         Command::RequestExtension { ttl_seconds, reason } => {
             if actor.person() != Some(&request.requester) {
@@ -292,7 +354,11 @@ pub fn transition(
                 requested_at: now,
                 approvals: Vec::new(),
             });
-            ("extension.requested", json!({ "ttlSeconds": ttl_seconds, "reason": reason }), Vec::new())
+            (
+                "extension.requested",
+                json!({ "ttlSeconds": ttl_seconds, "reason": reason }),
+                Vec::new(),
+            )
         }
         Command::ApproveExtension => {
             let approver = approver(request, actor, policy)?;
@@ -302,10 +368,19 @@ pub fn transition(
             let Some(extension) = next.extension.as_mut() else {
                 return Err(DomainError::NoExtensionPending);
             };
-            if extension.approvals.iter().any(|approval| &approval.by == approver) {
+            if extension
+                .approvals
+                .iter()
+                .any(|approval| &approval.by == approver)
+            {
                 return Err(DomainError::AlreadyApproved);
             }
-            extension.approvals.push(Approval { by: approver.clone(), at: now, ttl_seconds: None, reason: None });
+            extension.approvals.push(Approval {
+                by: approver.clone(),
+                at: now,
+                ttl_seconds: None,
+                reason: None,
+            });
             let count = extension.approvals.len();
             let ttl = extension.ttl_seconds;
             let required = policy.approvals_required(&request.cluster);
@@ -340,7 +415,11 @@ pub fn transition(
         cluster: Some(request.cluster.clone()),
         details,
     };
-    Ok(Transition { request: next, events: vec![event], effects })
+    Ok(Transition {
+        request: next,
+        events: vec![event],
+        effects,
+    })
 }
 
 fn seconds(value: u64) -> TimeDelta {
@@ -369,13 +448,19 @@ fn finish_credentials(request: &mut AccessRequest) -> Vec<Effect> {
 
 /// The actor as an approver of this request: a person, not the requester, and an
 /// approver of the cluster or an admin.
-fn approver<'a>(request: &AccessRequest, actor: &'a Actor, policy: &Policy) -> Result<&'a Principal, DomainError> {
+fn approver<'a>(
+    request: &AccessRequest,
+    actor: &'a Actor,
+    policy: &Policy,
+) -> Result<&'a Principal, DomainError> {
     let person = actor.person().ok_or(DomainError::NotAPerson)?;
     if person == &request.requester {
         return Err(DomainError::SelfApproval);
     }
     if !policy.is_approver(person, &request.cluster) {
-        return Err(DomainError::NotAnApprover { cluster: request.cluster.clone() });
+        return Err(DomainError::NotAnApprover {
+            cluster: request.cluster.clone(),
+        });
     }
     Ok(person)
 }
@@ -387,16 +472,26 @@ fn approver_or_self(request: &AccessRequest, actor: &Actor, policy: &Policy) -> 
     if person == &request.requester || policy.is_approver(person, &request.cluster) {
         Ok(())
     } else {
-        Err(DomainError::NotAnApprover { cluster: request.cluster.clone() })
+        Err(DomainError::NotAnApprover {
+            cluster: request.cluster.clone(),
+        })
     }
 }
 
 fn system(actor: &Actor) -> Result<(), DomainError> {
-    if actor == &Actor::System { Ok(()) } else { Err(DomainError::SystemOnly) }
+    if actor == &Actor::System {
+        Ok(())
+    } else {
+        Err(DomainError::SystemOnly)
+    }
 }
 
 fn agent(actor: &Actor) -> Result<(), DomainError> {
-    if matches!(actor, Actor::Agent { .. }) { Ok(()) } else { Err(DomainError::WrongAgent) }
+    if matches!(actor, Actor::Agent { .. }) {
+        Ok(())
+    } else {
+        Err(DomainError::WrongAgent)
+    }
 }
 
 fn check_approval_ttl(ttl: u64, policy: &Policy) -> Result<(), DomainError> {
@@ -406,15 +501,19 @@ fn check_approval_ttl(ttl: u64, policy: &Policy) -> Result<(), DomainError> {
         .copied()
         .filter(|option| *option <= policy.max_ttl_seconds && *option >= super::MIN_TTL_SECONDS)
         .collect();
-    if options.contains(&ttl) { Ok(()) } else { Err(DomainError::TtlNotAnOption { options }) }
+    if options.contains(&ttl) {
+        Ok(())
+    } else {
+        Err(DomainError::TtlNotAnOption { options })
+    }
 }
 
 fn optional_reason(raw: Option<&str>) -> Result<Option<String>, DomainError> {
     match raw.map(str::trim) {
         None | Some("") => Ok(None),
-        Some(reason) if reason.chars().count() > super::MAX_REASON_CHARS => {
-            Err(DomainError::ReasonTooLong { max: super::MAX_REASON_CHARS })
-        }
+        Some(reason) if reason.chars().count() > super::MAX_REASON_CHARS => Err(DomainError::ReasonTooLong {
+            max: super::MAX_REASON_CHARS,
+        }),
         Some(reason) => Ok(Some(reason.to_owned())),
     }
 }

@@ -14,7 +14,9 @@ use super::backend::{new_lease_token, store_impl};
 use super::rows::{AuditRow, RequestRow, WorkRow, to_json};
 use super::{DueWork, QueueDepth, RequestFilter, StoreError};
 use crate::audit::{AuditRecord, EventFields, canonical_json, chain_hash};
-use crate::domain::{AccessRequest, DomainError, Effect, NewEvent, RequestId, RequestState, Transition, UserActivity};
+use crate::domain::{
+    AccessRequest, DomainError, Effect, NewEvent, RequestId, RequestState, Transition, UserActivity,
+};
 use crate::queue::{Completion, WorkItem, WorkKind, WorkOutcome, WorkSignal, cleanup_backoff};
 use crate::time::Timestamp;
 
@@ -40,7 +42,11 @@ impl PgStore {
             .acquire_timeout(Duration::from_secs(10))
             .connect_with(options.clone())
             .await?;
-        Ok(PgStore { pool, options, leader: Arc::new(Mutex::new(None)) })
+        Ok(PgStore {
+            pool,
+            options,
+            leader: Arc::new(Mutex::new(None)),
+        })
     }
 
     pub async fn migrate(&self) -> Result<(), StoreError> {
@@ -58,7 +64,10 @@ impl PgStore {
     }
 
     /// Serialises submissions of one requester, so limits hold under concurrent submits.
-    async fn lock_requester(tx: &mut sqlx::Transaction<'static, Postgres>, requester: &str) -> Result<(), StoreError> {
+    async fn lock_requester(
+        tx: &mut sqlx::Transaction<'static, Postgres>,
+        requester: &str,
+    ) -> Result<(), StoreError> {
         sqlx::query("SELECT pg_advisory_xact_lock(hashtextextended($1, 0))")
             .bind(requester)
             .execute(&mut **tx)
@@ -67,8 +76,15 @@ impl PgStore {
     }
 
     /// Delivered at commit to every replica listening.
-    async fn notify_work(tx: &mut sqlx::Transaction<'static, Postgres>, cluster: &str) -> Result<(), StoreError> {
-        sqlx::query("SELECT pg_notify($1, $2)").bind(WORK_CHANNEL).bind(cluster).execute(&mut **tx).await?;
+    async fn notify_work(
+        tx: &mut sqlx::Transaction<'static, Postgres>,
+        cluster: &str,
+    ) -> Result<(), StoreError> {
+        sqlx::query("SELECT pg_notify($1, $2)")
+            .bind(WORK_CHANNEL)
+            .bind(cluster)
+            .execute(&mut **tx)
+            .await?;
         Ok(())
     }
 
@@ -127,4 +143,9 @@ impl PgStore {
     }
 }
 
-store_impl!(PgStore, Postgres, for_update = " FOR UPDATE", skip_locked = " FOR UPDATE OF w SKIP LOCKED");
+store_impl!(
+    PgStore,
+    Postgres,
+    for_update = " FOR UPDATE",
+    skip_locked = " FOR UPDATE OF w SKIP LOCKED"
+);

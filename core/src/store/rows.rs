@@ -55,14 +55,20 @@ impl RequestRow {
             cluster: self.cluster.clone(),
             namespaces: json(&self.namespaces, "namespaces", id)?,
             profile: self.profile.clone(),
-            requested_ttl_seconds: u64::try_from(self.requested_ttl_seconds).map_err(|_| corrupt("ttl", id))?,
+            requested_ttl_seconds: u64::try_from(self.requested_ttl_seconds)
+                .map_err(|_| corrupt("ttl", id))?,
             ttl_seconds: u64::try_from(self.ttl_seconds).map_err(|_| corrupt("ttl", id))?,
             reason: self.reason.clone(),
             state: RequestState::parse(&self.state).ok_or_else(|| corrupt("state", id))?,
-            credentials: CredentialsStatus::parse(&self.credentials).ok_or_else(|| corrupt("credentials", id))?,
+            credentials: CredentialsStatus::parse(&self.credentials)
+                .ok_or_else(|| corrupt("credentials", id))?,
             approvals: json(&self.approvals, "approvals", id)?,
             deny_reason: self.deny_reason.clone(),
-            extension: self.extension.as_deref().map(|text| json(text, "extension", id)).transpose()?,
+            extension: self
+                .extension
+                .as_deref()
+                .map(|text| json(text, "extension", id))
+                .transpose()?,
             extensions: u32::try_from(self.extensions).map_err(|_| corrupt("extensions", id))?,
             created_at: self.created_at.0,
             decided_at: self.decided_at.map(|at| at.0),

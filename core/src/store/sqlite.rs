@@ -12,7 +12,9 @@ use super::backend::{new_lease_token, store_impl};
 use super::rows::{AuditRow, RequestRow, WorkRow, to_json};
 use super::{DueWork, QueueDepth, RequestFilter, StoreError};
 use crate::audit::{AuditRecord, EventFields, canonical_json, chain_hash};
-use crate::domain::{AccessRequest, DomainError, Effect, NewEvent, RequestId, RequestState, Transition, UserActivity};
+use crate::domain::{
+    AccessRequest, DomainError, Effect, NewEvent, RequestId, RequestState, Transition, UserActivity,
+};
 use crate::queue::{Completion, WorkItem, WorkKind, WorkOutcome, cleanup_backoff};
 use crate::time::Timestamp;
 
@@ -28,7 +30,11 @@ impl SqliteStore {
         let in_memory = url.contains(":memory:") || url.contains("mode=memory");
         let options = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
-            .journal_mode(if in_memory { SqliteJournalMode::Memory } else { SqliteJournalMode::Wal })
+            .journal_mode(if in_memory {
+                SqliteJournalMode::Memory
+            } else {
+                SqliteJournalMode::Wal
+            })
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true);
@@ -36,8 +42,16 @@ impl SqliteStore {
         let pool = SqlitePoolOptions::new()
             .max_connections(if in_memory { 1 } else { 8 })
             .min_connections(if in_memory { 1 } else { 0 })
-            .idle_timeout(if in_memory { None } else { Some(Duration::from_secs(600)) })
-            .max_lifetime(if in_memory { None } else { Some(Duration::from_secs(3600)) })
+            .idle_timeout(if in_memory {
+                None
+            } else {
+                Some(Duration::from_secs(600))
+            })
+            .max_lifetime(if in_memory {
+                None
+            } else {
+                Some(Duration::from_secs(3600))
+            })
             .connect_with(options)
             .await?;
         Ok(SqliteStore { pool })
@@ -58,12 +72,18 @@ impl SqliteStore {
     }
 
     /// Nothing to do: `BEGIN IMMEDIATE` already serialises writers.
-    async fn lock_requester(_tx: &mut sqlx::Transaction<'static, Sqlite>, _requester: &str) -> Result<(), StoreError> {
+    async fn lock_requester(
+        _tx: &mut sqlx::Transaction<'static, Sqlite>,
+        _requester: &str,
+    ) -> Result<(), StoreError> {
         Ok(())
     }
 
     /// In-process only; the workflow wakes waiters after commit.
-    async fn notify_work(_tx: &mut sqlx::Transaction<'static, Sqlite>, _cluster: &str) -> Result<(), StoreError> {
+    async fn notify_work(
+        _tx: &mut sqlx::Transaction<'static, Sqlite>,
+        _cluster: &str,
+    ) -> Result<(), StoreError> {
         Ok(())
     }
 }

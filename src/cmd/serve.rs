@@ -1,0 +1,76 @@
+//! `janus serve`: central. Opens and migrates the database, starts the scheduler and the
+//! web server, and shuts both down cleanly on SIGTERM or SIGINT.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use janus_core::clock::SystemClock;
+use janus_core::domain::Policy;
+use janus_core::scheduler::Scheduler;
+use janus_core::store::{Store, redact_url};
+use janus_core::workflow::Workflow;
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+
+pub async fn run(config: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let config = super::load_config(config)?;
+    let url = &config.database.url;
+    let store = Store::connect(url)
+        .await
+        .with_context(|| format!("cannot open the database {}", redact_url(url)))?;
+    store.migrate().await.context("cannot migrate the database")?;
+    let workflow = Workflow::new(store.clone(), Policy::from_config(&config), Arc::new(SystemClock));
+
+    let listener = TcpListener::bind(&config.webui.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", config.webui.listen))?;
+    let address = listener.local_addr()?;
+    tracing::info!(%address, database = %redact_url(url), clusters = config.clusters.len(), "janus central listening");
+
+    let (stop, stopped) = watch::channel(false);
+    let wait_for_stop = move || {
+        let mut stopped = stopped.clone();
+        async move {
+            let _ = stopped.wait_for(|stop| *stop).await;
+        }
+    };
+    let scheduler = tokio::spawn(Scheduler::new(workflow.clone()).run(wait_for_stop()));
+    let server = tokio::spawn(janus_web::serve(
+        listener,
+        janus_web::AppState { workflow },
+        wait_for_stop(),
+    ));
+
+    shutdown_signal().await;
+    tracing::info!("shutting down");
+    let _ = stop.send(true);
+    let served = server.await.context("the web server task failed")?;
+    let _ = scheduler.await;
+    store.close().await;
+    served.context("the web server failed")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn shutdown_signal() {
+    let interrupt = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut terminate) => {
+                tokio::select! {
+                    _ = interrupt => {}
+                    _ = terminate.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = interrupt.await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = interrupt.await;
+    }
+}
