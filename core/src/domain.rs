@@ -32,3 +32,6 @@ pub struct NewEvent {
     pub cluster: Option<String>,
     pub details: serde_json::Value,
 }
+
+#[cfg(test)]
+mod tests;
