@@ -1,1 +1,22 @@
-fn main() {}
+//! Janus's one integration-test binary. Add modules here, not new test binaries.
+//!
+//! Suites marked "both backends" run on SQLite and on PostgreSQL. The PostgreSQL variant
+//! uses the server named by `JANUS_TEST_POSTGRES_URL` (default: the local one on
+//! 127.0.0.1:5432) and is skipped with a note when none answers — unless
+//! `JANUS_REQUIRE_POSTGRES=1`, as `.ci/run` sets, which turns a missing server into a failure.
+
+#![allow(
+    clippy::unwrap_used,
+    clippy::expect_used,
+    clippy::panic,
+    reason = "tests fail loudly"
+)]
+
+mod architecture;
+mod audit;
+mod cli;
+mod concurrency;
+mod scheduler;
+mod serve;
+mod store_conformance;
+mod support;

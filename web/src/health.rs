@@ -4,6 +4,8 @@
 //! does (503 otherwise, so a load balancer stops sending traffic); `/metrics` is the
 //! Prometheus text format.
 
+use std::time::Duration;
+
 use axum::Router;
 use axum::extract::State;
 use axum::http::{StatusCode, header};
@@ -11,6 +13,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 
 use crate::AppState;
+
+/// A probe must answer quickly even when the database hangs.
+const DATABASE_TIMEOUT: Duration = Duration::from_secs(2);
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -23,31 +28,33 @@ async fn healthz() -> &'static str {
     "ok\n"
 }
 
+fn unavailable(what: &str) -> Response {
+    (
+        StatusCode::SERVICE_UNAVAILABLE,
+        format!("{what}: the database is unreachable\n"),
+    )
+        .into_response()
+}
+
 async fn readyz(State(state): State<AppState>) -> Response {
-    match state.workflow.store().ping().await {
-        Ok(()) => (StatusCode::OK, "ready\n").into_response(),
-        Err(error) => {
+    match tokio::time::timeout(DATABASE_TIMEOUT, state.workflow.store().ping()).await {
+        Ok(Ok(())) => (StatusCode::OK, "ready\n").into_response(),
+        Ok(Err(error)) => {
             tracing::warn!(%error, "not ready: database unreachable");
-            (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "not ready: the database is unreachable\n",
-            )
-                .into_response()
+            unavailable("not ready")
+        }
+        Err(_) => {
+            tracing::warn!("not ready: the database did not answer within 2 s");
+            unavailable("not ready")
         }
     }
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
     let store = state.workflow.store();
-    let (by_state, depth) = match (store.count_by_state().await, store.queue_depth().await) {
-        (Ok(by_state), Ok(depth)) => (by_state, depth),
-        _ => {
-            return (
-                StatusCode::SERVICE_UNAVAILABLE,
-                "metrics unavailable: the database is unreachable\n",
-            )
-                .into_response();
-        }
+    let read = async { (store.count_by_state().await, store.queue_depth().await) };
+    let Ok((Ok(by_state), Ok(depth))) = tokio::time::timeout(DATABASE_TIMEOUT, read).await else {
+        return unavailable("metrics unavailable");
     };
     let body = state.workflow.metrics().render(&by_state, &depth);
     (

@@ -1,0 +1,211 @@
+//! `janus serve`: health, readiness that follows the database, metrics, and the real
+//! binary starting with no configuration and stopping cleanly on SIGTERM.
+
+use std::io::{BufRead, BufReader};
+use std::process::{Command, Stdio};
+use std::sync::Arc;
+
+use janus_core::clock::{Clock, ManualClock};
+use janus_core::store::Store;
+use janus_core::workflow::Workflow;
+use janus_fixtures::postgres::TestDatabase;
+use janus_fixtures::tcp_proxy::TcpProxy;
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+
+use crate::support::{TempDir, install_crypto, person, policy};
+
+/// Splits `scheme://user@host:port/db` into (`host:port`, the URL with `{}` in its place).
+fn split_authority(url: &str) -> (String, String) {
+    let (scheme, rest) = url.split_once("://").unwrap();
+    let (authority, path) = rest.split_once('/').unwrap();
+    let (credentials, host) = match authority.rsplit_once('@') {
+        Some((credentials, host)) => (format!("{credentials}@"), host),
+        None => (String::new(), authority),
+    };
+    (host.to_owned(), format!("{scheme}://{credentials}{{}}/{path}"))
+}
+
+struct Server {
+    base: String,
+    stop: Option<oneshot::Sender<()>>,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+}
+
+async fn start(workflow: Workflow) -> Server {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    let (stop, stopped) = oneshot::channel();
+    let state = janus_web::AppState { workflow };
+    let task = tokio::spawn(janus_web::serve(listener, state, async move {
+        let _ = stopped.await;
+    }));
+    Server {
+        base,
+        stop: Some(stop),
+        task,
+    }
+}
+
+impl Server {
+    async fn get(&self, path: &str) -> (u16, String) {
+        let response = reqwest::get(format!("{}{path}", self.base)).await.unwrap();
+        (response.status().as_u16(), response.text().await.unwrap())
+    }
+
+    async fn stop(mut self) {
+        let _ = self.stop.take().unwrap().send(());
+        self.task.await.unwrap().unwrap();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn readyz_follows_the_database() {
+    install_crypto();
+    let Some(database) = TestDatabase::create().await else {
+        return;
+    };
+    let (host, template) = split_authority(&database.url);
+    let upstream = tokio::net::lookup_host(&host).await.unwrap().next().unwrap();
+    let proxy = TcpProxy::start(upstream).await.unwrap();
+    let url = template.replace("{}", &proxy.address().to_string());
+    let store = Store::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let workflow = Workflow::new(
+        store.clone(),
+        policy(),
+        Arc::new(ManualClock::at_epoch()) as Arc<dyn Clock>,
+    );
+    let server = start(workflow).await;
+
+    assert_eq!(server.get("/healthz").await.0, 200);
+    assert_eq!(server.get("/readyz").await.0, 200);
+
+    proxy.go_down();
+    let (status, body) = server.get("/readyz").await;
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("database"), "{body}");
+    assert_eq!(
+        server.get("/healthz").await.0,
+        200,
+        "liveness does not depend on the database"
+    );
+
+    proxy.come_back();
+    assert_eq!(server.get("/readyz").await.0, 200);
+
+    server.stop().await;
+    store.close().await;
+    database.drop_database().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn metrics_show_requests_transitions_and_queue() {
+    install_crypto();
+    let dir = TempDir::new();
+    let url = format!("sqlite://{}", dir.path().join("janus.db").display());
+    let store = Store::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let workflow = Workflow::new(
+        store.clone(),
+        policy(),
+        Arc::new(ManualClock::at_epoch()) as Arc<dyn Clock>,
+    );
+    let request = workflow
+        .submit(
+            &person("alice@example.com"),
+            crate::support::draft("prod", &["payments"]),
+        )
+        .await
+        .unwrap();
+    workflow
+        .execute(
+            &request.id,
+            None,
+            janus_core::domain::Command::Approve {
+                ttl_seconds: None,
+                reason: None,
+            },
+            &janus_core::domain::Actor::Person(person("bob@example.com")),
+        )
+        .await
+        .unwrap();
+    let server = start(workflow).await;
+    let (status, body) = server.get("/metrics").await;
+    assert_eq!(status, 200);
+    for line in [
+        "janus_requests{state=\"approved\"} 1",
+        "janus_requests{state=\"pending\"} 0",
+        "janus_transitions_total{action=\"request.submitted\"} 1",
+        "janus_transitions_total{action=\"request.approved\"} 1",
+        "janus_work_queue_depth{cluster=\"prod\",kind=\"grant\",status=\"queued\"} 1",
+        "janus_scheduler_lag_seconds 0",
+    ] {
+        assert!(
+            body.lines().any(|candidate| candidate == line),
+            "missing `{line}` in:\n{body}"
+        );
+    }
+    server.stop().await;
+    store.close().await;
+}
+
+/// The newcomer's command: `janus serve` with no configuration file at all.
+#[test]
+fn the_binary_serves_with_no_configuration_and_stops_on_sigterm() {
+    let dir = TempDir::new();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_janus"))
+        .args(["--log-format", "json", "serve"])
+        .current_dir(dir.path())
+        .env_remove("JANUS_CONFIG")
+        .env("JANUS_WEBUI__LISTEN", "127.0.0.1:0")
+        .env("JANUS_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let address = loop {
+        let line = lines.next().expect("janus exited before listening").unwrap();
+        let entry: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        if entry["message"] == "janus central listening" {
+            break entry["address"].as_str().unwrap().to_owned();
+        }
+    };
+    assert!(
+        dir.path().join("janus.db").exists(),
+        "the SQLite database is created next to it"
+    );
+
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    let (health, ready) = runtime.block_on(async {
+        let health = reqwest::get(format!("http://{address}/healthz")).await.unwrap();
+        let ready = reqwest::get(format!("http://{address}/readyz")).await.unwrap();
+        (health.status().as_u16(), ready.status().as_u16())
+    });
+    assert_eq!((health, ready), (200, 200));
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = child.wait().unwrap();
+    assert!(status.success(), "graceful shutdown exits 0, got {status}");
+    let rest: Vec<String> = lines.map_while(Result::ok).collect();
+    assert!(rest.iter().any(|line| line.contains("shutting down")), "{rest:?}");
+}
+
+#[test]
+fn authority_splitting() {
+    assert_eq!(
+        split_authority("postgres://postgres@127.0.0.1:5432/janus_x"),
+        (
+            "127.0.0.1:5432".to_owned(),
+            "postgres://postgres@{}/janus_x".to_owned()
+        )
+    );
+}
