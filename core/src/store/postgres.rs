@@ -23,13 +23,13 @@ use crate::time::Timestamp;
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
 
 /// The advisory lock key of the scheduler ("janus" in ASCII).
-const SCHEDULER_LOCK: i64 = 0x6a61_6e75_73;
+const SCHEDULER_LOCK: i64 = 0x006a_616e_7573;
 const WORK_CHANNEL: &str = "janus_work";
 
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
-    options: PgConnectOptions,
+    options: Arc<PgConnectOptions>,
     /// The connection holding the scheduler lock, while this process leads.
     leader: Arc<Mutex<Option<PgConnection>>>,
 }
@@ -44,7 +44,7 @@ impl PgStore {
             .await?;
         Ok(PgStore {
             pool,
-            options,
+            options: Arc::new(options),
             leader: Arc::new(Mutex::new(None)),
         })
     }
