@@ -13,7 +13,7 @@ pub enum DomainError {
     NotTheRequester,
     #[error("You have already approved this; another approver must add theirs.")]
     AlreadyApproved,
-    #[error("A {from} request cannot be {command}.")]
+    #[error("{} {from} request cannot be {command}.", article(*from))]
     InvalidTransition {
         from: RequestState,
         command: &'static str,
@@ -113,5 +113,14 @@ impl DomainError {
                 | DomainError::NotAPerson
                 | DomainError::SystemOnly
         )
+    }
+}
+
+/// "An active request", "A pending request".
+fn article(state: RequestState) -> &'static str {
+    if state.as_str().starts_with(['a', 'e', 'i', 'o', 'u']) {
+        "An"
+    } else {
+        "A"
     }
 }

@@ -1381,7 +1381,6 @@ mod agent_reports {
     /// request gets credentials `cleaning` and a cleanup is queued, and a later approval
     /// silently overwrites `cleaning` with `provisioning`.
     #[test]
-    #[ignore = "BUG: transition accepts GrantSucceeded/GrantFailed on a Pending request (credentials become `cleaning` while Pending)"]
     fn a_grant_report_on_a_pending_request_is_refused() {
         for command in [Command::GrantSucceeded, grant_failed()] {
             let result = transition(&pending(), &command, &agent_of("prod"), &policy(), at(30));
@@ -1860,7 +1859,6 @@ mod errors {
 
     /// The message is shown to people ("A active request cannot be approved.").
     #[test]
-    #[ignore = "BUG: InvalidTransition's message always uses the article `A` (\"A active/approved/expired request …\")"]
     fn an_invalid_transition_message_uses_the_right_article() {
         for from in RequestState::ALL {
             let message = invalid(from, "approved").to_string();
@@ -1882,7 +1880,7 @@ mod properties {
     use proptest::prelude::*;
     use proptest::sample::select;
     use proptest::strategy::ValueTree;
-    use proptest::test_runner::TestRunner;
+    use proptest::test_runner::{RngAlgorithm, TestRng, TestRunner};
 
     use super::*;
 
@@ -1973,9 +1971,11 @@ mod properties {
         select(vec![String::new(), "forbidden".to_owned(), "e".repeat(1_500)])
     }
 
+    /// Commands weighted so that sequences often get past Pending: the ways out of a live
+    /// request are rarer than the ways forward.
     fn command() -> impl Strategy<Value = Command> {
         prop_oneof![
-            4 => (prop::option::of(any_ttl()), optional_reason())
+            8 => (prop::option::weighted(0.3, any_ttl()), optional_reason())
                 .prop_map(|(ttl_seconds, reason)| Command::Approve { ttl_seconds, reason }),
             1 => optional_reason().prop_map(|reason| Command::Deny { reason }),
             1 => Just(Command::Withdraw),
@@ -1983,14 +1983,14 @@ mod properties {
             2 => Just(Command::Expire),
             1 => Just(Command::AutoDeny),
             1 => Just(Command::GrantTimeout),
-            3 => Just(Command::GrantSucceeded),
+            5 => Just(Command::GrantSucceeded),
             1 => error_text().prop_map(|error| Command::GrantFailed { error }),
             2 => Just(Command::CleanupSucceeded),
             1 => error_text().prop_map(|error| Command::CleanupFailed { error }),
-            2 => (any_ttl(), reason())
+            5 => (any_ttl(), reason())
                 .prop_map(|(ttl_seconds, reason)| Command::RequestExtension { ttl_seconds, reason }),
-            2 => Just(Command::ApproveExtension),
-            1 => optional_reason().prop_map(|reason| Command::DenyExtension { reason }),
+            5 => Just(Command::ApproveExtension),
+            2 => optional_reason().prop_map(|reason| Command::DenyExtension { reason }),
         ]
     }
 
@@ -2431,6 +2431,8 @@ mod properties {
             cases: 512,
             // A failure prints the shrunk case; turn it into a unit test above.
             failure_persistence: None,
+            // ChaCha is slow without optimisations; XorShift keeps the suite fast.
+            rng_algorithm: RngAlgorithm::XorShift,
             ..ProptestConfig::default()
         }
     }
@@ -2444,7 +2446,6 @@ mod properties {
         }
 
         #[test]
-        #[ignore = "BUG: transition accepts GrantSucceeded/GrantFailed on a Pending request (credentials become `cleaning` while Pending)"]
         fn random_command_sequences_keep_the_invariants_with_grant_reports_while_pending(case in case()) {
             run(&case, Mode::Everything, &mut Coverage::default())?;
         }
@@ -2454,7 +2455,8 @@ mod properties {
     /// the interesting corners of the state machine.
     #[test]
     fn generated_sequences_reach_every_state() {
-        let mut runner = TestRunner::deterministic();
+        let mut runner =
+            TestRunner::new_with_rng(config(), TestRng::deterministic_rng(RngAlgorithm::XorShift));
         let mut coverage = Coverage::default();
         for _ in 0..512 {
             let case = case().new_tree(&mut runner).unwrap().current();

@@ -276,6 +276,8 @@ pub fn transition(
                     json!({ "expiresAt": next.expires_at }),
                     Vec::new(),
                 ),
+                // Grant work exists only from approval on; a report before it is bogus.
+                RequestState::Pending => return Err(invalid()),
                 // The request ended while the grant was in flight: whatever the agent made
                 // must go again, whatever the credentials status says.
                 _ => {
@@ -306,6 +308,7 @@ pub fn transition(
                     json!({ "error": error, "refresh": true }),
                     Vec::new(),
                 ),
+                RequestState::Pending => return Err(invalid()),
                 _ => {
                     next.credentials = CredentialsStatus::Cleaning;
                     (
