@@ -480,12 +480,36 @@ impl Default for ClusterConfig {
 }
 
 /// How the cluster's agent proves who it is (DESIGN §5.2).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct ClusterAgentConfig {
     pub auth: AgentAuthMode,
     /// The cluster's service-account issuer, for `auth: issuer`.
     pub issuer_url: String,
+    /// The agent's ServiceAccount as `namespace:name`, for `tokenreview` and `issuer`
+    /// (default `janus:janus-agent`).
+    pub service_account: String,
+    /// The audience the agent's projected token must carry (default `janus`).
+    pub audience: String,
+    /// For `tokenreview`: the API server of the cluster central runs in. Empty means the
+    /// in-cluster address (`KUBERNETES_SERVICE_HOST`/`_PORT`).
+    pub api_server_url: String,
+    /// For `tokenreview`: central's own bearer token. Empty means the in-cluster
+    /// service-account token.
+    pub token_file: String,
+}
+
+impl Default for ClusterAgentConfig {
+    fn default() -> Self {
+        Self {
+            auth: AgentAuthMode::default(),
+            issuer_url: String::new(),
+            service_account: "janus:janus-agent".to_owned(),
+            audience: "janus".to_owned(),
+            api_server_url: String::new(),
+            token_file: String::new(),
+        }
+    }
 }
 
 /// The agent authentication method.
@@ -499,7 +523,7 @@ pub enum AgentAuthMode {
 }
 
 /// Settings of `janus agent` (`agent:`).
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct AgentConfig {
     pub central_url: String,
@@ -507,6 +531,48 @@ pub struct AgentConfig {
     pub join_token_file: String,
     /// Empty means in-cluster configuration, then `~/.kube/config`.
     pub kubeconfig: String,
+    /// How the agent proves who it is to central: `enrollment` (join token once, then
+    /// requests signed with its Ed25519 key) or `serviceaccount` (its projected token).
+    pub auth: AgentIdentityMode,
+    /// Where the agent keeps its Ed25519 key (created at first enrollment).
+    pub key_file: String,
+    /// The projected service-account token (audience `janus`), for `auth: serviceaccount`.
+    pub service_account_token_file: String,
+    /// An explicit API server URL, instead of kubeconfig or in-cluster configuration.
+    pub api_server_url: String,
+    /// The bearer token file for `apiServerUrl`.
+    pub token_file: String,
+    /// `janus serve` also runs the agent for `clusterName` in-process.
+    pub embedded: bool,
+    /// How often the agent's own sweeper looks for expired objects (default 5).
+    pub sweep_interval_seconds: u64,
+}
+
+impl Default for AgentConfig {
+    fn default() -> Self {
+        Self {
+            central_url: String::new(),
+            cluster_name: String::new(),
+            join_token_file: String::new(),
+            kubeconfig: String::new(),
+            auth: AgentIdentityMode::default(),
+            key_file: "/var/lib/janus/agent.key".to_owned(),
+            service_account_token_file: "/var/run/secrets/janus/token".to_owned(),
+            api_server_url: String::new(),
+            token_file: String::new(),
+            embedded: false,
+            sweep_interval_seconds: 5,
+        }
+    }
+}
+
+/// How an agent authenticates to central.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AgentIdentityMode {
+    #[default]
+    Enrollment,
+    Serviceaccount,
 }
 
 /// One thing wrong with the configuration: the key (camelCase path) and one sentence.

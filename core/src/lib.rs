@@ -11,6 +11,7 @@
 //!
 //! This crate names no web, chat or Kubernetes type (a test checks its dependencies).
 
+pub mod agent_protocol;
 pub mod audit;
 pub mod clock;
 pub mod config;

@@ -12,6 +12,7 @@ use chrono::TimeDelta;
 use serde_json::json;
 use tokio::sync::broadcast;
 
+use crate::agent_protocol::{GrantSpec, WorkAssignment, cluster_role_for};
 use crate::clock::Clock;
 use crate::domain::{
     self, AccessRequest, Actor, Command, DomainError, Draft, Effect, NewEvent, Policy, Principal, RequestId,
@@ -185,6 +186,35 @@ impl Workflow {
                 () = &mut deadline => return Ok(None),
             }
         }
+    }
+
+    /// Describes a claimed item for its agent: the request's namespaces, profile, and when
+    /// the grant ends (for an Approved request: now + TTL, the same instant the result will
+    /// set as `expires_at`, give or take the agent's round trip).
+    pub async fn assignment(&self, item: &WorkItem) -> Result<WorkAssignment, WorkflowError> {
+        let request = self.get(&item.request_id).await?;
+        let expires_at = match request.expires_at {
+            Some(expires_at) => expires_at,
+            None => {
+                self.clock.now()
+                    + TimeDelta::seconds(i64::try_from(request.ttl_seconds).unwrap_or(i64::MAX / 1_000_000))
+            }
+        };
+        Ok(WorkAssignment {
+            id: item.id,
+            kind: item.kind,
+            lease_token: item.lease_token.clone(),
+            lease_until: item.lease_until,
+            grant: GrantSpec {
+                request_id: request.id.to_string(),
+                cluster: request.cluster.clone(),
+                namespaces: request.namespaces.clone(),
+                cluster_role: cluster_role_for(&request.profile),
+                profile: request.profile,
+                requester: request.requester.to_string(),
+                expires_at,
+            },
+        })
     }
 
     /// Records an agent's result for a claimed item. `cluster` is the agent's verified

@@ -16,6 +16,7 @@ mod architecture;
 mod audit;
 mod cli;
 mod concurrency;
+mod fake_kube;
 mod scheduler;
 mod serve;
 mod store_conformance;

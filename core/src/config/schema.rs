@@ -136,6 +136,10 @@ pub(super) fn schema() -> Shape {
             Record(vec![
                 ("auth", OneOf(&["enrollment", "tokenreview", "issuer"])),
                 ("issuerUrl", Text),
+                ("serviceAccount", Text),
+                ("audience", Text),
+                ("apiServerUrl", Text),
+                ("tokenFile", Text),
             ]),
         ),
     ]);
@@ -144,6 +148,13 @@ pub(super) fn schema() -> Shape {
         ("clusterName", Text),
         ("joinTokenFile", Text),
         ("kubeconfig", Text),
+        ("auth", OneOf(&["enrollment", "serviceaccount"])),
+        ("keyFile", Text),
+        ("serviceAccountTokenFile", Text),
+        ("apiServerUrl", Text),
+        ("tokenFile", Text),
+        ("embedded", Flag),
+        ("sweepIntervalSeconds", SECONDS),
     ]);
     Record(vec![
         ("janus", janus),
