@@ -1,6 +1,7 @@
 //! Subcommands and what they share: loading configuration and logging.
 
 pub mod audit;
+pub mod cluster;
 pub mod config;
 pub mod migrate;
 pub mod serve;

@@ -46,6 +46,22 @@ enum Command {
     /// Check or print the effective configuration.
     #[command(subcommand)]
     Config(ConfigCommand),
+    /// Manage clusters' agents.
+    #[command(subcommand)]
+    Cluster(ClusterCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum ClusterCommand {
+    /// Print a single-use join token that enrolls the cluster's agent.
+    JoinToken {
+        /// The cluster, as named in `clusters:`.
+        #[arg(long)]
+        cluster: String,
+        /// How long the token stays valid (90m, 2h, 3600).
+        #[arg(long, default_value = "1h")]
+        valid_for: String,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -88,6 +104,9 @@ fn main() -> ExitCode {
             }
             Command::Config(ConfigCommand::Check) => cmd::config::check(config),
             Command::Config(ConfigCommand::Print) => cmd::config::print(config),
+            Command::Cluster(ClusterCommand::JoinToken { cluster, valid_for }) => {
+                cmd::cluster::join_token(config, &cluster, &valid_for).await
+            }
         }
     });
     match result {

@@ -19,7 +19,7 @@ pub use request::{
     AccessRequest, Approval, CredentialsStatus, ExtensionRequest, MAX_REASON_CHARS, Origin, Platform,
     RequestState,
 };
-pub use submit::{Draft, UserActivity, submit};
+pub use submit::{Draft, UserActivity, is_dns_label, submit};
 pub use transition::{Command, Effect, Transition, transition};
 
 /// What one accepted command implies for the audit log: the engine appends it to the

@@ -68,6 +68,30 @@ impl From<sqlx::migrate::MigrateError> for StoreError {
     }
 }
 
+/// Why a join token was not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum EnrollmentRefusal {
+    #[error("the join token is not known")]
+    UnknownToken,
+    #[error("the join token was already used")]
+    TokenUsed,
+    #[error("the join token has expired")]
+    TokenExpired,
+    #[error("the join token was made for another cluster")]
+    WrongCluster,
+}
+
+impl EnrollmentRefusal {
+    pub fn code(self) -> &'static str {
+        match self {
+            EnrollmentRefusal::UnknownToken => "unknown_join_token",
+            EnrollmentRefusal::TokenUsed => "join_token_used",
+            EnrollmentRefusal::TokenExpired => "join_token_expired",
+            EnrollmentRefusal::WrongCluster => "join_token_wrong_cluster",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -271,6 +295,36 @@ impl Store {
 
     pub async fn namespaces(&self, cluster: &str) -> Result<Option<Vec<String>>, StoreError> {
         dispatch!(self, store => store.namespaces(cluster).await)
+    }
+
+    pub async fn create_join_token(
+        &self,
+        token_hash: &str,
+        cluster: &str,
+        created_by: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, store => store.create_join_token(token_hash, cluster, created_by, expires_at, now).await)
+    }
+
+    pub async fn enroll(
+        &self,
+        token_hash: &str,
+        cluster: &str,
+        public_key: &str,
+        agent_version: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Result<(), EnrollmentRefusal>, StoreError> {
+        dispatch!(self, store => store.enroll(token_hash, cluster, public_key, agent_version, now).await)
+    }
+
+    pub async fn agent_public_key(&self, cluster: &str) -> Result<Option<String>, StoreError> {
+        dispatch!(self, store => store.agent_public_key(cluster).await)
+    }
+
+    pub async fn agent_seen(&self, cluster: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        dispatch!(self, store => store.agent_seen(cluster, now).await)
     }
 
     /// Tries to become (or confirms being) the one scheduler for this database. Always

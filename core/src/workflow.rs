@@ -261,6 +261,30 @@ impl Workflow {
         Ok(completion)
     }
 
+    /// Creates a single-use join token for enrolling `cluster`'s agent. Only its SHA-256
+    /// is stored; the token itself is returned once.
+    pub async fn create_join_token(
+        &self,
+        cluster: &str,
+        created_by: &str,
+        valid_for: Duration,
+    ) -> Result<String, WorkflowError> {
+        use base64::Engine as _;
+        use rand::RngCore as _;
+        let mut bytes = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut bytes);
+        let token = format!(
+            "jjt_{}",
+            base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(bytes)
+        );
+        let now = self.clock.now();
+        let expires_at = now + TimeDelta::from_std(valid_for).unwrap_or(TimeDelta::hours(1));
+        self.store
+            .create_join_token(&join_token_hash(&token), cluster, created_by, expires_at, now)
+            .await?;
+        Ok(token)
+    }
+
     /// Stores the namespaces an agent reported for its cluster.
     pub async fn report_namespaces(&self, cluster: &str, namespaces: &[String]) -> Result<(), WorkflowError> {
         Ok(self
@@ -331,4 +355,13 @@ impl Workflow {
         }
         error.into()
     }
+}
+
+/// How join tokens are stored and looked up.
+pub fn join_token_hash(token: &str) -> String {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(token.as_bytes())
+        .iter()
+        .map(|byte| format!("{byte:02x}"))
+        .collect()
 }

@@ -37,11 +37,8 @@ pub async fn run(config: Option<&Path>) -> anyhow::Result<ExitCode> {
         }
     };
     let scheduler = tokio::spawn(Scheduler::new(workflow.clone()).run(wait_for_stop()));
-    let server = tokio::spawn(janus_web::serve(
-        listener,
-        janus_web::AppState { workflow },
-        wait_for_stop(),
-    ));
+    let state = janus_web::AppState::new(workflow, config.clone());
+    let server = tokio::spawn(janus_web::serve(listener, state, wait_for_stop()));
 
     shutdown_signal().await;
     tracing::info!("shutting down");

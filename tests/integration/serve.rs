@@ -36,7 +36,7 @@ async fn start(workflow: Workflow) -> Server {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let (stop, stopped) = oneshot::channel();
-    let state = janus_web::AppState { workflow };
+    let state = janus_web::AppState::new(workflow, janus_core::config::Config::default());
     let task = tokio::spawn(janus_web::serve(listener, state, async move {
         let _ = stopped.await;
     }));

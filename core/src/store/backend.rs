@@ -623,6 +623,113 @@ macro_rules! store_impl {
             pub async fn namespaces(&self, cluster: &str) -> Result<Option<Vec<String>>, StoreError> {
                 Self::known_namespaces(&self.pool, cluster).await
             }
+
+            pub async fn create_join_token(
+                &self,
+                token_hash: &str,
+                cluster: &str,
+                created_by: &str,
+                expires_at: DateTime<Utc>,
+                now: DateTime<Utc>,
+            ) -> Result<(), StoreError> {
+                let mut tx = self.begin().await?;
+                sqlx::query(
+                    "INSERT INTO agent_join_tokens (token_hash, cluster, created_by, created_at, expires_at) \
+                     VALUES ($1, $2, $3, $4, $5)",
+                )
+                .bind(token_hash)
+                .bind(cluster)
+                .bind(created_by)
+                .bind(Timestamp::from(now))
+                .bind(Timestamp::from(expires_at))
+                .execute(&mut *tx)
+                .await?;
+                let event = NewEvent {
+                    action: "agent.join_token_created",
+                    actor: created_by.to_owned(),
+                    request_id: None,
+                    cluster: Some(cluster.to_owned()),
+                    details: serde_json::json!({ "expiresAt": crate::time::format_rfc3339(expires_at) }),
+                };
+                Self::append_events(&mut tx, &[event], now).await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            /// Spends a join token and pins the agent's key, or says why not. A refusal
+            /// writes nothing here; the caller audits it.
+            pub async fn enroll(
+                &self,
+                token_hash: &str,
+                cluster: &str,
+                public_key: &str,
+                agent_version: &str,
+                now: DateTime<Utc>,
+            ) -> Result<Result<(), EnrollmentRefusal>, StoreError> {
+                let mut tx = self.begin().await?;
+                let row: Option<(String, Timestamp, Option<Timestamp>)> = sqlx::query_as(concat!(
+                    "SELECT cluster, expires_at, used_at FROM agent_join_tokens WHERE token_hash = $1",
+                    $for_update
+                ))
+                .bind(token_hash)
+                .fetch_optional(&mut *tx)
+                .await?;
+                let refusal = match &row {
+                    None => Some(EnrollmentRefusal::UnknownToken),
+                    Some((_, _, Some(_))) => Some(EnrollmentRefusal::TokenUsed),
+                    Some((_, expires_at, _)) if expires_at.0 <= now => Some(EnrollmentRefusal::TokenExpired),
+                    Some((token_cluster, _, _)) if token_cluster != cluster => Some(EnrollmentRefusal::WrongCluster),
+                    Some(_) => None,
+                };
+                if let Some(refusal) = refusal {
+                    tx.rollback().await?;
+                    return Ok(Err(refusal));
+                }
+                sqlx::query("UPDATE agent_join_tokens SET used_at = $2 WHERE token_hash = $1")
+                    .bind(token_hash)
+                    .bind(Timestamp::from(now))
+                    .execute(&mut *tx)
+                    .await?;
+                sqlx::query(
+                    "INSERT INTO agents (cluster, public_key, agent_version, enrolled_at, last_seen_at) \
+                     VALUES ($1, $2, $3, $4, $4) ON CONFLICT (cluster) DO UPDATE SET \
+                     public_key = excluded.public_key, agent_version = excluded.agent_version, \
+                     enrolled_at = excluded.enrolled_at, last_seen_at = excluded.last_seen_at",
+                )
+                .bind(cluster)
+                .bind(public_key)
+                .bind(agent_version)
+                .bind(Timestamp::from(now))
+                .execute(&mut *tx)
+                .await?;
+                let event = NewEvent {
+                    action: "agent.enrolled",
+                    actor: format!("agent:{cluster}"),
+                    request_id: None,
+                    cluster: Some(cluster.to_owned()),
+                    details: serde_json::json!({ "publicKey": public_key, "agentVersion": agent_version }),
+                };
+                Self::append_events(&mut tx, &[event], now).await?;
+                tx.commit().await?;
+                Ok(Ok(()))
+            }
+
+            pub async fn agent_public_key(&self, cluster: &str) -> Result<Option<String>, StoreError> {
+                let row: Option<(String,)> = sqlx::query_as("SELECT public_key FROM agents WHERE cluster = $1")
+                    .bind(cluster)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                Ok(row.map(|(key,)| key))
+            }
+
+            pub async fn agent_seen(&self, cluster: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+                sqlx::query("UPDATE agents SET last_seen_at = $2 WHERE cluster = $1")
+                    .bind(cluster)
+                    .bind(Timestamp::from(now))
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
         }
     };
 }

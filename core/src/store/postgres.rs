@@ -12,7 +12,7 @@ use tokio::sync::Mutex;
 
 use super::backend::{new_lease_token, store_impl};
 use super::rows::{AuditRow, RequestRow, WorkRow, to_json};
-use super::{DueWork, QueueDepth, RequestFilter, StoreError};
+use super::{DueWork, EnrollmentRefusal, QueueDepth, RequestFilter, StoreError};
 use crate::audit::{AuditRecord, EventFields, canonical_json, chain_hash};
 use crate::domain::{
     AccessRequest, DomainError, Effect, NewEvent, RequestId, RequestState, Transition, UserActivity,

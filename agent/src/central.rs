@@ -1,0 +1,171 @@
+//! The `Central` port: how the agent talks to central (DESIGN §5.1).
+//!
+//! Two adapters: [`HttpCentral`] for `janus agent` (long-poll over HTTP, signed requests or
+//! a service-account token), and [`InProcessCentral`] for the agent that `janus serve` runs
+//! in-process (`agent.embedded`), which calls the [`Workflow`] directly.
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use janus_core::agent_protocol::{ReportAck, ReportOutcome, WorkAssignment, WorkReport};
+use janus_core::queue::{Completion, WorkOutcome};
+use janus_core::workflow::{Workflow, WorkflowError};
+
+mod http;
+
+pub use http::HttpCentral;
+
+/// What the agent needs from central.
+#[async_trait]
+pub trait Central: Send + Sync + fmt::Debug {
+    /// Waits up to `wait` for the next work item of the agent's cluster (claimed with a
+    /// lease); `None` when nothing came.
+    async fn next_work(&self, wait: Duration) -> Result<Option<WorkAssignment>, CentralError>;
+
+    /// Reports the result of a claimed item. A repeated report is acknowledged as
+    /// `already_done`; [`CentralError::LeaseLost`] means the item was handed to someone else.
+    async fn report(&self, work_id: i64, report: &WorkReport) -> Result<ReportAck, CentralError>;
+
+    /// Tells central the cluster's namespaces.
+    async fn report_namespaces(&self, namespaces: &[String]) -> Result<(), CentralError>;
+}
+
+/// Why a call to central failed. Never carries a token or the agent's key.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CentralError {
+    /// No answer: connection refused, DNS, timeout, TLS.
+    #[error("central could not be reached: {0}")]
+    Unreachable(String),
+    /// Central refused the agent's identity (401/403): unknown agent, wrong cluster,
+    /// bad signature, expired or reused join token.
+    #[error("central refused the agent's identity: {0}")]
+    Unauthorized(String),
+    /// The work item's lease expired and it was handed out again (409/410 on a report).
+    #[error("the work item's lease was lost; central hands the item out again")]
+    LeaseLost,
+    /// Any other refusal.
+    #[error("central answered {status}: {message}")]
+    Rejected { status: u16, message: String },
+    /// Central answered something the agent could not read.
+    #[error("central's answer could not be read: {0}")]
+    Protocol(String),
+    /// The agent's own identity material (key file, join token file, service-account token
+    /// file) is missing or unusable, or the configuration is incomplete.
+    #[error("{0}")]
+    Identity(String),
+}
+
+impl CentralError {
+    /// Worth retrying as is: no answer, or a server-side error.
+    pub fn is_transient(&self) -> bool {
+        match self {
+            CentralError::Unreachable(_) | CentralError::Protocol(_) => true,
+            CentralError::Rejected { status, .. } => *status >= 500 || *status == 429 || *status == 408,
+            CentralError::Unauthorized(_) | CentralError::LeaseLost | CentralError::Identity(_) => false,
+        }
+    }
+}
+
+/// How long the in-process agent holds a lease on an item.
+const IN_PROCESS_LEASE: Duration = Duration::from_secs(60);
+
+/// Central in the same process: the embedded agent of `janus serve`.
+#[derive(Debug, Clone)]
+pub struct InProcessCentral {
+    workflow: Workflow,
+    cluster: String,
+    lease: Duration,
+}
+
+impl InProcessCentral {
+    pub fn new(workflow: Workflow, cluster: impl Into<String>) -> Self {
+        InProcessCentral {
+            workflow,
+            cluster: cluster.into(),
+            lease: IN_PROCESS_LEASE,
+        }
+    }
+
+    /// Overrides the lease taken on claimed items (default 60 s).
+    pub fn with_lease(mut self, lease: Duration) -> Self {
+        self.lease = lease;
+        self
+    }
+}
+
+#[async_trait]
+impl Central for InProcessCentral {
+    async fn next_work(&self, wait: Duration) -> Result<Option<WorkAssignment>, CentralError> {
+        let Some(item) = self
+            .workflow
+            .wait_for_work(&self.cluster, wait, self.lease)
+            .await
+            .map_err(from_workflow)?
+        else {
+            return Ok(None);
+        };
+        self.workflow
+            .assignment(&item)
+            .await
+            .map(Some)
+            .map_err(from_workflow)
+    }
+
+    async fn report(&self, work_id: i64, report: &WorkReport) -> Result<ReportAck, CentralError> {
+        let outcome = match report.outcome {
+            ReportOutcome::Succeeded => WorkOutcome::Succeeded,
+            ReportOutcome::Failed => WorkOutcome::Failed {
+                error: report
+                    .error
+                    .clone()
+                    .unwrap_or_else(|| "the agent gave no reason".to_owned()),
+            },
+        };
+        let completion = self
+            .workflow
+            .complete_work(&self.cluster, work_id, &report.lease_token, outcome)
+            .await
+            .map_err(from_workflow)?;
+        let status = match completion {
+            Completion::Recorded => "recorded",
+            Completion::AlreadyDone => "already_done",
+            Completion::RetryScheduled => "retry_scheduled",
+        };
+        Ok(ReportAck {
+            status: status.to_owned(),
+        })
+    }
+
+    async fn report_namespaces(&self, namespaces: &[String]) -> Result<(), CentralError> {
+        self.workflow
+            .report_namespaces(&self.cluster, namespaces)
+            .await
+            .map_err(from_workflow)
+    }
+}
+
+fn from_workflow(error: WorkflowError) -> CentralError {
+    match error {
+        WorkflowError::LeaseLost => CentralError::LeaseLost,
+        WorkflowError::NotFound(what) => CentralError::Rejected {
+            status: 404,
+            message: format!("{what} was not found"),
+        },
+        WorkflowError::Refused(refusal) if refusal.is_authorization_refusal() => {
+            CentralError::Unauthorized(refusal.to_string())
+        }
+        WorkflowError::Refused(refusal) => CentralError::Rejected {
+            status: 409,
+            message: refusal.to_string(),
+        },
+        conflict @ WorkflowError::Conflict => CentralError::Rejected {
+            status: 503,
+            message: conflict.to_string(),
+        },
+        WorkflowError::Store(store) => CentralError::Rejected {
+            status: 503,
+            message: format!("the database is unavailable: {store}"),
+        },
+    }
+}

@@ -1,0 +1,1 @@
+//! Agent tests against the fake Kubernetes API server.

@@ -1,0 +1,62 @@
+//! `janus cluster join-token`: a single-use, expiring token to enroll a cluster's agent.
+
+use std::path::Path;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::{Context, bail};
+use janus_core::clock::SystemClock;
+use janus_core::domain::Policy;
+use janus_core::store::{Store, redact_url};
+use janus_core::workflow::Workflow;
+
+pub async fn join_token(config: Option<&Path>, cluster: &str, valid_for: &str) -> anyhow::Result<ExitCode> {
+    let config = super::load_config(config)?;
+    let Some(settings) = config.cluster(cluster) else {
+        bail!("cluster `{cluster}` is not in the configuration; add it under `clusters:` first");
+    };
+    if settings.agent.auth != janus_core::config::AgentAuthMode::Enrollment {
+        bail!(
+            "cluster `{cluster}` does not use enrollment (clusters[].agent.auth); its agent needs no join token"
+        );
+    }
+    let valid_for = parse_duration(valid_for)?;
+    let url = &config.database.url;
+    let store = Store::connect(url)
+        .await
+        .with_context(|| format!("cannot open {}", redact_url(url)))?;
+    store.migrate().await.context("cannot migrate the database")?;
+    let workflow = Workflow::new(store.clone(), Policy::from_config(&config), Arc::new(SystemClock));
+    let token = workflow
+        .create_join_token(cluster, "cli", valid_for)
+        .await
+        .context("cannot create the join token")?;
+    store.close().await;
+    eprintln!(
+        "join token for `{cluster}`, valid once for {}s (shown only now):",
+        valid_for.as_secs()
+    );
+    println!("{token}");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `90m`, `2h`, `3600` (seconds).
+pub fn parse_duration(text: &str) -> anyhow::Result<Duration> {
+    let text = text.trim();
+    let (digits, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
+    let value: u64 = digits
+        .parse()
+        .with_context(|| format!("`{text}` is not a duration like 90m, 2h or 3600"))?;
+    let seconds = match unit {
+        "" | "s" => value,
+        "m" => value * 60,
+        "h" => value * 3_600,
+        "d" => value * 86_400,
+        _ => bail!("`{text}` is not a duration like 90m, 2h or 3600"),
+    };
+    if seconds == 0 {
+        bail!("a duration must be longer than zero");
+    }
+    Ok(Duration::from_secs(seconds))
+}

@@ -1,0 +1,194 @@
+//! The agent API (`/agent/v1/*`, DESIGN §5.1): enrollment, the work long-poll, results and
+//! namespace reports. Every call except enrollment is authenticated by
+//! [`agent_identity::authenticate`]; an agent only ever sees and completes its own
+//! cluster's work.
+
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::extract::{DefaultBodyLimit, Path, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post, put};
+use axum::{Json, Router};
+use janus_core::agent_protocol::{
+    Enrollment, MAX_WAIT_SECONDS, NamespaceReport, ReportAck, ReportOutcome, WorkReport, decode_public_key,
+};
+use janus_core::config::AgentAuthMode;
+use janus_core::domain::is_dns_label;
+use janus_core::queue::{Completion, WorkOutcome};
+use serde::Deserialize;
+use serde::de::DeserializeOwned;
+
+use crate::agent_identity::{self, AgentIdentity, Rejection, authenticate, bearer};
+use crate::{ApiError, AppState};
+
+/// Leases last this long; an agent that dies mid-item loses it after this.
+const LEASE: Duration = Duration::from_secs(60);
+const MAX_BODY: usize = 256 * 1024;
+const MAX_NAMESPACES: usize = 10_000;
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/enroll", post(enroll))
+        .route("/work", get(next_work))
+        .route("/work/{id}/result", post(report))
+        .route("/namespaces", put(namespaces))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+}
+
+fn parse<T: DeserializeOwned>(body: &[u8]) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|error| {
+        ApiError::bad_request(
+            "malformed_body",
+            format!("The request body is not valid: {error}."),
+        )
+    })
+}
+
+async fn enroll(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let enrollment: Enrollment = parse(&body)?;
+    let cluster = enrollment.cluster.clone();
+    let refuse = |code, message: String| {
+        agent_identity::audit_rejection(&state, &cluster, Rejection { code, message })
+    };
+    let Some(settings) = state.config.cluster(&cluster) else {
+        return Err(refuse(
+            "unknown_cluster",
+            format!("Cluster `{cluster}` is not configured in Janus."),
+        )
+        .await);
+    };
+    if settings.agent.auth != AgentAuthMode::Enrollment {
+        return Err(refuse(
+            "enrollment_disabled",
+            format!("Cluster `{cluster}` does not use enrollment."),
+        )
+        .await);
+    }
+    let Some(token) = bearer(&headers) else {
+        return Err(refuse(
+            "no_join_token",
+            "Send the join token as a bearer token.".to_owned(),
+        )
+        .await);
+    };
+    if decode_public_key(&enrollment.public_key).is_none() {
+        return Err(ApiError::bad_request(
+            "bad_public_key",
+            "publicKey must be a base64url Ed25519 public key.",
+        ));
+    }
+    let token_hash = janus_core::workflow::join_token_hash(&token);
+    let version: String = enrollment.agent_version.chars().take(64).collect();
+    let now = state.workflow.clock().now();
+    let outcome = state
+        .workflow
+        .store()
+        .enroll(&token_hash, &cluster, &enrollment.public_key, &version, now)
+        .await
+        .map_err(|error| ApiError::from(janus_core::workflow::WorkflowError::from(error)))?;
+    match outcome {
+        Ok(()) => {
+            tracing::info!(cluster = %cluster, "agent enrolled");
+            Ok((StatusCode::OK, Json(serde_json::json!({ "cluster": cluster }))).into_response())
+        }
+        Err(refusal) => Err(refuse(refusal.code(), format!("Enrollment refused: {refusal}.")).await),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+struct WaitQuery {
+    wait: Option<u64>,
+}
+
+async fn next_work(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    Query(query): Query<WaitQuery>,
+) -> Result<Response, ApiError> {
+    let AgentIdentity { cluster } = authenticate(&state, &method, &uri, &headers, &[]).await?;
+    let _ = state
+        .workflow
+        .store()
+        .agent_seen(&cluster, state.workflow.clock().now())
+        .await;
+    let wait = Duration::from_secs(query.wait.unwrap_or(25).min(MAX_WAIT_SECONDS));
+    let claimed = tokio::select! {
+        claimed = state.workflow.wait_for_work(&cluster, wait, LEASE) => claimed?,
+        () = state.stopped() => None,
+    };
+    let Some(item) = claimed else {
+        return Ok(StatusCode::NO_CONTENT.into_response());
+    };
+    let assignment = state.workflow.assignment(&item).await?;
+    tracing::info!(cluster = %cluster, work_id = item.id, kind = %item.kind, request_id = %item.request_id, "work handed out");
+    Ok(Json(assignment).into_response())
+}
+
+async fn report(
+    State(state): State<AppState>,
+    Path(id): Path<i64>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Json<ReportAck>, ApiError> {
+    let AgentIdentity { cluster } = authenticate(&state, &method, &uri, &headers, &body).await?;
+    let report: WorkReport = parse(&body)?;
+    let outcome = match report.outcome {
+        ReportOutcome::Succeeded => WorkOutcome::Succeeded,
+        ReportOutcome::Failed => WorkOutcome::Failed {
+            error: report
+                .error
+                .unwrap_or_else(|| "the agent reported a failure without a reason".to_owned()),
+        },
+    };
+    let completion = state
+        .workflow
+        .complete_work(&cluster, id, &report.lease_token, outcome)
+        .await?;
+    let status = match completion {
+        Completion::Recorded => "recorded",
+        Completion::AlreadyDone => "already_done",
+        Completion::RetryScheduled => "retry_scheduled",
+    };
+    Ok(Json(ReportAck {
+        status: status.to_owned(),
+    }))
+}
+
+async fn namespaces(
+    State(state): State<AppState>,
+    method: Method,
+    uri: Uri,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    let AgentIdentity { cluster } = authenticate(&state, &method, &uri, &headers, &body).await?;
+    let report: NamespaceReport = parse(&body)?;
+    if report.namespaces.len() > MAX_NAMESPACES {
+        return Err(ApiError::bad_request(
+            "too_many_namespaces",
+            format!("At most {MAX_NAMESPACES} namespaces."),
+        ));
+    }
+    if let Some(bad) = report.namespaces.iter().find(|name| !is_dns_label(name)) {
+        let shown: String = bad.chars().take(80).collect();
+        return Err(ApiError::bad_request(
+            "invalid_namespace",
+            format!("`{shown}` is not a namespace name."),
+        ));
+    }
+    let mut namespaces = report.namespaces;
+    namespaces.sort();
+    namespaces.dedup();
+    state.workflow.report_namespaces(&cluster, &namespaces).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
