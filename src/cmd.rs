@@ -1,5 +1,6 @@
 //! Subcommands and what they share: loading configuration and logging.
 
+pub mod agent;
 pub mod audit;
 pub mod cluster;
 pub mod config;

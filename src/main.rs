@@ -32,8 +32,10 @@ enum LogFormat {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Run central: web server, scheduler and workflow engine.
+    /// Run central: web server, scheduler and workflow engine (and the embedded agent if configured).
     Serve,
+    /// Run the agent in a cluster: long-polls central, creates and deletes grants.
+    Agent,
     /// Apply database migrations and exit.
     Migrate {
         /// Database URL (overrides `database.url`).
@@ -98,6 +100,7 @@ fn main() -> ExitCode {
     let result = runtime.block_on(async {
         match cli.command {
             Command::Serve => cmd::serve::run(config).await,
+            Command::Agent => cmd::agent::run(config).await,
             Command::Migrate { database_url } => cmd::migrate::run(config, database_url).await,
             Command::Audit(AuditCommand::Verify { database_url }) => {
                 cmd::audit::verify(config, database_url).await

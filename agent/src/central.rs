@@ -44,6 +44,9 @@ pub enum CentralError {
     /// The work item's lease expired and it was handed out again (409/410 on a report).
     #[error("the work item's lease was lost; central hands the item out again")]
     LeaseLost,
+    /// Central could not take the call right now (a racing change); retry.
+    #[error("central asks to retry: {0}")]
+    Busy(String),
     /// Any other refusal.
     #[error("central answered {status}: {message}")]
     Rejected { status: u16, message: String },
@@ -60,7 +63,7 @@ impl CentralError {
     /// Worth retrying as is: no answer, or a server-side error.
     pub fn is_transient(&self) -> bool {
         match self {
-            CentralError::Unreachable(_) | CentralError::Protocol(_) => true,
+            CentralError::Unreachable(_) | CentralError::Protocol(_) | CentralError::Busy(_) => true,
             CentralError::Rejected { status, .. } => *status >= 500 || *status == 429 || *status == 408,
             CentralError::Unauthorized(_) | CentralError::LeaseLost | CentralError::Identity(_) => false,
         }
@@ -159,10 +162,7 @@ fn from_workflow(error: WorkflowError) -> CentralError {
             status: 409,
             message: refusal.to_string(),
         },
-        conflict @ WorkflowError::Conflict => CentralError::Rejected {
-            status: 503,
-            message: conflict.to_string(),
-        },
+        conflict @ WorkflowError::Conflict => CentralError::Busy(conflict.to_string()),
         WorkflowError::Store(store) => CentralError::Rejected {
             status: 503,
             message: format!("the database is unavailable: {store}"),

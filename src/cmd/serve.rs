@@ -37,6 +37,16 @@ pub async fn run(config: Option<&Path>) -> anyhow::Result<ExitCode> {
         }
     };
     let scheduler = tokio::spawn(Scheduler::new(workflow.clone()).run(wait_for_stop()));
+    let embedded = config.agent.embedded.then(|| {
+        let (agent_config, workflow) = (config.agent.clone(), workflow.clone());
+        let stopped = wait_for_stop();
+        tracing::info!(cluster = %agent_config.cluster_name, "starting the embedded agent");
+        tokio::spawn(async move {
+            if let Err(error) = janus_agent::run_embedded(&agent_config, workflow, stopped).await {
+                tracing::error!(error = format!("{error:#}"), "the embedded agent stopped");
+            }
+        })
+    });
     let state = janus_web::AppState::new(workflow, config.clone());
     let server = tokio::spawn(janus_web::serve(listener, state, wait_for_stop()));
 
@@ -45,12 +55,15 @@ pub async fn run(config: Option<&Path>) -> anyhow::Result<ExitCode> {
     let _ = stop.send(true);
     let served = server.await.context("the web server task failed")?;
     let _ = scheduler.await;
+    if let Some(embedded) = embedded {
+        let _ = embedded.await;
+    }
     store.close().await;
     served.context("the web server failed")?;
     Ok(ExitCode::SUCCESS)
 }
 
-async fn shutdown_signal() {
+pub(crate) async fn shutdown_signal() {
     let interrupt = tokio::signal::ctrl_c();
     #[cfg(unix)]
     {

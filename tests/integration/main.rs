@@ -12,11 +12,13 @@
     reason = "tests fail loudly"
 )]
 
+mod agent_api;
 mod architecture;
 mod audit;
 mod cli;
 mod concurrency;
 mod fake_kube;
+mod grants;
 mod scheduler;
 mod serve;
 mod store_conformance;

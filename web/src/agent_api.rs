@@ -6,8 +6,8 @@
 use std::time::Duration;
 
 use axum::body::Bytes;
-use axum::extract::{DefaultBodyLimit, Path, Query, State};
-use axum::http::{HeaderMap, Method, StatusCode, Uri};
+use axum::extract::{DefaultBodyLimit, OriginalUri, Path, Query, State};
+use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
@@ -109,7 +109,7 @@ struct WaitQuery {
 async fn next_work(
     State(state): State<AppState>,
     method: Method,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     Query(query): Query<WaitQuery>,
 ) -> Result<Response, ApiError> {
@@ -136,7 +136,7 @@ async fn report(
     State(state): State<AppState>,
     Path(id): Path<i64>,
     method: Method,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<ReportAck>, ApiError> {
@@ -167,7 +167,7 @@ async fn report(
 async fn namespaces(
     State(state): State<AppState>,
     method: Method,
-    uri: Uri,
+    OriginalUri(uri): OriginalUri,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<StatusCode, ApiError> {

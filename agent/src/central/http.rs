@@ -267,38 +267,44 @@ fn unreachable(error: reqwest::Error) -> CentralError {
     CentralError::Unreachable(crate::error_chain(&error))
 }
 
-/// Turns a non-success answer into an error; `report` makes 409/410 a lost lease.
+/// Turns a non-success answer into an error. On a report, 410 and a 409 `lease_lost` (or a
+/// bare 409) mean the lease was lost; a 409 `conflict` (a racing change) is worth a retry.
 async fn refusal(response: reqwest::Response, report: bool) -> CentralError {
-    let status = response.status();
-    let message = error_message(response.text().await.unwrap_or_default());
-    match status.as_u16() {
-        401 | 403 => CentralError::Unauthorized(message),
-        409 | 410 if report => CentralError::LeaseLost,
-        code => CentralError::Rejected {
-            status: code,
-            message,
-        },
+    let status = response.status().as_u16();
+    let (code, message) = error_body(response.text().await.unwrap_or_default());
+    match (status, code.as_deref()) {
+        (401 | 403, _) => CentralError::Unauthorized(message),
+        (409, Some("conflict")) => CentralError::Busy(message),
+        (410, _) | (409, None | Some("lease_lost")) if report => CentralError::LeaseLost,
+        _ => CentralError::Rejected { status, message },
     }
 }
 
-/// The `error` or `message` of a JSON error body, else the text, shortened.
-fn error_message(body: String) -> String {
-    let text = serde_json::from_str::<serde_json::Value>(&body)
-        .ok()
-        .and_then(|value| {
-            ["error", "message"]
-                .iter()
-                .find_map(|key| value.get(key).and_then(|field| field.as_str()).map(str::to_owned))
-        })
-        .unwrap_or(body);
+/// The code and message of an error body: central's `{"error": {"code", "message"}}`, a
+/// plain `{"error": "…"}` or `{"message": "…"}`, or the text itself; shortened.
+fn error_body(body: String) -> (Option<String>, String) {
+    let json = serde_json::from_str::<serde_json::Value>(&body).ok();
+    let field = |value: &serde_json::Value, key: &str| {
+        value.get(key).and_then(|field| field.as_str()).map(str::to_owned)
+    };
+    let (code, text) = match &json {
+        Some(value) => match value.get("error") {
+            Some(error) if error.is_object() => (field(error, "code"), field(error, "message")),
+            Some(_) => (None, field(value, "error")),
+            None => (field(value, "code"), field(value, "message")),
+        },
+        None => (None, None),
+    };
+    let text = text.unwrap_or(body);
     let text = text.trim();
     if text.is_empty() {
-        return "(no message)".to_owned();
+        return (code, "(no message)".to_owned());
     }
-    match text.char_indices().nth(MAX_ERROR_BODY) {
+    let text = match text.char_indices().nth(MAX_ERROR_BODY) {
         Some((cut, _)) => format!("{}…", &text[..cut]),
         None => text.to_owned(),
-    }
+    };
+    (code, text)
 }
 
 async fn read_secret_file(path: &Path, key: &str) -> Result<String, CentralError> {
@@ -455,12 +461,16 @@ mod unit_tests {
     #[test]
     fn error_bodies_are_read_and_shortened() {
         assert_eq!(
-            error_message(r#"{"error":"unknown agent"}"#.to_owned()),
-            "unknown agent"
+            error_body(r#"{"error":{"code":"lease_lost","message":"The lease expired."}}"#.to_owned()),
+            (Some("lease_lost".to_owned()), "The lease expired.".to_owned())
         );
-        assert_eq!(error_message(" plain \n".to_owned()), "plain");
-        assert_eq!(error_message(String::new()), "(no message)");
-        let long = error_message("é".repeat(2000));
+        assert_eq!(
+            error_body(r#"{"error":"unknown agent"}"#.to_owned()),
+            (None, "unknown agent".to_owned())
+        );
+        assert_eq!(error_body(" plain \n".to_owned()), (None, "plain".to_owned()));
+        assert_eq!(error_body(String::new()), (None, "(no message)".to_owned()));
+        let (_, long) = error_body("é".repeat(2000));
         assert_eq!(long.chars().count(), MAX_ERROR_BODY + 1);
     }
 

@@ -400,10 +400,16 @@ fn validate(spec: &GrantSpec) -> Result<(), GrantError> {
             "{bad:?} is not a valid namespace name"
         )));
     }
-    if spec.cluster_role.trim().is_empty() {
+    // Defence in depth (the agent's own RBAC allows `bind` on janus-* roles only): whatever
+    // central asks, the agent binds no ClusterRole outside the `janus-` profile roles.
+    let role_ok = spec
+        .cluster_role
+        .strip_prefix("janus-")
+        .is_some_and(|profile| !profile.is_empty());
+    if !role_ok {
         return Err(GrantError::Invalid(format!(
-            "profile {:?} names no ClusterRole",
-            spec.profile
+            "profile {:?} asks for ClusterRole {:?}; the agent only binds profile roles named janus-*",
+            spec.profile, spec.cluster_role
         )));
     }
     Ok(())

@@ -1300,13 +1300,15 @@ mod agent_reports {
     }
 
     #[test]
-    fn a_failed_refresh_leaves_an_active_request_active() {
+    fn a_failed_refresh_fails_an_active_request_and_cleans_up() {
         let active = pending().approved().active(expiry());
         let refresh = apply(&active, grant_failed(), &agent_of("prod"), at(300));
-        assert_eq!(refresh.request.state, RequestState::Active);
-        assert_eq!(refresh.request.credentials, CredentialsStatus::Live);
-        assert_eq!(refresh.request.expires_at, active.expires_at);
-        assert!(refresh.effects.is_empty());
+        assert_eq!(refresh.request.state, RequestState::Failed);
+        assert_eq!(refresh.request.credentials, CredentialsStatus::Cleaning);
+        assert_eq!(
+            refresh.effects,
+            vec![Effect::QueueCleanup, Effect::CloseTerminals]
+        );
     }
 
     #[test]
@@ -2046,8 +2048,9 @@ mod properties {
             })
     }
 
-    /// The state table of DESIGN §3.
-    const LEGAL_MOVES: [(RequestState, RequestState); 11] = [
+    /// The state table of DESIGN §3, plus Active → Failed when a token refresh after an
+    /// extension fails (ARCHITECTURE.md: fail closed).
+    const LEGAL_MOVES: [(RequestState, RequestState); 12] = [
         (RequestState::Pending, RequestState::Approved),
         (RequestState::Pending, RequestState::Denied),
         (RequestState::Pending, RequestState::Revoked),
@@ -2057,6 +2060,7 @@ mod properties {
         (RequestState::Approved, RequestState::Revoked),
         (RequestState::Approved, RequestState::Withdrawn),
         (RequestState::Active, RequestState::Expired),
+        (RequestState::Active, RequestState::Failed),
         (RequestState::Active, RequestState::Revoked),
         (RequestState::Active, RequestState::Withdrawn),
     ];
@@ -2065,9 +2069,8 @@ mod properties {
     fn may_keep_state(command: &Command, state: RequestState) -> bool {
         match command {
             Command::Approve { .. } => state == RequestState::Pending,
-            Command::GrantSucceeded | Command::GrantFailed { .. } => {
-                state == RequestState::Active || state.is_terminal()
-            }
+            Command::GrantSucceeded => state == RequestState::Active || state.is_terminal(),
+            Command::GrantFailed { .. } => state.is_terminal(),
             Command::CleanupSucceeded | Command::CleanupFailed { .. } => state.is_terminal(),
             Command::RequestExtension { .. } | Command::ApproveExtension | Command::DenyExtension { .. } => {
                 state == RequestState::Active

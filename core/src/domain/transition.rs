@@ -104,7 +104,9 @@ pub struct Transition {
 ///   credentials `live`) or failure (→ **Failed**); the scheduler fails it after
 ///   `grantTimeoutSeconds`; withdraw and revoke end it.
 /// - **Active**: the scheduler expires it at `expires_at` (→ **Expired**); withdraw and
-///   revoke end it; the requester may ask for an extension, approved like a request.
+///   revoke end it; the requester may ask for an extension, approved like a request. A
+///   failed token refresh after an extension fails it (→ **Failed**, cleanup): the agent
+///   has rolled the grant back, so it must not look Active.
 /// - Every move to a terminal state from Approved or Active sets credentials to
 ///   `cleaning`, queues cleanup and closes terminals. Cleanup results only move the
 ///   credentials status (`cleaned`, or `cleanup_failed`, which is retried).
@@ -303,11 +305,17 @@ pub fn transition(
                         finish_credentials(&mut next),
                     )
                 }
-                RequestState::Active => (
-                    "grant.failed",
-                    json!({ "error": error, "refresh": true }),
-                    Vec::new(),
-                ),
+                // A refresh (after an extension) failed: the agent rolled the grant back, so
+                // the request cannot stay Active. Fail closed: end it and clean up.
+                RequestState::Active => {
+                    next.state = RequestState::Failed;
+                    end(&mut next, now, &error);
+                    (
+                        "grant.failed",
+                        json!({ "error": error, "refresh": true }),
+                        finish_credentials(&mut next),
+                    )
+                }
                 RequestState::Pending => return Err(invalid()),
                 _ => {
                     next.credentials = CredentialsStatus::Cleaning;
