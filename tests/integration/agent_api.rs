@@ -33,11 +33,14 @@ pub struct Central {
 
 impl Central {
     pub async fn start(config: Config) -> Central {
+        Self::start_with_clock(config, ManualClock::at_epoch()).await
+    }
+
+    pub async fn start_with_clock(config: Config, clock: ManualClock) -> Central {
         install_crypto();
         let (database, url) = Database::create(Backend::Sqlite).await.unwrap();
         let store = Store::connect(&url).await.unwrap();
         store.migrate().await.unwrap();
-        let clock = ManualClock::at_epoch();
         let workflow = Workflow::new(store.clone(), policy(), Arc::new(clock.clone()) as Arc<dyn Clock>);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());

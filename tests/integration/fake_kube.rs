@@ -655,7 +655,9 @@ async fn run(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exec_runs_a_real_shell_per_pod() {
     let cluster = Cluster::start().await;
+    eprintln!("STEP 1");
     grant(&cluster, "payments", "janus-jr-exec").await;
+    eprintln!("STEP 2");
     let issued = cluster
         .api::<ServiceAccount>("agent", "payments")
         .create_token_request(
@@ -666,30 +668,46 @@ async fn exec_runs_a_real_shell_per_pod() {
         .await
         .unwrap();
     let token = issued.status.unwrap().token.unwrap();
+    eprintln!("STEP 3");
     let pods: Api<Pod> = cluster.api(&token, "payments");
+    eprintln!("STEP 4");
 
     let (output, status) = run(&pods, "web-1", &["echo", "ok"]).await;
+    eprintln!("STEP 5");
     assert_eq!(
         (output.as_str(), status.status.as_deref()),
         ("ok\n", Some("Success"))
     );
+    eprintln!("STEP 6");
     let (output, _) = run(&pods, "web-1", &["sh", "-c", "echo $((1+2))"]).await;
+    eprintln!("STEP 7");
     assert_eq!(output, "3\n");
+    eprintln!("STEP 8");
     let (_, status) = run(&pods, "web-1", &["sh", "-c", "exit 3"]).await;
+    eprintln!("STEP 9");
     assert_eq!(status.status.as_deref(), Some("Failure"));
+    eprintln!("STEP 10");
     assert_eq!(status.reason.as_deref(), Some("NonZeroExitCode"));
+    eprintln!("STEP 11");
     let cause = &status.details.unwrap().causes.unwrap()[0];
+    eprintln!("STEP 12");
     assert_eq!(
         (cause.reason.as_deref(), cause.message.as_deref()),
         (Some("ExitCode"), Some("3"))
     );
+    eprintln!("STEP 13");
 
     // The pod's scratch directory keeps state between sessions, and pods do not share it.
     run(&pods, "web-1", &["touch", "f"]).await;
+    eprintln!("STEP 14");
     assert_eq!(run(&pods, "web-1", &["ls"]).await.0, "f\n");
+    eprintln!("STEP 15");
     let checkout: Api<Pod> = cluster.api("admin", "checkout");
+    eprintln!("STEP 16");
     assert_eq!(run(&checkout, "cart-1", &["ls"]).await.0, "");
+    eprintln!("STEP 17");
     assert!(cluster.kube.scratch_dir("payments", "web-1").join("f").exists());
+    eprintln!("STEP 18");
 
     // stdin reaches the process; closing it (v5 close frame) ends `cat`.
     let mut attached = pods
@@ -701,9 +719,13 @@ async fn exec_runs_a_real_shell_per_pod() {
         .await
         .unwrap();
     let mut stdin = attached.stdin().unwrap();
+    eprintln!("STEP 19");
     stdin.write_all(b"hello\n").await.unwrap();
+    eprintln!("STEP 20");
     drop(stdin);
+    eprintln!("STEP 21");
     let mut output = String::new();
+    eprintln!("STEP 22");
     attached
         .stdout()
         .unwrap()
@@ -711,6 +733,7 @@ async fn exec_runs_a_real_shell_per_pod() {
         .await
         .unwrap();
     assert_eq!(output, "hello\n");
+    eprintln!("STEP 23");
 
     // With a TTY the shell is interactive: a prompt, echoed input, the exit code.
     let mut shell = pods
@@ -718,35 +741,51 @@ async fn exec_runs_a_real_shell_per_pod() {
         .await
         .unwrap();
     let mut stdin = shell.stdin().unwrap();
+    eprintln!("STEP 24");
     let mut stdout = shell.stdout().unwrap();
+    eprintln!("STEP 25");
     let status = shell.take_status().unwrap();
+    eprintln!("STEP 26");
     stdin.write_all(b"echo $((6*7))\nexit 5\n").await.unwrap();
+    eprintln!("STEP 27");
     let mut output = String::new();
+    eprintln!("STEP 28");
     stdout.read_to_string(&mut output).await.unwrap();
+    eprintln!("STEP 29");
     assert!(output.contains("42"), "{output:?}");
+    eprintln!("STEP 30");
     assert!(
         output.contains("$ ") || output.contains("# "),
         "no prompt in {output:?}"
     );
+    eprintln!("STEP 31");
     let cause = &status.await.unwrap().details.unwrap().causes.unwrap()[0];
+    eprintln!("STEP 32");
     assert_eq!(cause.message.as_deref(), Some("5"));
+    eprintln!("STEP 33");
 
     // Refusals: an unknown container, a missing pod, a pod outside the grant.
     let (reason, code, message) = api_error(pods.exec("worker-1", ["true"], &AttachParams::default()).await);
+    eprintln!("STEP 34");
     assert_eq!((reason.as_str(), code), ("BadRequest", 400));
+    eprintln!("STEP 35");
     assert_eq!(
         message,
         "a container name must be specified for pod worker-1, choose one of: [worker sidecar]"
     );
+    eprintln!("STEP 36");
     assert_eq!(
         api_error(pods.exec("nope", ["true"], &AttachParams::default()).await).0,
         "NotFound"
     );
+    eprintln!("STEP 37");
     let elsewhere: Api<Pod> = cluster.api(&token, "checkout");
+    eprintln!("STEP 38");
     assert_eq!(
         api_error(elsewhere.exec("cart-1", ["true"], &AttachParams::default()).await).1,
         403
     );
+    eprintln!("STEP 39");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

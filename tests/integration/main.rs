@@ -13,6 +13,7 @@
 )]
 
 mod agent_api;
+mod agent_identity;
 mod architecture;
 mod audit;
 mod cli;
