@@ -41,6 +41,8 @@ pub enum KubeConfigError {
     Infer(String),
     #[error("could not create the Kubernetes client: {0}")]
     Client(String),
+    #[error("could not read `agent.tokenFile` {path:?}: {reason}")]
+    TokenFile { path: String, reason: String },
 }
 
 /// Builds the agent's own Kubernetes client: `apiServerUrl` (+ `tokenFile`, re-read by the
@@ -57,8 +59,20 @@ pub async fn build_kube_client(config: &AgentConfig) -> Result<kube::Client, Kub
                 reason: error.to_string(),
             })?;
         let mut kube_config = kube::Config::new(uri);
-        if !config.token_file.trim().is_empty() {
-            kube_config.auth_info.token_file = Some(config.token_file.trim().to_owned());
+        let token_file = config.token_file.trim();
+        if !token_file.is_empty() {
+            let token = std::fs::read_to_string(token_file).map_err(|error| KubeConfigError::TokenFile {
+                path: token_file.to_owned(),
+                reason: error.to_string(),
+            })?;
+            if token.trim() == token {
+                // Re-read by the client on every refresh, so a rotating token keeps working.
+                kube_config.auth_info.token_file = Some(token_file.to_owned());
+            } else {
+                // A hand-written file (`echo token > file`) ends in a newline, which is not
+                // valid in a header: use the trimmed value as it is now.
+                kube_config.auth_info.token = Some(token.trim().to_owned().into());
+            }
         }
         kube_config
     } else if !config.kubeconfig.trim().is_empty() {

@@ -1,0 +1,200 @@
+//! Grant latency through the real path: central's HTTP agent API (axum on loopback), the
+//! agent (signed long-poll), and the fake Kubernetes API server with RBAC on loopback.
+//!
+//! For each of N requests: approve → credentials `live` (the agent created the
+//! ServiceAccount and RoleBinding in every namespace and minted the tokens), then revoke →
+//! credentials `cleaned` (everything deleted). Reports p50/p99/max of both.
+//!
+//! Run: `cargo bench --bench grants` (env: JANUS_BENCH_REQUESTS, default 1000;
+//! JANUS_BENCH_DATABASE = sqlite | postgres, default sqlite).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "benchmark binary")]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use janus_agent::{Agent, HttpCentral, build_kube_client};
+use janus_core::clock::{Clock, SystemClock};
+use janus_core::config::{AgentConfig, Config};
+use janus_core::domain::{
+    AccessRequest, Actor, ClusterPolicy, Command, CredentialsStatus, Draft, Limits, Origin, Policy, Principal,
+};
+use janus_core::store::Store;
+use janus_core::workflow::Workflow;
+use janus_fixtures::kube::FakeKube;
+use tokio::net::TcpListener;
+
+const SEED: &str = include_str!("../fixtures/kube/example-seed.yaml");
+
+#[expect(clippy::disallowed_methods, reason = "the benchmark measures wall-clock time")]
+fn now() -> std::time::Instant {
+    std::time::Instant::now()
+}
+
+fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+fn report(name: &str, mut samples: Vec<f64>) {
+    samples.sort_by(|a, b| a.total_cmp(b));
+    println!(
+        "{name:<34} n={:<5} p50={:>8.3} ms  p99={:>8.3} ms  max={:>8.3} ms",
+        samples.len(),
+        percentile(&samples, 0.50),
+        percentile(&samples, 0.99),
+        samples.last().copied().unwrap_or_default()
+    );
+}
+
+async fn wait_for(workflow: &Workflow, request: &AccessRequest, credentials: CredentialsStatus) {
+    let mut changes = workflow.subscribe();
+    loop {
+        if workflow.get(&request.id).await.unwrap().credentials == credentials {
+            return;
+        }
+        let _ = tokio::time::timeout(Duration::from_secs(5), changes.recv()).await;
+    }
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let requests: usize = std::env::var("JANUS_BENCH_REQUESTS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1000);
+    let backend = std::env::var("JANUS_BENCH_DATABASE").unwrap_or_else(|_| "sqlite".into());
+    let dir = std::env::temp_dir().join(format!("janus-bench-grants-{}", rand::random::<u64>()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let pg = if backend == "postgres" {
+        janus_fixtures::postgres::TestDatabase::create().await
+    } else {
+        None
+    };
+    let url = match &pg {
+        Some(database) => database.url.clone(),
+        None => format!("sqlite://{}", dir.join("janus.db").display()),
+    };
+
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let kube = FakeKube::builder().clock(clock.clone()).start().await.unwrap();
+    kube.seed_yaml(SEED).unwrap();
+    kube.add_token("agent", "system:serviceaccount:janus:janus-agent", &[]);
+
+    let store = Store::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let bob = Principal::parse("bob@example.com").unwrap();
+    let policy = Policy {
+        clusters: [(
+            "bench".to_owned(),
+            ClusterPolicy {
+                approvers: [bob.clone()].into(),
+                approvals_required: 1,
+            },
+        )]
+        .into(),
+        limits: Limits {
+            requests_per_hour: u32::MAX,
+            live_requests_per_user: u32::MAX,
+        },
+        ..Policy::default()
+    };
+    let workflow = Workflow::new(store.clone(), policy, clock.clone());
+    let config = Config::load(Some("clusters: [{ name: bench }]"), &[], &|_| {
+        Err(std::io::Error::other("no"))
+    })
+    .unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(janus_web::serve(
+        listener,
+        janus_web::AppState::new(workflow.clone(), config),
+        std::future::pending(),
+    ));
+
+    let token = workflow
+        .create_join_token("bench", "bench", Duration::from_secs(600))
+        .await
+        .unwrap();
+    std::fs::write(dir.join("join-token"), token).unwrap();
+    std::fs::write(dir.join("kube-token"), "agent").unwrap();
+    let agent_config = AgentConfig {
+        central_url: base,
+        cluster_name: "bench".into(),
+        join_token_file: dir.join("join-token").display().to_string(),
+        key_file: dir.join("agent.key").display().to_string(),
+        api_server_url: kube.url(),
+        token_file: dir.join("kube-token").display().to_string(),
+        ..AgentConfig::default()
+    };
+    let central = HttpCentral::connect(&agent_config, clock.clone()).await.unwrap();
+    let client = build_kube_client(&agent_config).await.unwrap();
+    let agent = Agent::new(
+        client,
+        Arc::new(central),
+        "bench",
+        clock.clone(),
+        Duration::from_secs(5),
+    );
+    tokio::spawn(async move { agent.run(std::future::pending()).await });
+
+    println!(
+        "grants benchmark: {requests} requests, 2 namespaces each, {backend}, fake API server on loopback"
+    );
+    let (mut to_live, mut to_cleaned) = (Vec::with_capacity(requests), Vec::with_capacity(requests));
+    let started = now();
+    for index in 0..requests {
+        let requester = Principal::parse(&format!("user{index}@example.com")).unwrap();
+        let draft = Draft {
+            cluster: "bench".into(),
+            namespaces: vec!["payments".into(), "checkout".into()],
+            ttl_seconds: Some(3_600),
+            reason: "benchmark".into(),
+            profile: None,
+            origin: Origin::web(),
+        };
+        let request = workflow.submit(&requester, draft).await.unwrap();
+        let approve = Command::Approve {
+            ttl_seconds: None,
+            reason: None,
+        };
+        let t0 = now();
+        workflow
+            .execute(&request.id, None, approve, &Actor::Person(bob.clone()))
+            .await
+            .unwrap();
+        wait_for(&workflow, &request, CredentialsStatus::Live).await;
+        to_live.push(t0.elapsed().as_secs_f64() * 1000.0);
+        let t1 = now();
+        workflow
+            .execute(
+                &request.id,
+                None,
+                Command::Revoke { reason: None },
+                &Actor::Person(bob.clone()),
+            )
+            .await
+            .unwrap();
+        wait_for(&workflow, &request, CredentialsStatus::Cleaned).await;
+        to_cleaned.push(t1.elapsed().as_secs_f64() * 1000.0);
+    }
+    let elapsed = started.elapsed().as_secs_f64();
+    report("approve → credentials live", to_live);
+    report("revoke → credentials deleted", to_cleaned);
+    let left = ["ServiceAccount", "RoleBinding"]
+        .iter()
+        .flat_map(|kind| kube.objects(kind, None))
+        .filter(|object| {
+            object["metadata"]["name"]
+                .as_str()
+                .is_some_and(|name| name.starts_with("janus-jr-"))
+        })
+        .count();
+    println!("total {elapsed:.2} s; grant objects left in the fake: {left}");
+    store.close().await;
+    if let Some(database) = pg {
+        database.drop_database().await;
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
