@@ -17,7 +17,7 @@
 use std::future::Future;
 use std::time::Duration;
 
-use chrono::TimeDelta;
+use chrono::{DateTime, TimeDelta, Utc};
 
 use crate::domain::{Actor, Command, RequestId, RequestState};
 use crate::store::StoreError;
@@ -89,9 +89,9 @@ impl Scheduler {
         let mut worst_lag_ms = None;
         loop {
             let now = self.workflow.clock().now();
-            let pending_before = (policy.pending_expiry_seconds > 0)
-                .then(|| now - TimeDelta::seconds(seconds(policy.pending_expiry_seconds)));
-            let approved_before = now - TimeDelta::seconds(seconds(policy.grant_timeout_seconds));
+            let pending_before =
+                (policy.pending_expiry_seconds > 0).then(|| ago(now, policy.pending_expiry_seconds));
+            let approved_before = ago(now, policy.grant_timeout_seconds);
             let due = store.due(now, pending_before, approved_before, BATCH).await?;
             let full = [&due.to_expire, &due.to_auto_deny, &due.to_time_out]
                 .iter()
@@ -132,8 +132,7 @@ impl Scheduler {
         for cluster in &report.cleanup_clusters {
             self.workflow.signal().notify(cluster);
         }
-        let retention = TimeDelta::seconds(seconds(policy.retention_seconds));
-        report.purged = store.purge_finished(now - retention).await?;
+        report.purged = store.purge_finished(ago(now, policy.retention_seconds)).await?;
         self.workflow.metrics().scheduler_tick(worst_lag_ms);
         Ok(report)
     }
@@ -158,6 +157,12 @@ impl Scheduler {
     }
 }
 
-fn seconds(value: u64) -> i64 {
-    i64::try_from(value).unwrap_or(i64::MAX / 1_000_000)
+/// `now - seconds`, saturating at the earliest representable time (a huge configured
+/// duration means "never", not a panic).
+fn ago(now: DateTime<Utc>, seconds: u64) -> DateTime<Utc> {
+    i64::try_from(seconds)
+        .ok()
+        .and_then(TimeDelta::try_seconds)
+        .and_then(|delta| now.checked_sub_signed(delta))
+        .unwrap_or(DateTime::<Utc>::MIN_UTC)
 }

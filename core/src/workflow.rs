@@ -195,10 +195,7 @@ impl Workflow {
         let request = self.get(&item.request_id).await?;
         let expires_at = match request.expires_at {
             Some(expires_at) => expires_at,
-            None => {
-                self.clock.now()
-                    + TimeDelta::seconds(i64::try_from(request.ttl_seconds).unwrap_or(i64::MAX / 1_000_000))
-            }
+            None => domain::later(self.clock.now(), request.ttl_seconds),
         };
         Ok(WorkAssignment {
             id: item.id,

@@ -10,9 +10,8 @@ use janus_fixtures::kube::{FakeKube, RequestMatcher};
 use jsonwebtoken::jwk::JwkSet;
 use jsonwebtoken::{Algorithm, DecodingKey, Validation};
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenReview};
-use k8s_openapi::api::authorization::v1::SelfSubjectAccessReview;
 use k8s_openapi::api::core::v1::{Event, Namespace, Pod, Secret, ServiceAccount};
-use k8s_openapi::api::rbac::v1::{ClusterRoleBinding, Role, RoleBinding};
+use k8s_openapi::api::rbac::v1::RoleBinding;
 use kube::api::{
     Api, AttachParams, DeleteParams, ListParams, LogParams, PostParams, WatchEvent, WatchParams,
 };
@@ -23,105 +22,18 @@ use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
 
 use crate::support::install_crypto;
 
+mod rbac;
+
 const EXAMPLE_SEED: &str = include_str!("../../fixtures/kube/example-seed.yaml");
 
-/// Roles and bindings for the RBAC table (on top of the example seed).
-const RBAC_SEED: &str = r#"
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {name: pod-reader, namespace: payments}
-rules: [{apiGroups: [""], resources: [pods], verbs: [get, list]}]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: alice-reads-pods, namespace: payments}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: pod-reader}
-subjects: [{kind: User, apiGroup: rbac.authorization.k8s.io, name: alice}]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: bob-exec, namespace: payments}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: janus-exec}
-subjects: [{kind: User, apiGroup: rbac.authorization.k8s.io, name: bob}]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRole
-metadata: {name: namespace-viewer}
-rules:
-  - {apiGroups: [""], resources: [namespaces], verbs: [list, watch]}
-  - {apiGroups: [""], resources: [pods], verbs: [get]}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: ClusterRoleBinding
-metadata: {name: carol-views}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: namespace-viewer}
-subjects: [{kind: User, apiGroup: rbac.authorization.k8s.io, name: carol}]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {name: web-only, namespace: payments}
-rules: [{apiGroups: [""], resources: [pods], resourceNames: [web-1], verbs: [get]}]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: dave-web-only, namespace: payments}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: web-only}
-subjects: [{kind: User, apiGroup: rbac.authorization.k8s.io, name: dave}]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {name: apps-pods, namespace: payments}
-rules: [{apiGroups: [apps], resources: [pods], verbs: [get, list]}]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: erin-apps-pods, namespace: payments}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: apps-pods}
-subjects: [{kind: User, apiGroup: rbac.authorization.k8s.io, name: erin}]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {name: everything, namespace: checkout}
-rules: [{apiGroups: ["*"], resources: ["*"], verbs: ["*"]}]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: frank-everything, namespace: checkout}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: everything}
-subjects: [{kind: User, apiGroup: rbac.authorization.k8s.io, name: frank}]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: oncall-exec, namespace: payments}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: ClusterRole, name: janus-exec}
-subjects: [{kind: Group, apiGroup: rbac.authorization.k8s.io, name: oncall}]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: ci-reads-pods, namespace: payments}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: pod-reader}
-subjects: [{kind: ServiceAccount, name: ci}]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {name: exec-create-only, namespace: payments}
-rules: [{apiGroups: [""], resources: [pods/exec], verbs: [create]}]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: judy-exec-create-only, namespace: payments}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: exec-create-only}
-subjects: [{kind: User, apiGroup: rbac.authorization.k8s.io, name: judy}]
-"#;
-
-struct Cluster {
-    kube: FakeKube,
+pub(super) struct Cluster {
+    pub(super) kube: FakeKube,
     clock: ManualClock,
 }
 
 impl Cluster {
     /// The example seed, an admin (`admin`, in system:masters) and the agent (`agent`).
-    async fn start() -> Cluster {
+    pub(super) async fn start() -> Cluster {
         install_crypto();
         let clock = ManualClock::at_epoch();
         let kube = FakeKube::builder()
@@ -135,7 +47,7 @@ impl Cluster {
         Cluster { kube, clock }
     }
 
-    fn client(&self, token: &str) -> Client {
+    pub(super) fn client(&self, token: &str) -> Client {
         let mut config = Config::new(self.kube.url().parse().unwrap());
         config.default_namespace = "default".into();
         config.auth_info.token = Some(token.to_string().into());
@@ -146,7 +58,7 @@ impl Cluster {
         Client::try_from(Config::new(self.kube.url().parse().unwrap())).unwrap()
     }
 
-    fn api<K>(&self, token: &str, namespace: &str) -> Api<K>
+    pub(super) fn api<K>(&self, token: &str, namespace: &str) -> Api<K>
     where
         K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>,
         <K as kube::Resource>::DynamicType: Default,
@@ -155,255 +67,17 @@ impl Cluster {
     }
 }
 
-fn object<K: DeserializeOwned>(value: Value) -> K {
+pub(super) fn object<K: DeserializeOwned>(value: Value) -> K {
     serde_json::from_value(value).unwrap()
 }
 
 /// The reason, code and message of the `Status` an API call failed with.
-fn api_error<T>(result: Result<T, kube::Error>) -> (String, u16, String) {
+pub(super) fn api_error<T>(result: Result<T, kube::Error>) -> (String, u16, String) {
     match result {
         Err(kube::Error::Api(status)) => (status.reason.clone(), status.code, status.message.clone()),
         Err(other) => panic!("expected a Kubernetes API error, got {other:?}"),
         Ok(_) => panic!("expected a Kubernetes API error, got success"),
     }
-}
-
-async fn can(client: &Client, verb: &str, resource: &str, namespace: &str, name: &str) -> bool {
-    let (resource, subresource) = resource.split_once('/').unwrap_or((resource, ""));
-    let group = if matches!(
-        resource,
-        "rolebindings" | "roles" | "clusterroles" | "clusterrolebindings"
-    ) {
-        "rbac.authorization.k8s.io"
-    } else {
-        ""
-    };
-    let review: SelfSubjectAccessReview = object(json!({"spec": {"resourceAttributes": {
-        "verb": verb, "group": group, "resource": resource, "subresource": subresource,
-        "namespace": namespace, "name": name,
-    }}}));
-    let reviews: Api<SelfSubjectAccessReview> = Api::all(client.clone());
-    reviews
-        .create(&PostParams::default(), &review)
-        .await
-        .unwrap()
-        .status
-        .unwrap()
-        .allowed
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn rbac_decides_as_a_real_cluster_would() {
-    let cluster = Cluster::start().await;
-    cluster.kube.seed_yaml(RBAC_SEED).unwrap();
-    for user in ["alice", "bob", "carol", "dave", "erin", "frank", "judy"] {
-        cluster.kube.add_token(user, user, &[]);
-    }
-    cluster.kube.add_token("grace", "grace", &["oncall"]);
-    cluster
-        .kube
-        .add_token("ci", "system:serviceaccount:payments:ci", &[]);
-    cluster
-        .kube
-        .add_token("other-ci", "system:serviceaccount:checkout:ci", &[]);
-    #[rustfmt::skip]
-    let table: &[(&str, &str, &str, &str, &str, bool, &str)] = &[
-        ("alice", "get", "pods", "payments", "web-1", true, "a Role grants in its namespace"),
-        ("alice", "list", "pods", "payments", "", true, "list is its own verb"),
-        ("alice", "get", "pods", "checkout", "web-1", false, "a Role grants nothing elsewhere"),
-        ("alice", "delete", "pods", "payments", "web-1", false, "verb mismatch"),
-        ("alice", "create", "pods/exec", "payments", "web-1", false, "pods does not grant pods/exec"),
-        ("alice", "get", "pods/log", "payments", "web-1", false, "pods does not grant pods/log"),
-        ("bob", "create", "pods/exec", "payments", "web-1", true, "ClusterRole through a RoleBinding"),
-        ("bob", "get", "pods/log", "payments", "web-1", true, "janus-exec grants logs"),
-        ("bob", "create", "pods/exec", "checkout", "cart-1", false, "only in the RoleBinding's namespace"),
-        ("bob", "list", "pods", "", "", false, "not cluster-wide"),
-        ("bob", "delete", "pods", "payments", "web-1", false, "janus-exec cannot delete"),
-        ("carol", "get", "pods", "checkout", "cart-1", true, "ClusterRoleBinding grants everywhere"),
-        ("carol", "list", "namespaces", "", "", true, "cluster-scoped resource"),
-        ("carol", "list", "pods", "payments", "", false, "verb not granted"),
-        ("dave", "get", "pods", "payments", "web-1", true, "resourceNames match"),
-        ("dave", "get", "pods", "payments", "worker-1", false, "resourceNames exclude others"),
-        ("dave", "list", "pods", "payments", "", false, "resourceNames never grant list"),
-        ("erin", "get", "pods", "payments", "web-1", false, "apiGroup mismatch"),
-        ("frank", "delete", "secrets", "checkout", "db", true, "wildcards"),
-        ("frank", "create", "pods/exec", "checkout", "cart-1", true, "* covers subresources"),
-        ("frank", "get", "pods", "payments", "web-1", false, "wildcards stay in the namespace"),
-        ("grace", "create", "pods/exec", "payments", "web-1", true, "Group subject"),
-        ("ci", "list", "pods", "payments", "", true, "ServiceAccount subject defaults to the binding namespace"),
-        ("other-ci", "list", "pods", "payments", "", false, "same name, other namespace"),
-        ("agent", "bind", "clusterroles", "payments", "janus-exec", true, "the agent may bind janus-exec"),
-        ("agent", "bind", "clusterroles", "payments", "cluster-admin", false, "but nothing else"),
-        ("agent", "create", "serviceaccounts/token", "payments", "x", true, "the agent mints tokens"),
-        ("agent", "get", "secrets", "payments", "x", false, "the agent reads no secrets"),
-        ("admin", "delete", "namespaces", "", "payments", true, "system:masters"),
-    ];
-    for (user, verb, resource, namespace, name, expected, why) in table {
-        let client = cluster.client(user);
-        assert_eq!(
-            can(&client, verb, resource, namespace, name).await,
-            *expected,
-            "{user} {verb} {resource} {namespace}/{name}: {why}"
-        );
-    }
-
-    // The same decisions on real requests, with the real refusal.
-    let alice_pods: Api<Pod> = cluster.api("alice", "payments");
-    assert_eq!(
-        alice_pods.get("web-1").await.unwrap().metadata.name.as_deref(),
-        Some("web-1")
-    );
-    let (reason, code, message) = api_error(
-        cluster
-            .api::<Pod>("alice", "checkout")
-            .list(&ListParams::default())
-            .await,
-    );
-    assert_eq!((reason.as_str(), code), ("Forbidden", 403));
-    assert_eq!(
-        message,
-        "pods is forbidden: User \"alice\" cannot list resource \"pods\" in API group \"\" in the namespace \"checkout\""
-    );
-    let (reason, code, message) =
-        api_error(alice_pods.exec("web-1", ["true"], &AttachParams::default()).await);
-    assert_eq!((reason.as_str(), code), ("Forbidden", 403));
-    assert_eq!(
-        message,
-        "pods \"web-1\" is forbidden: User \"alice\" cannot get resource \"pods/exec\" in API group \"\" in the namespace \"payments\""
-    );
-    // A WebSocket exec is a GET: it needs `get` on pods/exec as well as `create`.
-    let judy_pods: Api<Pod> = cluster.api("judy", "payments");
-    let (_, code, message) = api_error(judy_pods.exec("web-1", ["true"], &AttachParams::default()).await);
-    assert_eq!(code, 403);
-    assert!(message.contains("cannot get resource \"pods/exec\""), "{message}");
-    let (_, code, _) = api_error(cluster.api::<Pod>("erin", "payments").get("web-1").await);
-    assert_eq!(code, 403);
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn bindings_and_roles_cannot_escalate() {
-    let cluster = Cluster::start().await;
-    cluster.kube.seed_yaml(RBAC_SEED).unwrap();
-    cluster
-        .kube
-        .seed_yaml(
-            r#"
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {name: binding-writer, namespace: payments}
-rules:
-  - {apiGroups: [rbac.authorization.k8s.io], resources: [rolebindings, roles], verbs: [create]}
-  - {apiGroups: [""], resources: [pods], verbs: [get, list]}
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: heidi-writes-bindings, namespace: payments}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: binding-writer}
-subjects: [{kind: User, apiGroup: rbac.authorization.k8s.io, name: heidi}]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: Role
-metadata: {name: role-escalator, namespace: payments}
-rules: [{apiGroups: [rbac.authorization.k8s.io], resources: [roles], verbs: [create, escalate]}]
----
-apiVersion: rbac.authorization.k8s.io/v1
-kind: RoleBinding
-metadata: {name: ivan-escalates, namespace: payments}
-roleRef: {apiGroup: rbac.authorization.k8s.io, kind: Role, name: role-escalator}
-subjects: [{kind: User, apiGroup: rbac.authorization.k8s.io, name: ivan}]
-"#,
-        )
-        .unwrap();
-    cluster.kube.add_token("heidi", "heidi", &[]);
-    cluster.kube.add_token("ivan", "ivan", &[]);
-    let binding = |name: &str, kind: &str, role: &str| -> RoleBinding {
-        object(json!({
-            "metadata": {"name": name},
-            "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": kind, "name": role},
-            "subjects": [{"kind": "ServiceAccount", "name": name, "namespace": "payments"}],
-        }))
-    };
-    let post = PostParams::default();
-
-    // The agent holds `bind` on janus-exec only.
-    let agent_bindings: Api<RoleBinding> = cluster.api("agent", "payments");
-    agent_bindings
-        .create(&post, &binding("janus-jr-1", "ClusterRole", "janus-exec"))
-        .await
-        .unwrap();
-    let (reason, code, message) = api_error(
-        agent_bindings
-            .create(&post, &binding("janus-jr-2", "ClusterRole", "cluster-admin"))
-            .await,
-    );
-    assert_eq!((reason.as_str(), code), ("Forbidden", 403));
-    assert_eq!(
-        message,
-        "rolebindings.rbac.authorization.k8s.io \"janus-jr-2\" is forbidden: user \"system:serviceaccount:janus:janus-agent\" \
-         (groups=[\"system:authenticated\"]) is attempting to grant RBAC permissions not currently held:\n\
-         {APIGroups:[\"*\"], Resources:[\"*\"], Verbs:[\"*\"]}\n{NonResourceURLs:[\"*\"], Verbs:[\"*\"]}"
-    );
-    let agent_cluster_bindings: Api<ClusterRoleBinding> = Api::all(cluster.client("agent"));
-    let cluster_binding: ClusterRoleBinding = object(json!({
-        "metadata": {"name": "sneaky"},
-        "roleRef": {"apiGroup": "rbac.authorization.k8s.io", "kind": "ClusterRole", "name": "janus-exec"},
-    }));
-    assert_eq!(
-        api_error(agent_cluster_bindings.create(&post, &cluster_binding).await).1,
-        403
-    );
-
-    // Without `bind`, a binding is allowed only to a role whose permissions one holds.
-    let heidi_bindings: Api<RoleBinding> = cluster.api("heidi", "payments");
-    let (reason, _, message) = api_error(
-        heidi_bindings
-            .create(&post, &binding("heidi-exec", "ClusterRole", "janus-exec"))
-            .await,
-    );
-    assert_eq!(reason, "Forbidden");
-    assert!(
-        message.contains("Resources:[\"pods/exec\"], Verbs:[\"create\" \"get\"]"),
-        "{message}"
-    );
-    heidi_bindings
-        .create(&post, &binding("heidi-reader", "Role", "pod-reader"))
-        .await
-        .unwrap();
-    let (reason, code, _) = api_error(
-        heidi_bindings
-            .create(&post, &binding("missing", "Role", "no-such-role"))
-            .await,
-    );
-    assert_eq!((reason.as_str(), code), ("NotFound", 404));
-
-    // Roles: `escalate`, or hold every permission in them.
-    let secret_reader = |name: &str| -> Role {
-        object(
-            json!({"metadata": {"name": name}, "rules": [{"apiGroups": [""], "resources": ["secrets"], "verbs": ["get"]}]}),
-        )
-    };
-    let heidi_roles: Api<Role> = cluster.api("heidi", "payments");
-    assert_eq!(
-        api_error(heidi_roles.create(&post, &secret_reader("secrets")).await).0,
-        "Forbidden"
-    );
-    let pod_getter: Role = object(
-        json!({"metadata": {"name": "getter"}, "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["get"]}]}),
-    );
-    heidi_roles.create(&post, &pod_getter).await.unwrap();
-    let ivan_roles: Api<Role> = cluster.api("ivan", "payments");
-    ivan_roles.create(&post, &secret_reader("secrets")).await.unwrap();
-
-    // A binding's roleRef cannot change.
-    let mut moved = agent_bindings.get("janus-jr-1").await.unwrap();
-    moved.role_ref.name = "cluster-admin".into();
-    let (reason, code, _) = api_error(
-        cluster
-            .api::<RoleBinding>("admin", "payments")
-            .replace("janus-jr-1", &PostParams::default(), &moved)
-            .await,
-    );
-    assert_eq!((reason.as_str(), code), ("Invalid", 422));
 }
 
 fn token_request(seconds: i64, audiences: Option<Vec<&str>>) -> TokenRequest {
@@ -642,7 +316,7 @@ async fn run(
 ) -> (String, k8s_openapi::apimachinery::pkg::apis::meta::v1::Status) {
     let parameters = AttachParams::default().stdin(true).stdout(true).stderr(false);
     let mut attached = pods.exec(pod, command.to_vec(), &parameters).await.unwrap();
-    drop(attached.stdin());
+    attached.stdin().unwrap().shutdown().await.unwrap();
     let mut stdout = attached.stdout().unwrap();
     let status = attached.take_status().unwrap();
     let mut output = String::new();
@@ -655,9 +329,7 @@ async fn run(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn exec_runs_a_real_shell_per_pod() {
     let cluster = Cluster::start().await;
-    eprintln!("STEP 1");
     grant(&cluster, "payments", "janus-jr-exec").await;
-    eprintln!("STEP 2");
     let issued = cluster
         .api::<ServiceAccount>("agent", "payments")
         .create_token_request(
@@ -668,46 +340,30 @@ async fn exec_runs_a_real_shell_per_pod() {
         .await
         .unwrap();
     let token = issued.status.unwrap().token.unwrap();
-    eprintln!("STEP 3");
     let pods: Api<Pod> = cluster.api(&token, "payments");
-    eprintln!("STEP 4");
 
     let (output, status) = run(&pods, "web-1", &["echo", "ok"]).await;
-    eprintln!("STEP 5");
     assert_eq!(
         (output.as_str(), status.status.as_deref()),
         ("ok\n", Some("Success"))
     );
-    eprintln!("STEP 6");
     let (output, _) = run(&pods, "web-1", &["sh", "-c", "echo $((1+2))"]).await;
-    eprintln!("STEP 7");
     assert_eq!(output, "3\n");
-    eprintln!("STEP 8");
     let (_, status) = run(&pods, "web-1", &["sh", "-c", "exit 3"]).await;
-    eprintln!("STEP 9");
     assert_eq!(status.status.as_deref(), Some("Failure"));
-    eprintln!("STEP 10");
     assert_eq!(status.reason.as_deref(), Some("NonZeroExitCode"));
-    eprintln!("STEP 11");
     let cause = &status.details.unwrap().causes.unwrap()[0];
-    eprintln!("STEP 12");
     assert_eq!(
         (cause.reason.as_deref(), cause.message.as_deref()),
         (Some("ExitCode"), Some("3"))
     );
-    eprintln!("STEP 13");
 
     // The pod's scratch directory keeps state between sessions, and pods do not share it.
     run(&pods, "web-1", &["touch", "f"]).await;
-    eprintln!("STEP 14");
     assert_eq!(run(&pods, "web-1", &["ls"]).await.0, "f\n");
-    eprintln!("STEP 15");
     let checkout: Api<Pod> = cluster.api("admin", "checkout");
-    eprintln!("STEP 16");
     assert_eq!(run(&checkout, "cart-1", &["ls"]).await.0, "");
-    eprintln!("STEP 17");
     assert!(cluster.kube.scratch_dir("payments", "web-1").join("f").exists());
-    eprintln!("STEP 18");
 
     // stdin reaches the process; closing it (v5 close frame) ends `cat`.
     let mut attached = pods
@@ -719,13 +375,10 @@ async fn exec_runs_a_real_shell_per_pod() {
         .await
         .unwrap();
     let mut stdin = attached.stdin().unwrap();
-    eprintln!("STEP 19");
     stdin.write_all(b"hello\n").await.unwrap();
-    eprintln!("STEP 20");
-    drop(stdin);
-    eprintln!("STEP 21");
+    // Dropping the writer is not enough: `shutdown` is what kube turns into the close frame.
+    stdin.shutdown().await.unwrap();
     let mut output = String::new();
-    eprintln!("STEP 22");
     attached
         .stdout()
         .unwrap()
@@ -733,7 +386,6 @@ async fn exec_runs_a_real_shell_per_pod() {
         .await
         .unwrap();
     assert_eq!(output, "hello\n");
-    eprintln!("STEP 23");
 
     // With a TTY the shell is interactive: a prompt, echoed input, the exit code.
     let mut shell = pods
@@ -741,51 +393,57 @@ async fn exec_runs_a_real_shell_per_pod() {
         .await
         .unwrap();
     let mut stdin = shell.stdin().unwrap();
-    eprintln!("STEP 24");
     let mut stdout = shell.stdout().unwrap();
-    eprintln!("STEP 25");
     let status = shell.take_status().unwrap();
-    eprintln!("STEP 26");
     stdin.write_all(b"echo $((6*7))\nexit 5\n").await.unwrap();
-    eprintln!("STEP 27");
     let mut output = String::new();
-    eprintln!("STEP 28");
     stdout.read_to_string(&mut output).await.unwrap();
-    eprintln!("STEP 29");
     assert!(output.contains("42"), "{output:?}");
-    eprintln!("STEP 30");
     assert!(
         output.contains("$ ") || output.contains("# "),
         "no prompt in {output:?}"
     );
-    eprintln!("STEP 31");
     let cause = &status.await.unwrap().details.unwrap().causes.unwrap()[0];
-    eprintln!("STEP 32");
     assert_eq!(cause.message.as_deref(), Some("5"));
-    eprintln!("STEP 33");
+
+    // Closing the WebSocket kills the process: a second session waits for it to be gone.
+    let mut sleeper = pods
+        .exec(
+            "web-1",
+            ["sh", "-c", "echo $$; exec sleep 600"],
+            &AttachParams::default().stderr(false),
+        )
+        .await
+        .unwrap();
+    let mut pid = String::new();
+    let mut stdout = sleeper.stdout().unwrap();
+    let mut byte = [0_u8; 1];
+    while stdout.read_exact(&mut byte).await.is_ok() && byte[0] != b'\n' {
+        pid.push(char::from(byte[0]));
+    }
+    sleeper.abort();
+    drop(sleeper);
+    let wait = format!("while kill -0 {pid} 2>/dev/null; do :; done; echo gone");
+    let command = ["sh", "-c", wait.as_str()];
+    let gone = tokio::time::timeout(std::time::Duration::from_secs(20), run(&pods, "web-1", &command));
+    assert_eq!(gone.await.expect("the process outlived its session").0, "gone\n");
 
     // Refusals: an unknown container, a missing pod, a pod outside the grant.
     let (reason, code, message) = api_error(pods.exec("worker-1", ["true"], &AttachParams::default()).await);
-    eprintln!("STEP 34");
     assert_eq!((reason.as_str(), code), ("BadRequest", 400));
-    eprintln!("STEP 35");
     assert_eq!(
         message,
         "a container name must be specified for pod worker-1, choose one of: [worker sidecar]"
     );
-    eprintln!("STEP 36");
     assert_eq!(
         api_error(pods.exec("nope", ["true"], &AttachParams::default()).await).0,
         "NotFound"
     );
-    eprintln!("STEP 37");
     let elsewhere: Api<Pod> = cluster.api(&token, "checkout");
-    eprintln!("STEP 38");
     assert_eq!(
         api_error(elsewhere.exec("cart-1", ["true"], &AttachParams::default()).await).1,
         403
     );
-    eprintln!("STEP 39");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -1022,4 +680,33 @@ async fn faults_fail_requests_and_take_the_server_down() {
         .collect::<Vec<_>>();
     assert_eq!(failed, vec![500, 201]);
     assert!(log.iter().all(|request| !request.uri.contains("Bearer")));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serves_https_for_kubectl() {
+    install_crypto();
+    let kube = FakeKube::builder().tls().start().await.unwrap();
+    kube.add_token("admin", "admin", &["system:masters"]);
+    assert!(kube.url().starts_with("https://127.0.0.1:"));
+    assert!(
+        kube.certificate_pem()
+            .unwrap()
+            .starts_with("-----BEGIN CERTIFICATE-----")
+    );
+    let mut config = Config::new(kube.url().parse().unwrap());
+    config.accept_invalid_certs = true;
+    config.auth_info.token = Some("admin".to_string().into());
+    let namespaces: Api<Namespace> = Api::all(Client::try_from(config).unwrap());
+    let names: Vec<String> = namespaces
+        .list(&ListParams::default())
+        .await
+        .unwrap()
+        .items
+        .into_iter()
+        .filter_map(|namespace| namespace.metadata.name)
+        .collect();
+    assert_eq!(
+        names,
+        vec!["default", "kube-node-lease", "kube-public", "kube-system"]
+    );
 }

@@ -187,7 +187,7 @@ pub fn transition(
             if state != RequestState::Pending || policy.pending_expiry_seconds == 0 {
                 return Err(invalid());
             }
-            if now < request.created_at + seconds(policy.pending_expiry_seconds) {
+            if now < later(request.created_at, policy.pending_expiry_seconds) {
                 return Err(DomainError::NotYetDue);
             }
             next.state = RequestState::Denied;
@@ -250,7 +250,7 @@ pub fn transition(
                 return Err(invalid());
             }
             let decided_at = request.decided_at.unwrap_or(request.created_at);
-            if now < decided_at + seconds(policy.grant_timeout_seconds) {
+            if now < later(decided_at, policy.grant_timeout_seconds) {
                 return Err(DomainError::NotYetDue);
             }
             next.state = RequestState::Failed;
@@ -265,7 +265,7 @@ pub fn transition(
                     next.state = RequestState::Active;
                     next.credentials = CredentialsStatus::Live;
                     next.activated_at = Some(now);
-                    next.expires_at = Some(now + seconds(next.ttl_seconds));
+                    next.expires_at = Some(later(now, next.ttl_seconds));
                     (
                         "grant.succeeded",
                         json!({ "expiresAt": next.expires_at }),
@@ -398,7 +398,7 @@ pub fn transition(
             if count >= required as usize {
                 next.extension = None;
                 next.extensions += 1;
-                next.expires_at = next.expires_at.map(|expires_at| expires_at + seconds(ttl));
+                next.expires_at = next.expires_at.map(|expires_at| later(expires_at, ttl));
                 let details = json!({ "ttlSeconds": ttl, "approvals": count, "expiresAt": next.expires_at });
                 ("extension.approved", details, vec![Effect::QueueGrant])
             } else {
@@ -433,8 +433,14 @@ pub fn transition(
     })
 }
 
-fn seconds(value: u64) -> TimeDelta {
-    TimeDelta::seconds(i64::try_from(value).unwrap_or(i64::MAX / 1_000_000))
+/// `at + seconds`, saturating at the latest representable time: a huge configured duration
+/// means "never", not an overflow panic.
+pub fn later(at: DateTime<Utc>, seconds: u64) -> DateTime<Utc> {
+    i64::try_from(seconds)
+        .ok()
+        .and_then(TimeDelta::try_seconds)
+        .and_then(|delta| at.checked_add_signed(delta))
+        .unwrap_or(DateTime::<Utc>::MAX_UTC)
 }
 
 fn clip(text: &str, max: usize) -> String {

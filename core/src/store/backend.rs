@@ -4,7 +4,8 @@
 //! turns a plain `SELECT` into a row-locking one (`" FOR UPDATE"` on PostgreSQL, empty on
 //! SQLite, where a write transaction already holds the database lock) and the one that
 //! skips rows locked by a concurrent claimer (`" FOR UPDATE SKIP LOCKED"`). Everything
-//! else that differs lives in the backend's own file: `begin` (SQLite `BEGIN IMMEDIATE`),
+//! else that differs lives in the backend's own file: `begin` (SQLite: one writer at a time
+//! in-process, then `BEGIN IMMEDIATE`; it returns a guard to hold for the transaction),
 //! `lock_requester` (a PostgreSQL advisory transaction lock) and `notify_work`.
 
 macro_rules! store_impl {
@@ -237,7 +238,7 @@ macro_rules! store_impl {
                 now: DateTime<Utc>,
                 build: impl FnOnce(&UserActivity, Option<&[String]>) -> Result<Transition, DomainError>,
             ) -> Result<Transition, StoreError> {
-                let mut tx = self.begin().await?;
+                let (_writer, mut tx) = self.begin().await?;
                 Self::lock_requester(&mut tx, requester).await?;
                 let activity = Self::activity(&mut tx, requester, now).await?;
                 let known = Self::known_namespaces(&mut *tx, cluster).await?;
@@ -254,7 +255,7 @@ macro_rules! store_impl {
                 now: DateTime<Utc>,
                 apply: impl FnOnce(&AccessRequest) -> Result<Transition, DomainError>,
             ) -> Result<Transition, StoreError> {
-                let mut tx = self.begin().await?;
+                let (_writer, mut tx) = self.begin().await?;
                 let current = Self::load_locked(&mut tx, id.as_str())
                     .await?
                     .ok_or_else(|| StoreError::NotFound(id.to_string()))?;
@@ -306,7 +307,7 @@ macro_rules! store_impl {
             }
 
             pub async fn append_audit(&self, events: &[NewEvent], now: DateTime<Utc>) -> Result<(), StoreError> {
-                let mut tx = self.begin().await?;
+                let (_writer, mut tx) = self.begin().await?;
                 Self::append_events(&mut tx, events, now).await?;
                 tx.commit().await?;
                 Ok(())
@@ -345,7 +346,7 @@ macro_rules! store_impl {
                 now: DateTime<Utc>,
                 lease_until: DateTime<Utc>,
             ) -> Result<Option<WorkItem>, StoreError> {
-                let mut tx = self.begin().await?;
+                let (_writer, mut tx) = self.begin().await?;
                 loop {
                     let row: Option<WorkRow> = sqlx::query_as(concat!(
                         "SELECT id, cluster, kind, request_id, status, attempt, lease_token FROM work w \
@@ -418,7 +419,7 @@ macro_rules! store_impl {
                 now: DateTime<Utc>,
                 apply: impl FnOnce(&AccessRequest) -> Result<Transition, DomainError>,
             ) -> Result<(Completion, Option<Transition>), StoreError> {
-                let mut tx = self.begin().await?;
+                let (_writer, mut tx) = self.begin().await?;
                 let row: Option<WorkRow> = sqlx::query_as(concat!(
                     "SELECT id, cluster, kind, request_id, status, attempt, lease_token FROM work WHERE id = $1",
                     $for_update
@@ -492,7 +493,7 @@ macro_rules! store_impl {
             }
 
             pub async fn requeue_cleanups(&self, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
-                let mut tx = self.begin().await?;
+                let (_writer, mut tx) = self.begin().await?;
                 let mut clusters: Vec<(String,)> = sqlx::query_as(
                     "UPDATE work SET status = 'queued' WHERE status = 'retry' AND available_at <= $1 \
                      RETURNING cluster",
@@ -581,7 +582,7 @@ macro_rules! store_impl {
             }
 
             pub async fn purge_finished(&self, ended_before: DateTime<Utc>) -> Result<u64, StoreError> {
-                let mut tx = self.begin().await?;
+                let (_writer, mut tx) = self.begin().await?;
                 sqlx::query(
                     "DELETE FROM work WHERE request_id IN (SELECT id FROM requests \
                      WHERE state NOT IN ('pending', 'approved', 'active') \
@@ -632,7 +633,7 @@ macro_rules! store_impl {
                 expires_at: DateTime<Utc>,
                 now: DateTime<Utc>,
             ) -> Result<(), StoreError> {
-                let mut tx = self.begin().await?;
+                let (_writer, mut tx) = self.begin().await?;
                 sqlx::query(
                     "INSERT INTO agent_join_tokens (token_hash, cluster, created_by, created_at, expires_at) \
                      VALUES ($1, $2, $3, $4, $5)",
@@ -666,7 +667,7 @@ macro_rules! store_impl {
                 agent_version: &str,
                 now: DateTime<Utc>,
             ) -> Result<Result<(), EnrollmentRefusal>, StoreError> {
-                let mut tx = self.begin().await?;
+                let (_writer, mut tx) = self.begin().await?;
                 let row: Option<(String, Timestamp, Option<Timestamp>)> = sqlx::query_as(concat!(
                     "SELECT cluster, expires_at, used_at FROM agent_join_tokens WHERE token_hash = $1",
                     $for_update

@@ -59,8 +59,9 @@ impl PgStore {
         &self.pool
     }
 
-    async fn begin(&self) -> Result<sqlx::Transaction<'static, Postgres>, StoreError> {
-        Ok(self.pool.begin().await?)
+    /// Row locks do the serialising on PostgreSQL; no in-process guard is needed.
+    async fn begin(&self) -> Result<((), sqlx::Transaction<'static, Postgres>), StoreError> {
+        Ok(((), self.pool.begin().await?))
     }
 
     /// Serialises submissions of one requester, so limits hold under concurrent submits.

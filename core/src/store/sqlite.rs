@@ -2,11 +2,13 @@
 //! transaction that reads then writes holds the write lock from its first statement.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePoolOptions, SqliteSynchronous};
 use sqlx::{Sqlite, SqlitePool};
+use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use super::backend::{new_lease_token, store_impl};
 use super::rows::{AuditRow, RequestRow, WorkRow, to_json};
@@ -23,6 +25,9 @@ static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite")
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// SQLite has one writer at a time. Writers of this process queue here (fairly, without
+    /// polling) instead of contending for the file lock with busy-wait sleeps.
+    writer: Arc<Mutex<()>>,
 }
 
 impl SqliteStore {
@@ -54,7 +59,10 @@ impl SqliteStore {
             })
             .connect_with(options)
             .await?;
-        Ok(SqliteStore { pool })
+        Ok(SqliteStore {
+            pool,
+            writer: Arc::new(Mutex::new(())),
+        })
     }
 
     pub async fn migrate(&self) -> Result<(), StoreError> {
@@ -67,8 +75,9 @@ impl SqliteStore {
         &self.pool
     }
 
-    async fn begin(&self) -> Result<sqlx::Transaction<'static, Sqlite>, StoreError> {
-        Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?)
+    async fn begin(&self) -> Result<(OwnedMutexGuard<()>, sqlx::Transaction<'static, Sqlite>), StoreError> {
+        let writer = self.writer.clone().lock_owned().await;
+        Ok((writer, self.pool.begin_with("BEGIN IMMEDIATE").await?))
     }
 
     /// Nothing to do: `BEGIN IMMEDIATE` already serialises writers.
