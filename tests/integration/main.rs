@@ -16,6 +16,7 @@ mod agent_api;
 mod agent_identity;
 mod architecture;
 mod audit;
+mod chart;
 mod cli;
 mod concurrency;
 mod fake_kube;
