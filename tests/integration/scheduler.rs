@@ -210,3 +210,30 @@ async fn two_schedulers_on_one_postgres_never_both_fire() {
     replica.store().close().await;
     env.finish().await;
 }
+
+/// Durations as large as the configuration accepts mean "never", not an overflow.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn huge_configured_durations_never_fire_and_never_panic() {
+    let mut policy = policy();
+    policy.pending_expiry_seconds = u64::MAX;
+    policy.grant_timeout_seconds = u64::MAX;
+    policy.retention_seconds = u64::MAX;
+    let Some(env) = TestEnv::with_policy(Backend::Sqlite, policy).await else {
+        return;
+    };
+    let pending = env.submit("alice@example.com", &["payments"]).await;
+    let approved = env.submit("erin@example.com", &["payments"]).await;
+    env.approve(&approved, "bob@example.com").await;
+    env.clock.advance_secs(10 * 365 * 86_400);
+    let report = Scheduler::new(env.workflow.clone()).tick().await.unwrap();
+    assert_eq!((report.auto_denied, report.timed_out, report.purged), (0, 0, 0));
+    assert_eq!(
+        env.workflow.get(&pending.id).await.unwrap().state,
+        RequestState::Pending
+    );
+    assert_eq!(
+        env.workflow.get(&approved.id).await.unwrap().state,
+        RequestState::Approved
+    );
+    env.finish().await;
+}
