@@ -508,8 +508,9 @@ async fn logs_events_and_namespace_watches() {
         "BadRequest"
     );
 
-    // The agent lists namespaces and watches from the list's resourceVersion.
-    let namespaces: Api<Namespace> = Api::all(cluster.client("agent"));
+    // Namespaces are listed, then watched from the list's resourceVersion (the agent itself
+    // only lists, so an admin watches here).
+    let namespaces: Api<Namespace> = Api::all(cluster.client("admin"));
     let list = namespaces.list(&ListParams::default()).await.unwrap();
     let names: Vec<String> = list
         .items

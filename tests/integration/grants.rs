@@ -13,6 +13,7 @@ use janus_core::scheduler::Scheduler;
 use janus_fixtures::kube::{FakeKube, RequestMatcher};
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, AttachParams};
+use serde::Deserialize as _;
 use tokio::io::AsyncReadExt;
 use tokio::sync::watch;
 
@@ -21,6 +22,29 @@ use crate::support::{TempDir, draft, person};
 
 const SEED: &str = include_str!("../../fixtures/kube/example-seed.yaml");
 const AGENT_KUBE_TOKEN: &str = "agent-kube-token";
+/// The Kubernetes user the agent is in the seed (and in the chart's agent mode).
+pub const AGENT_USER: &str = "system:serviceaccount:janus:janus-agent";
+
+/// The seed's objects as JSON.
+fn seed_objects() -> Vec<serde_json::Value> {
+    serde_norway::Deserializer::from_str(SEED)
+        .map(|document| serde_json::Value::deserialize(document).unwrap())
+        .filter(|object| !object.is_null())
+        .collect()
+}
+
+/// RBAC objects and ServiceAccounts: what decides who may do what.
+pub fn is_rbac(object: &serde_json::Value) -> bool {
+    matches!(
+        object["kind"].as_str(),
+        Some("ClusterRole" | "ClusterRoleBinding" | "Role" | "RoleBinding" | "ServiceAccount")
+    )
+}
+
+/// The seed's own RBAC: `janus-exec`, the agent's ClusterRole, binding and ServiceAccount.
+fn seed_rbac() -> Vec<serde_json::Value> {
+    seed_objects().into_iter().filter(is_rbac).collect()
+}
 
 pub struct TestApp {
     pub central: Central,
@@ -34,19 +58,34 @@ pub struct TestApp {
 
 impl TestApp {
     pub async fn start() -> TestApp {
+        Self::start_with(&seed_rbac(), AGENT_USER).await
+    }
+
+    /// Like [`TestApp::start`], but the fake cluster holds `rbac` (ClusterRoles, bindings,
+    /// ServiceAccounts…) instead of the seed's own RBAC objects, and the agent authenticates to
+    /// it as `agent_user` (`system:serviceaccount:<namespace>:<name>`, with that account's groups).
+    pub async fn start_with(rbac: &[serde_json::Value], agent_user: &str) -> TestApp {
         let central = Central::start(enrollment_config()).await;
         let kube = FakeKube::builder()
             .clock(Arc::new(central.clock.clone()) as Arc<dyn Clock>)
             .start()
             .await
             .unwrap();
-        kube.seed_yaml(SEED).unwrap();
+        for object in seed_objects().into_iter().filter(|object| !is_rbac(object)) {
+            kube.apply(object).unwrap();
+        }
+        for object in rbac {
+            kube.apply(object.clone()).unwrap();
+        }
         kube.add_namespace("search").unwrap();
-        kube.add_token(
-            AGENT_KUBE_TOKEN,
-            "system:serviceaccount:janus:janus-agent",
-            &["system:serviceaccounts"],
-        );
+        let mut groups = vec!["system:serviceaccounts".to_owned()];
+        if let Some(account) = agent_user.strip_prefix("system:serviceaccount:")
+            && let Some((namespace, _)) = account.split_once(':')
+        {
+            groups.push(format!("system:serviceaccounts:{namespace}"));
+        }
+        let groups: Vec<&str> = groups.iter().map(String::as_str).collect();
+        kube.add_token(AGENT_KUBE_TOKEN, agent_user, &groups);
         for (namespace, pod) in [("payments", "web-1"), ("checkout", "cart-1")] {
             assert!(
                 kube.object("Pod", Some(namespace), pod).is_some(),
@@ -290,7 +329,7 @@ const GRANTED: [(&str, &str); 2] = [("payments", "web-1"), ("checkout", "cart-1"
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_grant_works_where_granted_and_is_gone_at_expiry() {
-    let app = TestApp::start().await;
+    let mut app = TestApp::start().await;
     let request = app.active("alice@example.com", &["payments", "checkout"]).await;
     assert_eq!(app.grant_objects(&request), 4);
     let account = app
@@ -312,8 +351,13 @@ async fn a_grant_works_where_granted_and_is_gone_at_expiry() {
     assert!(account["metadata"]["annotations"]["janus.dev/expires-at"].is_string());
     assert_granted(&app, &request, &GRANTED).await;
 
+    // Jump the shared manual clock with the agent stopped: a signed request in flight across
+    // a one-hour jump would be refused as stale, and its retry would wait on a clock nobody
+    // moves. The restarted agent (same key, empty memory) finds the cleanup waiting.
+    app.stop_agent().await;
     app.central.clock.advance_secs(3_600);
     Scheduler::new(app.central.workflow.clone()).tick().await.unwrap();
+    app.restart_agent().await;
     let ended = app
         .wait_until(&request, |r| r.credentials == CredentialsStatus::Cleaned)
         .await;
