@@ -9,8 +9,9 @@ pub mod serve;
 
 use std::path::Path;
 
-use anyhow::anyhow;
+use anyhow::{Context, anyhow};
 use janus_core::config::Config;
+use janus_core::store::{Store, redact_url};
 use tracing_subscriber::EnvFilter;
 
 /// Loads configuration: the given file, else `janus.yaml` if present, else defaults; then
@@ -20,6 +21,22 @@ pub fn load_config(path: Option<&Path>) -> anyhow::Result<Config> {
     let default = Path::new("janus.yaml");
     let path = path.or_else(|| default.exists().then_some(default));
     Config::from_path(path, &env).map_err(|errors| anyhow!("invalid configuration:\n{errors}"))
+}
+
+/// Opens (without migrating) the database named by `--database-url`, else by the
+/// configuration. Returns the store and the URL it opened.
+pub async fn open_store(
+    config: Option<&Path>,
+    database_url: Option<String>,
+) -> anyhow::Result<(Store, String)> {
+    let url = match database_url {
+        Some(url) => url,
+        None => load_config(config)?.database.url,
+    };
+    let store = Store::connect(&url)
+        .await
+        .with_context(|| format!("cannot open the database {}", redact_url(&url)))?;
+    Ok((store, url))
 }
 
 /// Logs to stderr; `RUST_LOG` (or `JANUS_LOG`) filters, default `info`.

@@ -5,18 +5,11 @@ use std::process::ExitCode;
 
 use anyhow::Context;
 use janus_core::audit::ChainVerifier;
-use janus_core::store::{Store, redact_url};
 
 const PAGE: i64 = 1_000;
 
 pub async fn verify(config: Option<&Path>, database_url: Option<String>) -> anyhow::Result<ExitCode> {
-    let url = match database_url {
-        Some(url) => url,
-        None => super::load_config(config)?.database.url,
-    };
-    let store = Store::connect(&url)
-        .await
-        .with_context(|| format!("cannot open {}", redact_url(&url)))?;
+    let (store, _) = super::open_store(config, database_url).await?;
     // Read the head first: events appended while we walk are beyond it and not checked.
     let (head_seq, head_hash) = store
         .audit_head()

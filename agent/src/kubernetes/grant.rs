@@ -298,52 +298,61 @@ impl Kubernetes {
     async fn delete_request_objects(&self, request_id: &str) -> Result<Deleted, KubeFailure> {
         let selector = ListParams::default().labels(&request_selector(request_id));
         let mut first_failure = None;
-        let mut deleted = Deleted::default();
-
-        let role_bindings: Api<RoleBinding> = Api::all(self.client.clone());
-        match role_bindings.list(&selector).await {
-            Ok(list) => {
-                for binding in list.items {
-                    match self
-                        .delete_object::<RoleBinding>(&binding.metadata, "rolebinding")
-                        .await
-                    {
-                        Ok(()) => deleted.role_bindings += 1,
-                        Err(failure) => {
-                            first_failure.get_or_insert(failure);
-                        }
-                    }
-                }
-            }
-            Err(error) => {
-                first_failure.get_or_insert(KubeFailure::from_kube("list", "rolebindings", None, &error));
-            }
-        }
-
-        let service_accounts: Api<ServiceAccount> = Api::all(self.client.clone());
-        match service_accounts.list(&selector).await {
-            Ok(list) => {
-                for account in list.items {
-                    match self
-                        .delete_object::<ServiceAccount>(&account.metadata, "serviceaccount")
-                        .await
-                    {
-                        Ok(()) => deleted.service_accounts += 1,
-                        Err(failure) => {
-                            first_failure.get_or_insert(failure);
-                        }
-                    }
-                }
-            }
-            Err(error) => {
-                first_failure.get_or_insert(KubeFailure::from_kube("list", "serviceaccounts", None, &error));
-            }
-        }
-
+        // RoleBindings first: authorization ends the moment they are gone.
+        let role_bindings = self
+            .delete_labelled::<RoleBinding>(&selector, "rolebinding", "rolebindings", &mut first_failure)
+            .await;
+        let service_accounts = self
+            .delete_labelled::<ServiceAccount>(
+                &selector,
+                "serviceaccount",
+                "serviceaccounts",
+                &mut first_failure,
+            )
+            .await;
         match first_failure {
             Some(failure) => Err(failure),
-            None => Ok(deleted),
+            None => Ok(Deleted {
+                role_bindings,
+                service_accounts,
+            }),
         }
+    }
+
+    /// Deletes every object of kind `K` matching `selector`, cluster-wide; counts the
+    /// deletions and keeps the first failure.
+    async fn delete_labelled<K>(
+        &self,
+        selector: &ListParams,
+        kind: &'static str,
+        plural: &'static str,
+        first_failure: &mut Option<KubeFailure>,
+    ) -> usize
+    where
+        K: kube::Resource<Scope = k8s_openapi::NamespaceResourceScope>
+            + Clone
+            + serde::de::DeserializeOwned
+            + std::fmt::Debug,
+        K::DynamicType: Default,
+    {
+        let objects: Api<K> = Api::all(self.client.clone());
+        let mut deleted = 0;
+        match objects.list(selector).await {
+            Ok(list) => {
+                for object in list.items {
+                    match self.delete_object::<K>(object.meta(), kind).await {
+                        Ok(()) => deleted += 1,
+                        Err(failure) => {
+                            first_failure.get_or_insert(failure);
+                        }
+                    }
+                }
+            }
+            Err(error) => {
+                first_failure.get_or_insert(KubeFailure::from_kube("list", plural, None, &error));
+            }
+        }
+        deleted
     }
 
     /// Deletes one namespaced object named by `metadata`; 404 is success.
