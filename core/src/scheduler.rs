@@ -19,7 +19,7 @@ use std::time::Duration;
 
 use chrono::{DateTime, TimeDelta, Utc};
 
-use crate::domain::{Actor, Command, RequestId, RequestState};
+use crate::domain::{Command, RequestId, RequestState};
 use crate::store::StoreError;
 use crate::workflow::{Workflow, WorkflowError};
 
@@ -96,34 +96,29 @@ impl Scheduler {
             let full = [&due.to_expire, &due.to_auto_deny, &due.to_time_out]
                 .iter()
                 .any(|ids| ids.len() as i64 >= BATCH);
-            for id in &due.to_expire {
-                if let Some(request) = self.act(id, RequestState::Active, Command::Expire).await? {
-                    report.expired += 1;
-                    if let Some(expires_at) = request.expires_at {
-                        let lag = (now - expires_at).num_milliseconds();
-                        worst_lag_ms = Some(worst_lag_ms.map_or(lag, |worst: i64| worst.max(lag)));
-                    }
+            // One transaction per kind and batch: every request still gets its own
+            // guarded transition and audit event, but not its own commit.
+            let expired = self
+                .act(&due.to_expire, RequestState::Active, Command::Expire)
+                .await?;
+            for request in &expired {
+                if let Some(expires_at) = request.expires_at {
+                    let lag = (now - expires_at).num_milliseconds();
+                    worst_lag_ms = Some(worst_lag_ms.map_or(lag, |worst: i64| worst.max(lag)));
                 }
             }
-            for id in &due.to_auto_deny {
-                if self
-                    .act(id, RequestState::Pending, Command::AutoDeny)
-                    .await?
-                    .is_some()
-                {
-                    report.auto_denied += 1;
-                }
-            }
-            for id in &due.to_time_out {
-                if self
-                    .act(id, RequestState::Approved, Command::GrantTimeout)
-                    .await?
-                    .is_some()
-                {
-                    report.timed_out += 1;
-                }
-            }
-            if !full {
+            let denied = self
+                .act(&due.to_auto_deny, RequestState::Pending, Command::AutoDeny)
+                .await?;
+            let failed = self
+                .act(&due.to_time_out, RequestState::Approved, Command::GrantTimeout)
+                .await?;
+            report.expired += expired.len() as u64;
+            report.auto_denied += denied.len() as u64;
+            report.timed_out += failed.len() as u64;
+            // Go round again only while full batches make progress.
+            let progress = !(expired.is_empty() && denied.is_empty() && failed.is_empty());
+            if !full || !progress {
                 break;
             }
         }
@@ -137,22 +132,23 @@ impl Scheduler {
         Ok(report)
     }
 
-    /// Applies one scheduled command; a request someone else moved first is skipped.
+    /// Applies one scheduled command to a batch; requests someone else moved first are
+    /// skipped, and a batch that collided with another writer is retried next tick.
     async fn act(
         &self,
-        id: &RequestId,
+        ids: &[RequestId],
         expected: RequestState,
         command: Command,
-    ) -> Result<Option<crate::domain::AccessRequest>, StoreError> {
-        match self
-            .workflow
-            .execute(id, Some(expected), command, &Actor::System)
-            .await
-        {
-            Ok(request) => Ok(Some(request)),
-            Err(WorkflowError::Refused(_) | WorkflowError::NotFound(_) | WorkflowError::Conflict) => Ok(None),
+    ) -> Result<Vec<crate::domain::AccessRequest>, StoreError> {
+        match self.workflow.execute_batch(ids, expected, command).await {
+            Ok(requests) => Ok(requests),
             Err(WorkflowError::Store(error)) => Err(error),
-            Err(WorkflowError::LeaseLost) => Ok(None),
+            Err(
+                WorkflowError::Refused(_)
+                | WorkflowError::NotFound(_)
+                | WorkflowError::Conflict
+                | WorkflowError::LeaseLost,
+            ) => Ok(Vec::new()),
         }
     }
 }

@@ -197,6 +197,18 @@ impl Store {
         dispatch!(self, store => store.update_request(id, expected, now, apply).await)
     }
 
+    /// Applies `apply` to each of `ids` still in `expected`, in one transaction; requests
+    /// that moved on or are refused are skipped.
+    pub async fn update_requests(
+        &self,
+        ids: &[RequestId],
+        expected: RequestState,
+        now: DateTime<Utc>,
+        apply: impl Fn(&AccessRequest) -> Result<Transition, DomainError>,
+    ) -> Result<Vec<Transition>, StoreError> {
+        dispatch!(self, store => store.update_requests(ids, expected, now, &apply).await)
+    }
+
     pub async fn get_request(&self, id: &RequestId) -> Result<Option<AccessRequest>, StoreError> {
         dispatch!(self, store => store.get_request(id).await)
     }

@@ -156,6 +156,31 @@ impl Workflow {
         }
     }
 
+    /// Applies one system command to many requests in one transaction (the scheduler's
+    /// batches); those no longer in `expected`, or not yet due, are skipped. Returns the
+    /// requests that changed.
+    pub async fn execute_batch(
+        &self,
+        ids: &[RequestId],
+        expected: RequestState,
+        command: Command,
+    ) -> Result<Vec<AccessRequest>, WorkflowError> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        let now = self.clock.now();
+        let transitions = self
+            .store
+            .update_requests(ids, expected, now, |request| {
+                domain::transition(request, &command, &Actor::System, &self.policy, now)
+            })
+            .await?;
+        Ok(transitions
+            .into_iter()
+            .map(|transition| self.committed(transition))
+            .collect())
+    }
+
     pub async fn get(&self, id: &RequestId) -> Result<AccessRequest, WorkflowError> {
         self.store
             .get_request(id)

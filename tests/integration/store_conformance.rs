@@ -22,6 +22,7 @@ both_backends!(
     reported_namespaces_gate_submissions,
     limits_hold_under_concurrent_submissions,
     retention_purges_only_settled_requests,
+    a_batch_applies_only_to_requests_still_in_the_expected_state,
 );
 
 async fn round_trip_keeps_every_field(env: &TestEnv) {
@@ -510,6 +511,56 @@ async fn retention_purges_only_settled_requests(env: &TestEnv) {
         env.audit_actions(&denied).await,
         ["request.submitted", "request.denied"],
         "audit is kept"
+    );
+    assert!(env.verify_chain().await.is_ok());
+}
+
+async fn a_batch_applies_only_to_requests_still_in_the_expected_state(env: &TestEnv) {
+    let first = env.active("alice@example.com", &["payments"]).await;
+    let second = env.active("erin@example.com", &["payments"]).await;
+    let third = env.active("frank@example.com", &["payments"]).await;
+    env.workflow
+        .execute(
+            &second.id,
+            None,
+            Command::Revoke { reason: None },
+            &Actor::Person(person("bob@example.com")),
+        )
+        .await
+        .unwrap();
+    env.clock.advance_secs(3_600);
+    let ids = [first.id.clone(), second.id.clone(), third.id.clone()];
+    let expired = env
+        .workflow
+        .execute_batch(&ids, RequestState::Active, Command::Expire)
+        .await
+        .unwrap();
+    let mut expired_ids: Vec<_> = expired.iter().map(|request| request.id.clone()).collect();
+    expired_ids.sort();
+    let mut expected = vec![first.id.clone(), third.id.clone()];
+    expected.sort();
+    assert_eq!(expired_ids, expected, "the revoked one is skipped");
+    assert_eq!(
+        env.workflow.get(&second.id).await.unwrap().state,
+        RequestState::Revoked
+    );
+    for request in [&first, &third] {
+        let actions = env.audit_actions(request).await;
+        assert_eq!(
+            actions
+                .iter()
+                .filter(|action| *action == "request.expired")
+                .count(),
+            1
+        );
+    }
+    // Running the same batch again changes nothing.
+    assert!(
+        env.workflow
+            .execute_batch(&ids, RequestState::Active, Command::Expire)
+            .await
+            .unwrap()
+            .is_empty()
     );
     assert!(env.verify_chain().await.is_ok());
 }

@@ -270,6 +270,32 @@ macro_rules! store_impl {
                 Ok(transition)
             }
 
+            /// Applies `apply` to each request of `ids` still in `expected`, all in one
+            /// transaction (the scheduler's batches). Requests that moved on, or that `apply`
+            /// refuses, are skipped; each accepted one is written exactly as `update_request`
+            /// would write it.
+            pub async fn update_requests(
+                &self,
+                ids: &[RequestId],
+                expected: RequestState,
+                now: DateTime<Utc>,
+                apply: impl Fn(&AccessRequest) -> Result<Transition, DomainError>,
+            ) -> Result<Vec<Transition>, StoreError> {
+                let (_writer, mut tx) = self.begin().await?;
+                let mut done = Vec::with_capacity(ids.len());
+                for id in ids {
+                    let Some(current) = Self::load_locked(&mut tx, id.as_str()).await? else { continue };
+                    if current.state != expected {
+                        continue;
+                    }
+                    let Ok(transition) = apply(&current) else { continue };
+                    Self::write_transition(&mut tx, &transition, Some(current.version), now).await?;
+                    done.push(transition);
+                }
+                tx.commit().await?;
+                Ok(done)
+            }
+
             pub async fn get_request(&self, id: &RequestId) -> Result<Option<AccessRequest>, StoreError> {
                 let row: Option<RequestRow> = sqlx::query_as(
                     "SELECT id, requester, origin, cluster, namespaces, profile, requested_ttl_seconds, \
