@@ -22,7 +22,6 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
-use sha2::{Digest, Sha256};
 
 use crate::queue::WorkKind;
 
@@ -118,10 +117,7 @@ pub fn signing_input(
     timestamp: i64,
     body: &[u8],
 ) -> Vec<u8> {
-    let body_hash: String = Sha256::digest(body)
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect();
+    let body_hash = crate::digest::sha256_hex(body);
     format!(
         "janus-agent-v1\n{}\n{path_and_query}\n{cluster}\n{timestamp}\n{body_hash}",
         method.to_uppercase()

@@ -99,12 +99,7 @@ pub fn chain_hash(prev_hash: &str, fields: &EventFields<'_>) -> String {
     hasher.update(prev_hash.as_bytes());
     hasher.update(b"\n");
     hasher.update(canonical(fields).as_bytes());
-    let digest = hasher.finalize();
-    let mut hex = String::with_capacity(64);
-    for byte in digest {
-        let _ = write!(hex, "{byte:02x}");
-    }
-    hex
+    crate::digest::hex(&hasher.finalize())
 }
 
 /// JSON with object keys sorted at every depth; the form details are stored and hashed in.

@@ -163,7 +163,7 @@ impl DatabaseConfig {
 }
 
 /// Redacts the password of a URL; when the shape is unclear it redacts more, never less.
-fn redact_url(url: &str) -> String {
+pub fn redact_url(url: &str) -> String {
     let (scheme, rest) = match url.split_once("://") {
         Some((scheme, rest)) => (format!("{scheme}://"), rest),
         None => (String::new(), url),

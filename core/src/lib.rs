@@ -15,6 +15,7 @@ pub mod agent_protocol;
 pub mod audit;
 pub mod clock;
 pub mod config;
+pub mod digest;
 pub mod domain;
 pub mod links;
 pub mod metrics;

@@ -363,24 +363,9 @@ impl Store {
     }
 }
 
-/// Hides a password in a database URL (`postgres://user:***@host/db`).
-pub fn redact_url(url: &str) -> String {
-    let Some((scheme, rest)) = url.split_once("://") else {
-        return url.to_owned();
-    };
-    let (authority, path) = rest.split_once('/').map_or((rest, None), |(a, p)| (a, Some(p)));
-    let authority = match authority.rsplit_once('@') {
-        Some((credentials, host)) => match credentials.split_once(':') {
-            Some((user, _)) => format!("{user}:***@{host}"),
-            None => format!("{credentials}@{host}"),
-        },
-        None => authority.to_owned(),
-    };
-    match path {
-        Some(path) => format!("{scheme}://{authority}/{path}"),
-        None => format!("{scheme}://{authority}"),
-    }
-}
+/// Hides a password in a database URL (`postgres://user:***@host/db`); the one
+/// implementation lives with the configuration it protects.
+pub use crate::config::redact_url;
 
 #[cfg(test)]
 mod tests {

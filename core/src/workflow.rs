@@ -381,9 +381,5 @@ impl Workflow {
 
 /// How join tokens are stored and looked up.
 pub fn join_token_hash(token: &str) -> String {
-    use sha2::Digest as _;
-    sha2::Sha256::digest(token.as_bytes())
-        .iter()
-        .map(|byte| format!("{byte:02x}"))
-        .collect()
+    crate::digest::sha256_hex(token.as_bytes())
 }

@@ -8,6 +8,7 @@ use std::collections::BTreeSet;
 
 use super::schema::join;
 use super::{AgentAuthMode, AuthMode, Config, LinksMode, OidcProvider, Problems, parse_network};
+use crate::domain::is_dns_label;
 
 /// The Kubernetes TokenRequest minimum, and so the shortest grant.
 pub(super) const MIN_TTL_SECONDS: u64 = 600;
@@ -449,18 +450,6 @@ fn is_domain(value: &str) -> bool {
                     .bytes()
                     .all(|byte| byte.is_ascii_alphanumeric() || byte == b'-' || !byte.is_ascii())
         })
-}
-
-pub(super) fn is_dns_label(value: &str) -> bool {
-    let alphanumeric = |byte: u8| byte.is_ascii_lowercase() || byte.is_ascii_digit();
-    let bytes = value.as_bytes();
-    let bounded_by_alphanumerics = match (bytes.first(), bytes.last()) {
-        (Some(first), Some(last)) => alphanumeric(*first) && alphanumeric(*last),
-        _ => false,
-    };
-    bounded_by_alphanumerics
-        && bytes.len() <= 63
-        && bytes.iter().all(|byte| alphanumeric(*byte) || *byte == b'-')
 }
 
 /// `UTC`, or an `Area/City` shaped name (`Europe/Paris`, `America/Argentina/Buenos_Aires`,

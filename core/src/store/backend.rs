@@ -767,5 +767,5 @@ pub(super) use store_impl;
 pub(super) fn new_lease_token() -> String {
     use rand::Rng;
     let bytes: [u8; 16] = rand::thread_rng().r#gen();
-    bytes.iter().map(|byte| format!("{byte:02x}")).collect()
+    crate::digest::hex(&bytes)
 }
