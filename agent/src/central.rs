@@ -108,11 +108,7 @@ impl Central for InProcessCentral {
         else {
             return Ok(None);
         };
-        self.workflow
-            .assignment(&item)
-            .await
-            .map(Some)
-            .map_err(from_workflow)
+        Ok(Some(self.workflow.assignment(&item)))
     }
 
     async fn report(&self, work_id: i64, report: &WorkReport) -> Result<ReportAck, CentralError> {

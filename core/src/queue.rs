@@ -16,7 +16,7 @@ use chrono::{DateTime, Utc};
 use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
-use crate::domain::RequestId;
+use crate::domain::{AccessRequest, RequestId};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
@@ -55,6 +55,8 @@ pub struct WorkItem {
     pub cluster: String,
     pub kind: WorkKind,
     pub request_id: RequestId,
+    /// The request as it was when the item was claimed (read in the claim's transaction).
+    pub request: AccessRequest,
     pub attempt: i64,
     /// Proof of the lease; completion must present it.
     pub lease_token: String,

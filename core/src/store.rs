@@ -24,7 +24,7 @@ use crate::audit::AuditRecord;
 use crate::domain::{
     AccessRequest, DomainError, NewEvent, RequestId, RequestState, Transition, UserActivity,
 };
-use crate::queue::{Completion, WorkItem, WorkOutcome};
+use crate::queue::{Completion, WorkItem, WorkKind, WorkOutcome};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -254,19 +254,18 @@ impl Store {
 
     /// Records an agent's result for a claimed item and applies `apply` (the matching
     /// domain command) to its request, in one transaction.
+    /// `cluster` is the reporting agent's verified cluster: another cluster's work is refused
+    /// (`WrongAgent`) before anything is read or written. `apply` gets the work's kind.
     pub async fn complete_work(
         &self,
         work_id: i64,
+        cluster: &str,
         lease_token: &str,
         outcome: &WorkOutcome,
         now: DateTime<Utc>,
-        apply: impl FnOnce(&AccessRequest) -> Result<Transition, DomainError>,
+        apply: impl FnOnce(&AccessRequest, WorkKind) -> Result<Transition, DomainError>,
     ) -> Result<(Completion, Option<Transition>), StoreError> {
-        dispatch!(self, store => store.complete_work(work_id, lease_token, outcome, now, apply).await)
-    }
-
-    pub async fn get_work(&self, work_id: i64) -> Result<Option<(String, String, String)>, StoreError> {
-        dispatch!(self, store => store.get_work(work_id).await)
+        dispatch!(self, store => store.complete_work(work_id, cluster, lease_token, outcome, now, apply).await)
     }
 
     /// Moves failed cleanups whose backoff has passed back to the queue, and queues

@@ -216,13 +216,13 @@ impl Workflow {
     /// Describes a claimed item for its agent: the request's namespaces, profile, and when
     /// the grant ends (for an Approved request: now + TTL, the same instant the result will
     /// set as `expires_at`, give or take the agent's round trip).
-    pub async fn assignment(&self, item: &WorkItem) -> Result<WorkAssignment, WorkflowError> {
-        let request = self.get(&item.request_id).await?;
+    pub fn assignment(&self, item: &WorkItem) -> WorkAssignment {
+        let request = &item.request;
         let expires_at = match request.expires_at {
             Some(expires_at) => expires_at,
             None => domain::later(self.clock.now(), request.ttl_seconds),
         };
-        Ok(WorkAssignment {
+        WorkAssignment {
             id: item.id,
             kind: item.kind,
             lease_token: item.lease_token.clone(),
@@ -232,11 +232,11 @@ impl Workflow {
                 cluster: request.cluster.clone(),
                 namespaces: request.namespaces.clone(),
                 cluster_role: cluster_role_for(&request.profile),
-                profile: request.profile,
+                profile: request.profile.clone(),
                 requester: request.requester.to_string(),
                 expires_at,
             },
-        })
+        }
     }
 
     /// Records an agent's result for a claimed item. `cluster` is the agent's verified
@@ -251,29 +251,27 @@ impl Workflow {
         let actor = Actor::Agent {
             cluster: cluster.to_owned(),
         };
-        let Some((work_cluster, kind, _)) = self.store.get_work(item_id).await? else {
-            return Err(WorkflowError::NotFound(format!("work {item_id}")));
-        };
-        if work_cluster != cluster {
-            return Err(self
-                .refused(DomainError::WrongAgent.into(), &actor, None, "complete")
-                .await);
-        }
-        let command = match (WorkKind::parse(&kind), &outcome) {
-            (Some(WorkKind::Grant), WorkOutcome::Succeeded) => Command::GrantSucceeded,
-            (Some(WorkKind::Grant), WorkOutcome::Failed { error }) => {
-                Command::GrantFailed { error: error.clone() }
-            }
-            (_, WorkOutcome::Succeeded) => Command::CleanupSucceeded,
-            (_, WorkOutcome::Failed { error }) => Command::CleanupFailed { error: error.clone() },
-        };
         let now = self.clock.now();
-        let (completion, transition) = self
+        let result = self
             .store
-            .complete_work(item_id, lease_token, &outcome, now, |request| {
+            .complete_work(item_id, cluster, lease_token, &outcome, now, |request, kind| {
+                let command = match (kind, &outcome) {
+                    (WorkKind::Grant, WorkOutcome::Succeeded) => Command::GrantSucceeded,
+                    (WorkKind::Grant, WorkOutcome::Failed { error }) => {
+                        Command::GrantFailed { error: error.clone() }
+                    }
+                    (WorkKind::Cleanup, WorkOutcome::Succeeded) => Command::CleanupSucceeded,
+                    (WorkKind::Cleanup, WorkOutcome::Failed { error }) => {
+                        Command::CleanupFailed { error: error.clone() }
+                    }
+                };
                 domain::transition(request, &command, &actor, &self.policy, now)
             })
-            .await?;
+            .await;
+        let (completion, transition) = match result {
+            Ok(done) => done,
+            Err(error) => return Err(self.refused(error, &actor, None, "complete").await),
+        };
         if let Some(transition) = transition {
             self.committed(transition);
         }

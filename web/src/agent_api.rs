@@ -127,7 +127,7 @@ async fn next_work(
     let Some(item) = claimed else {
         return Ok(StatusCode::NO_CONTENT.into_response());
     };
-    let assignment = state.workflow.assignment(&item).await?;
+    let assignment = state.workflow.assignment(&item);
     tracing::info!(cluster = %cluster, work_id = item.id, kind = %item.kind, request_id = %item.request_id, "work handed out");
     Ok(Json(assignment).into_response())
 }

@@ -394,14 +394,16 @@ macro_rules! store_impl {
                     let kind = WorkKind::parse(&row.kind)
                         .ok_or_else(|| StoreError::Corrupt(format!("work {}: unknown kind", row.id)))?;
                     let request = Self::load_locked(&mut tx, &row.request_id).await?;
-                    let wanted = match (kind, &request) {
-                        (_, None) => false,
-                        (WorkKind::Grant, Some(request)) => {
-                            matches!(request.state, RequestState::Approved | RequestState::Active)
+                    let wanted = match (kind, request) {
+                        (_, None) => None,
+                        (WorkKind::Grant, Some(request))
+                            if !matches!(request.state, RequestState::Approved | RequestState::Active) =>
+                        {
+                            None
                         }
-                        (WorkKind::Cleanup, Some(_)) => true,
+                        (_, Some(request)) => Some(request),
                     };
-                    if !wanted {
+                    let Some(request) = wanted else {
                         sqlx::query(
                             "UPDATE work SET status = 'done', completed_at = $2, last_error = 'skipped: request \
                              no longer needs it' WHERE id = $1",
@@ -411,7 +413,7 @@ macro_rules! store_impl {
                         .execute(&mut *tx)
                         .await?;
                         continue;
-                    }
+                    };
                     let lease_token = new_lease_token();
                     sqlx::query(
                         "UPDATE work SET status = 'leased', lease_until = $2, lease_token = $3, \
@@ -423,13 +425,12 @@ macro_rules! store_impl {
                     .execute(&mut *tx)
                     .await?;
                     tx.commit().await?;
-                    let request_id = RequestId::parse(&row.request_id)
-                        .ok_or_else(|| StoreError::Corrupt(format!("work {}: unreadable request id", row.id)))?;
                     return Ok(Some(WorkItem {
                         id: row.id,
                         cluster: row.cluster,
                         kind,
-                        request_id,
+                        request_id: request.id.clone(),
+                        request,
                         attempt: row.attempt + 1,
                         lease_token,
                         lease_until: crate::time::truncate_to_micros(lease_until),
@@ -440,10 +441,11 @@ macro_rules! store_impl {
             pub async fn complete_work(
                 &self,
                 work_id: i64,
+                cluster: &str,
                 lease_token: &str,
                 outcome: &WorkOutcome,
                 now: DateTime<Utc>,
-                apply: impl FnOnce(&AccessRequest) -> Result<Transition, DomainError>,
+                apply: impl FnOnce(&AccessRequest, WorkKind) -> Result<Transition, DomainError>,
             ) -> Result<(Completion, Option<Transition>), StoreError> {
                 let (_writer, mut tx) = self.begin().await?;
                 let row: Option<WorkRow> = sqlx::query_as(concat!(
@@ -454,6 +456,11 @@ macro_rules! store_impl {
                 .fetch_optional(&mut *tx)
                 .await?;
                 let row = row.ok_or_else(|| StoreError::NotFound(format!("work {work_id}")))?;
+                if row.cluster != cluster {
+                    return Err(DomainError::WrongAgent.into());
+                }
+                let kind = WorkKind::parse(&row.kind)
+                    .ok_or_else(|| StoreError::Corrupt(format!("work {}: unknown kind", row.id)))?;
                 if row.status == "done" {
                     tx.commit().await?;
                     return Ok((Completion::AlreadyDone, None));
@@ -467,7 +474,7 @@ macro_rules! store_impl {
                 let request = Self::load_locked(&mut tx, &row.request_id).await?;
                 let transition = match request {
                     None => None,
-                    Some(request) => match apply(&request) {
+                    Some(request) => match apply(&request, kind) {
                         Ok(transition) => {
                             Self::write_transition(&mut tx, &transition, Some(request.version), now).await?;
                             Some(transition)
@@ -478,7 +485,7 @@ macro_rules! store_impl {
                         Err(refused) => return Err(refused.into()),
                     },
                 };
-                let retry = matches!(outcome, WorkOutcome::Failed { .. }) && row.kind == "cleanup";
+                let retry = matches!(outcome, WorkOutcome::Failed { .. }) && kind == WorkKind::Cleanup;
                 let error = match outcome {
                     WorkOutcome::Succeeded => None,
                     WorkOutcome::Failed { error } => Some(error.chars().take(1000).collect::<String>()),
@@ -509,13 +516,6 @@ macro_rules! store_impl {
                 tx.commit().await?;
                 let completion = if retry { Completion::RetryScheduled } else { Completion::Recorded };
                 Ok((completion, transition))
-            }
-
-            pub async fn get_work(&self, work_id: i64) -> Result<Option<(String, String, String)>, StoreError> {
-                Ok(sqlx::query_as("SELECT cluster, kind, status FROM work WHERE id = $1")
-                    .bind(work_id)
-                    .fetch_optional(&self.pool)
-                    .await?)
             }
 
             pub async fn requeue_cleanups(&self, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
