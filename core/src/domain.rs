@@ -5,6 +5,7 @@
 
 mod error;
 mod id;
+pub mod notify;
 mod policy;
 mod principal;
 mod request;
@@ -13,6 +14,7 @@ mod transition;
 
 pub use error::DomainError;
 pub use id::RequestId;
+pub use notify::{Notice, NoticeKind};
 pub use policy::{ClusterPolicy, Limits, MIN_TTL_SECONDS, Policy};
 pub use principal::{Actor, Principal, PrincipalError};
 pub use request::{

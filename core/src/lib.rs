@@ -5,6 +5,7 @@
 //! - [`store`]: SQLite or PostgreSQL (sqlx), chosen once from the URL.
 //! - [`audit`]: the hash-chained, append-only audit log and its verifier.
 //! - [`queue`]: the agent work queue and the wake-up signal for long-polls.
+//! - [`outbox`]: the `Notifier` port and the worker that delivers chat notices.
 //! - [`scheduler`]: expiry, pending auto-deny, grant timeout, cleanup retry, retention.
 //! - [`links`]: signed terminal links. [`config`]: the YAML contract.
 //! - [`clock`]: the `Clock` port; the only code that reads the system clock.
@@ -19,6 +20,7 @@ pub mod digest;
 pub mod domain;
 pub mod links;
 pub mod metrics;
+pub mod outbox;
 pub mod queue;
 pub mod scheduler;
 pub mod secret;

@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 pub struct Metrics {
     transitions: Mutex<BTreeMap<&'static str, u64>>,
     refusals: Mutex<BTreeMap<&'static str, u64>>,
+    notices: Mutex<BTreeMap<&'static str, u64>>,
     scheduler_ticks: AtomicU64,
     /// How late the last expiry ran, in milliseconds after `expires_at`.
     scheduler_lag_ms: AtomicI64,
@@ -31,6 +32,16 @@ impl Metrics {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .entry(code)
+            .or_default() += 1;
+    }
+
+    /// An outbox delivery outcome: `delivered`, `rate_limited`, `retried`, `failed`.
+    pub fn notice(&self, outcome: &'static str) {
+        *self
+            .notices
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .entry(outcome)
             .or_default() += 1;
     }
 
@@ -75,6 +86,11 @@ impl Metrics {
         out.push_str("# TYPE janus_refusals_total counter\n");
         for (code, count) in self.refusals.lock().unwrap_or_else(|p| p.into_inner()).iter() {
             let _ = writeln!(out, "janus_refusals_total{{code=\"{code}\"}} {count}");
+        }
+        out.push_str("# HELP janus_notices_total Chat notice delivery attempts, by outcome.\n");
+        out.push_str("# TYPE janus_notices_total counter\n");
+        for (outcome, count) in self.notices.lock().unwrap_or_else(|p| p.into_inner()).iter() {
+            let _ = writeln!(out, "janus_notices_total{{outcome=\"{outcome}\"}} {count}");
         }
         out.push_str("# HELP janus_work_queue_depth Unfinished agent work, by cluster, kind and status.\n");
         out.push_str("# TYPE janus_work_queue_depth gauge\n");

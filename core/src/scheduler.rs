@@ -7,7 +7,9 @@
 //! 3. fails requests Approved longer than `grantTimeoutSeconds` (→ Failed, cleanup queued);
 //! 4. puts failed cleanups whose backoff has passed back on the queue, and queues cleanup
 //!    for any ended request whose credentials are not yet `cleaned`;
-//! 5. purges ended requests older than `retentionSeconds` whose credentials are settled
+//! 5. queues the "your access ends in 10 minutes" message for Active requests (once per
+//!    expiry, so an extension earns a new one);
+//! 6. purges ended requests older than `retentionSeconds` whose credentials are settled
 //!    (the audit log is kept).
 //!
 //! **Invariant:** with PostgreSQL only the process holding the scheduler advisory lock
@@ -36,6 +38,8 @@ pub struct TickReport {
     /// Clusters whose agents were woken for requeued cleanup.
     pub cleanup_clusters: Vec<String>,
     pub purged: u64,
+    /// Requesters warned that their access ends soon (one notice per chat channel).
+    pub expiry_warnings: u64,
 }
 
 #[derive(Debug, Clone)]
@@ -126,6 +130,16 @@ impl Scheduler {
         report.cleanup_clusters = store.requeue_cleanups(now).await?;
         for cluster in &report.cleanup_clusters {
             self.workflow.signal().notify(cluster);
+        }
+        report.expiry_warnings = store
+            .queue_expiry_warnings(
+                &policy.notify_channels,
+                now,
+                crate::domain::later(now, crate::domain::notify::EXPIRY_WARNING_SECONDS),
+            )
+            .await?;
+        if report.expiry_warnings > 0 {
+            self.workflow.outbox_signal().notify_one();
         }
         report.purged = store.purge_finished(ago(now, policy.retention_seconds)).await?;
         self.workflow.metrics().scheduler_tick(worst_lag_ms);

@@ -11,6 +11,7 @@
 //! of it commits or none of it does.
 
 mod backend;
+mod outbox;
 mod postgres;
 mod rows;
 mod sqlite;
@@ -24,6 +25,7 @@ use crate::audit::AuditRecord;
 use crate::domain::{
     AccessRequest, DomainError, NewEvent, RequestId, RequestState, Transition, UserActivity,
 };
+use crate::outbox::{ChatMessageRef, OutboxItem};
 use crate::queue::{Completion, WorkItem, WorkKind, WorkOutcome};
 
 #[derive(Debug, thiserror::Error)]
@@ -359,6 +361,85 @@ impl Store {
         if let Store::Postgres(store) = self {
             store.forward_notifications(signal);
         }
+    }
+}
+
+impl Store {
+    /// Claims up to `limit` due notices, the oldest open one of each (channel, request).
+    pub async fn claim_notices(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<OutboxItem>, StoreError> {
+        dispatch!(self, store => store.claim_notices(now, lease_until, limit).await)
+    }
+
+    pub async fn newest_open_notice(
+        &self,
+        channel: &str,
+        request_id: &str,
+        kind: crate::domain::NoticeKind,
+    ) -> Result<Option<i64>, StoreError> {
+        dispatch!(self, store => store.newest_open_notice(channel, request_id, kind).await)
+    }
+
+    pub async fn notices_delivered(
+        &self,
+        item: &OutboxItem,
+        up_to: i64,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, store => store.notices_delivered(item, up_to, now).await)
+    }
+
+    pub async fn notice_retry(
+        &self,
+        id: i64,
+        available_at: DateTime<Utc>,
+        error: &str,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, store => store.notice_retry(id, available_at, error).await)
+    }
+
+    pub async fn notice_failed(&self, id: i64, error: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+        dispatch!(self, store => store.notice_failed(id, error, now).await)
+    }
+
+    /// Open (undelivered, not given up) notices per channel.
+    pub async fn open_notices(&self) -> Result<Vec<(String, i64)>, StoreError> {
+        dispatch!(self, store => store.open_notices().await)
+    }
+
+    pub async fn next_notice_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+        dispatch!(self, store => store.next_notice_due().await)
+    }
+
+    pub async fn chat_message(
+        &self,
+        request_id: &str,
+        channel: &str,
+    ) -> Result<Option<ChatMessageRef>, StoreError> {
+        dispatch!(self, store => store.chat_message(request_id, channel).await)
+    }
+
+    pub async fn save_chat_message(
+        &self,
+        request_id: &str,
+        channel: &str,
+        message: &ChatMessageRef,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, store => store.save_chat_message(request_id, channel, message, now).await)
+    }
+
+    pub async fn queue_expiry_warnings(
+        &self,
+        channels: &[String],
+        now: DateTime<Utc>,
+        warn_until: DateTime<Utc>,
+    ) -> Result<u64, StoreError> {
+        dispatch!(self, store => store.queue_expiry_warnings(channels, now, warn_until).await)
     }
 }
 

@@ -65,6 +65,8 @@ pub struct Workflow {
     signal: WorkSignal,
     changes: broadcast::Sender<Change>,
     metrics: Arc<Metrics>,
+    /// Wakes the outbox worker when a change queued notices.
+    outbox: Arc<tokio::sync::Notify>,
 }
 
 impl Workflow {
@@ -79,6 +81,7 @@ impl Workflow {
             signal,
             changes,
             metrics: Arc::default(),
+            outbox: Arc::default(),
         }
     }
 
@@ -96,6 +99,32 @@ impl Workflow {
     }
     pub fn signal(&self) -> &WorkSignal {
         &self.signal
+    }
+    /// Notified when a committed change queued chat notices.
+    pub fn outbox_signal(&self) -> &tokio::sync::Notify {
+        &self.outbox
+    }
+
+    /// Where a request's card lives on `channel`, once posted.
+    pub async fn chat_message(
+        &self,
+        id: &RequestId,
+        channel: &str,
+    ) -> Result<Option<crate::outbox::ChatMessageRef>, WorkflowError> {
+        Ok(self.store.chat_message(id.as_str(), channel).await?)
+    }
+
+    /// Remembers where a request's card was posted (the first one stays).
+    pub async fn save_chat_message(
+        &self,
+        id: &RequestId,
+        channel: &str,
+        message: &crate::outbox::ChatMessageRef,
+    ) -> Result<(), WorkflowError> {
+        Ok(self
+            .store
+            .save_chat_message(id.as_str(), channel, message, self.clock.now())
+            .await?)
     }
 
     /// Every committed change, for live pages and the terminal relay.
@@ -323,6 +352,7 @@ impl Workflow {
             request,
             events,
             effects,
+            notices,
         } = transition;
         let mut action = "unknown";
         for event in &events {
@@ -338,6 +368,9 @@ impl Workflow {
             .any(|effect| matches!(effect, Effect::QueueGrant | Effect::QueueCleanup))
         {
             self.signal.notify(&request.cluster);
+        }
+        if !notices.is_empty() {
+            self.outbox.notify_one();
         }
         let close_terminals = effects.contains(&Effect::CloseTerminals);
         let _ = self.changes.send(Change {

@@ -21,6 +21,7 @@ mod cli;
 mod concurrency;
 mod fake_kube;
 mod grants;
+mod outbox;
 mod scheduler;
 mod serve;
 mod store_conformance;

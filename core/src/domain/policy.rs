@@ -33,6 +33,8 @@ pub struct Policy {
     pub clusters: BTreeMap<String, ClusterPolicy>,
     /// Access profiles (name → ClusterRole); `exec` ships by default.
     pub profiles: BTreeSet<String>,
+    /// Chat channels that receive cards and messages (`slack`, `discord`), in order.
+    pub notify_channels: Vec<String>,
 }
 
 impl Default for Policy {
@@ -55,6 +57,7 @@ impl Default for Policy {
             },
             clusters: BTreeMap::new(),
             profiles: BTreeSet::from(["exec".to_owned()]),
+            notify_channels: Vec::new(),
         }
     }
 }
@@ -122,6 +125,14 @@ impl Policy {
                 })
                 .collect(),
             profiles: BTreeSet::from(["exec".to_owned()]),
+            notify_channels: [
+                ("slack", config.slack.enabled),
+                ("discord", config.discord.enabled),
+            ]
+            .into_iter()
+            .filter(|(_, enabled)| *enabled)
+            .map(|(channel, _)| channel.to_owned())
+            .collect(),
         }
     }
 }

@@ -116,9 +116,11 @@ pub fn submit(
             "platform": request.origin.platform,
         }),
     };
+    let events = vec![event];
     Ok(Transition {
         request,
-        events: vec![event],
+        notices: super::notify::notices(policy, &events),
+        events,
         effects: Vec::new(),
     })
 }

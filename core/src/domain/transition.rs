@@ -5,8 +5,8 @@ use serde_json::{Value, json};
 
 use super::submit::{check_reason, check_ttl};
 use super::{
-    AccessRequest, Actor, Approval, CredentialsStatus, DomainError, ExtensionRequest, NewEvent, Policy,
-    Principal, RequestState,
+    AccessRequest, Actor, Approval, CredentialsStatus, DomainError, ExtensionRequest, NewEvent, Notice,
+    Policy, Principal, RequestState,
 };
 
 /// Everything that can happen to an existing request.
@@ -90,6 +90,8 @@ pub struct Transition {
     pub request: AccessRequest,
     pub events: Vec<NewEvent>,
     pub effects: Vec<Effect>,
+    /// Chat messages the change implies, written to the outbox with it.
+    pub notices: Vec<Notice>,
 }
 
 /// Applies `command` by `actor` to `request` at `now`.
@@ -426,9 +428,11 @@ pub fn transition(
         cluster: Some(request.cluster.clone()),
         details,
     };
+    let events = vec![event];
     Ok(Transition {
         request: next,
-        events: vec![event],
+        notices: super::notify::notices(policy, &events),
+        events,
         effects,
     })
 }

@@ -95,6 +95,7 @@ macro_rules! store_impl {
                     return Err(StoreError::Conflict);
                 }
                 Self::append_events(tx, &transition.events, now).await?;
+                Self::insert_notices(tx, request.id.as_str(), &transition.notices, now).await?;
                 for effect in &transition.effects {
                     let kind = match effect {
                         Effect::QueueGrant => WorkKind::Grant,
@@ -617,6 +618,19 @@ macro_rules! store_impl {
                 .bind(Timestamp::from(ended_before))
                 .execute(&mut *tx)
                 .await?;
+                for statement in [
+                    "DELETE FROM outbox WHERE request_id IN (SELECT id FROM requests \
+                     WHERE state NOT IN ('pending', 'approved', 'active') \
+                     AND credentials IN ('none', 'cleaned') AND ended_at <= $1)",
+                    "DELETE FROM chat_messages WHERE request_id IN (SELECT id FROM requests \
+                     WHERE state NOT IN ('pending', 'approved', 'active') \
+                     AND credentials IN ('none', 'cleaned') AND ended_at <= $1)",
+                ] {
+                    sqlx::query(statement)
+                        .bind(Timestamp::from(ended_before))
+                        .execute(&mut *tx)
+                        .await?;
+                }
                 let deleted = sqlx::query(
                     "DELETE FROM requests WHERE state NOT IN ('pending', 'approved', 'active') \
                      AND credentials IN ('none', 'cleaned') AND ended_at <= $1",

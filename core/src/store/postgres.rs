@@ -11,12 +11,15 @@ use sqlx::{Connection, PgConnection, PgPool, Postgres};
 use tokio::sync::Mutex;
 
 use super::backend::{new_lease_token, store_impl};
-use super::rows::{AuditRow, RequestRow, WorkRow, to_json};
+use super::outbox::outbox_impl;
+use super::rows::{AuditRow, OutboxRow, RequestRow, WorkRow, to_json};
 use super::{DueWork, EnrollmentRefusal, QueueDepth, RequestFilter, StoreError};
 use crate::audit::{AuditRecord, EventFields, canonical_json, chain_hash};
 use crate::domain::{
-    AccessRequest, DomainError, Effect, NewEvent, RequestId, RequestState, Transition, UserActivity,
+    AccessRequest, DomainError, Effect, NewEvent, Notice, NoticeKind, RequestId, RequestState, Transition,
+    UserActivity,
 };
+use crate::outbox::{ChatMessageRef, OutboxItem};
 use crate::queue::{Completion, WorkItem, WorkKind, WorkOutcome, WorkSignal, cleanup_backoff};
 use crate::time::Timestamp;
 
@@ -150,3 +153,4 @@ store_impl!(
     for_update = " FOR UPDATE",
     skip_locked = " FOR UPDATE OF w SKIP LOCKED"
 );
+outbox_impl!(PgStore, Postgres, skip_locked = " FOR UPDATE OF o SKIP LOCKED");

@@ -122,3 +122,27 @@ pub(super) struct WorkRow {
     pub attempt: i64,
     pub lease_token: Option<String>,
 }
+
+#[derive(sqlx::FromRow)]
+pub(super) struct OutboxRow {
+    pub id: i64,
+    pub channel: String,
+    pub request_id: String,
+    pub kind: String,
+    pub event: String,
+    pub attempts: i64,
+}
+
+impl OutboxRow {
+    pub fn into_item(self) -> Result<crate::outbox::OutboxItem, StoreError> {
+        let corrupt = |what: &str| StoreError::Corrupt(format!("outbox {}: {what}", self.id));
+        Ok(crate::outbox::OutboxItem {
+            id: self.id,
+            request_id: RequestId::parse(&self.request_id).ok_or_else(|| corrupt("bad request id"))?,
+            kind: crate::domain::NoticeKind::parse(&self.kind).ok_or_else(|| corrupt("unknown kind"))?,
+            channel: self.channel,
+            event: self.event,
+            attempts: self.attempts,
+        })
+    }
+}

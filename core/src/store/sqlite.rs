@@ -11,12 +11,15 @@ use sqlx::{Sqlite, SqlitePool};
 use tokio::sync::{Mutex, OwnedMutexGuard};
 
 use super::backend::{new_lease_token, store_impl};
-use super::rows::{AuditRow, RequestRow, WorkRow, to_json};
+use super::outbox::outbox_impl;
+use super::rows::{AuditRow, OutboxRow, RequestRow, WorkRow, to_json};
 use super::{DueWork, EnrollmentRefusal, QueueDepth, RequestFilter, StoreError};
 use crate::audit::{AuditRecord, EventFields, canonical_json, chain_hash};
 use crate::domain::{
-    AccessRequest, DomainError, Effect, NewEvent, RequestId, RequestState, Transition, UserActivity,
+    AccessRequest, DomainError, Effect, NewEvent, Notice, NoticeKind, RequestId, RequestState, Transition,
+    UserActivity,
 };
+use crate::outbox::{ChatMessageRef, OutboxItem};
 use crate::queue::{Completion, WorkItem, WorkKind, WorkOutcome, cleanup_backoff};
 use crate::time::Timestamp;
 
@@ -98,3 +101,4 @@ impl SqliteStore {
 }
 
 store_impl!(SqliteStore, Sqlite, for_update = "", skip_locked = "");
+outbox_impl!(SqliteStore, Sqlite, skip_locked = "");

@@ -1,0 +1,32 @@
+-- The notification outbox (DESIGN §7). Kept in step with ../postgres/0003_outbox.sql.
+
+-- Chat messages a change implies, written in the transaction of the change and delivered
+-- by the outbox worker with retries. Rows of one (channel, request) are delivered in id order.
+CREATE TABLE outbox (
+    id            INTEGER PRIMARY KEY AUTOINCREMENT,
+    channel       TEXT        NOT NULL,
+    request_id    TEXT        NOT NULL,
+    kind          TEXT        NOT NULL,
+    event         TEXT        NOT NULL,
+    -- Distinguishes repeatable notices (the expiry warning carries the extension count).
+    detail        TEXT        NOT NULL DEFAULT '',
+    created_at    TEXT NOT NULL,
+    available_at  TEXT NOT NULL,
+    attempts      INTEGER     NOT NULL DEFAULT 0,
+    lease_until   TEXT,
+    delivered_at  TEXT,
+    failed_at     TEXT,
+    last_error    TEXT
+);
+CREATE INDEX outbox_open ON outbox (channel, request_id, id) WHERE delivered_at IS NULL AND failed_at IS NULL;
+
+-- Where each request's card lives on each channel (conversation id and message id), so
+-- later changes update it in place and replies go to its thread.
+CREATE TABLE chat_messages (
+    request_id    TEXT        NOT NULL,
+    channel       TEXT        NOT NULL,
+    conversation  TEXT        NOT NULL,
+    message       TEXT        NOT NULL,
+    created_at    TEXT NOT NULL,
+    PRIMARY KEY (request_id, channel)
+);

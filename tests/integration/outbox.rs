@@ -1,0 +1,325 @@
+//! The notification outbox: notices commit with the change that implies them, and the
+//! worker delivers them in order, once, honouring rate limits and retrying failures
+//! (both backends). The notifier here records what it was asked to deliver and fails
+//! on a script; the Slack adapter's own tests drive the real thing against the fake.
+
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use janus_core::clock::Clock;
+use janus_core::domain::{Actor, Command, NoticeKind, Policy, RequestState};
+use janus_core::outbox::{DeliveryError, Notifier, OutboxItem, OutboxWorker};
+use janus_core::scheduler::Scheduler;
+
+use crate::support::{Backend, TestEnv, person, policy};
+
+macro_rules! outbox_tests {
+    ($($test:ident),* $(,)?) => {
+        $(
+            mod $test {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    let env = super::env(crate::support::Backend::Sqlite).await.unwrap();
+                    super::$test(&env).await;
+                    env.finish().await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    let Some(env) = super::env(crate::support::Backend::Postgres).await else { return };
+                    super::$test(&env).await;
+                    env.finish().await;
+                }
+            }
+        )*
+    };
+}
+
+outbox_tests!(
+    notices_commit_with_the_change_and_refusals_queue_none,
+    one_card_update_settles_every_change_before_it,
+    rate_limit_waits_for_retry_after_then_delivers_once,
+    outage_retries_with_backoff_and_the_card_catches_up,
+    a_permanent_failure_is_given_up_and_later_notices_go_on,
+    the_requester_is_warned_once_per_expiry
+);
+
+async fn env(backend: Backend) -> Option<TestEnv> {
+    TestEnv::with_policy(
+        backend,
+        Policy {
+            notify_channels: vec!["slack".to_owned()],
+            ..policy()
+        },
+    )
+    .await
+}
+
+/// What the notifier was asked, with the request state it saw.
+type Delivered = (NoticeKind, String, RequestState);
+
+#[derive(Debug, Default)]
+struct Recorder {
+    delivered: Mutex<Vec<Delivered>>,
+    attempts: Mutex<usize>,
+    script: Mutex<VecDeque<DeliveryError>>,
+}
+
+#[async_trait]
+impl Notifier for Recorder {
+    fn channel(&self) -> &'static str {
+        "slack"
+    }
+
+    async fn deliver(
+        &self,
+        item: &OutboxItem,
+        request: &janus_core::domain::AccessRequest,
+    ) -> Result<(), DeliveryError> {
+        *self.attempts.lock().unwrap() += 1;
+        if let Some(error) = self.script.lock().unwrap().pop_front() {
+            return Err(error);
+        }
+        self.delivered
+            .lock()
+            .unwrap()
+            .push((item.kind, item.event.clone(), request.state));
+        Ok(())
+    }
+}
+
+impl Recorder {
+    fn failing(errors: Vec<DeliveryError>) -> Arc<Recorder> {
+        Arc::new(Recorder {
+            script: Mutex::new(errors.into()),
+            ..Recorder::default()
+        })
+    }
+
+    fn delivered(&self) -> Vec<Delivered> {
+        self.delivered.lock().unwrap().clone()
+    }
+
+    fn attempts(&self) -> usize {
+        *self.attempts.lock().unwrap()
+    }
+}
+
+fn worker(env: &TestEnv, recorder: &Arc<Recorder>) -> OutboxWorker {
+    OutboxWorker::new(env.workflow.clone()).with(recorder.clone())
+}
+
+async fn open(env: &TestEnv) -> i64 {
+    env.store
+        .open_notices()
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|(_, count)| count)
+        .sum()
+}
+
+async fn notices_commit_with_the_change_and_refusals_queue_none(env: &TestEnv) {
+    let request = env.submit("alice@example.com", &["payments"]).await;
+    assert_eq!(open(env).await, 1, "the submission queues the card");
+
+    let refused = env
+        .workflow
+        .execute(
+            &request.id,
+            Some(RequestState::Pending),
+            Command::Approve {
+                ttl_seconds: None,
+                reason: None,
+            },
+            &Actor::Person(person("alice@example.com")),
+        )
+        .await;
+    assert!(refused.is_err(), "self-approval is refused");
+    assert_eq!(open(env).await, 1, "a refused command queues nothing");
+
+    env.approve(&request, "bob@example.com").await;
+    // The card, and the requester's direct message about the approval.
+    assert_eq!(open(env).await, 3);
+}
+
+async fn one_card_update_settles_every_change_before_it(env: &TestEnv) {
+    let recorder = Arc::new(Recorder::default());
+    let request = env.submit("alice@example.com", &["payments"]).await;
+    env.approve(&request, "bob@example.com").await;
+    env.grant_next("prod").await;
+
+    let worker = worker(env, &recorder);
+    while worker.run_once().await.unwrap().attempted() > 0 {}
+    let delivered = recorder.delivered();
+    // The first card render already shows Active, so the later card notices are settled
+    // by it; direct messages and the link go out one by one, in order.
+    assert_eq!(
+        delivered,
+        vec![
+            (NoticeKind::Card, "request.submitted".into(), RequestState::Active),
+            (
+                NoticeKind::DirectMessage,
+                "request.approved".into(),
+                RequestState::Active
+            ),
+            (
+                NoticeKind::DirectMessage,
+                "grant.succeeded".into(),
+                RequestState::Active
+            ),
+            (
+                NoticeKind::TerminalLink,
+                "grant.succeeded".into(),
+                RequestState::Active
+            ),
+        ]
+    );
+    assert_eq!(open(env).await, 0);
+}
+
+async fn rate_limit_waits_for_retry_after_then_delivers_once(env: &TestEnv) {
+    let recorder = Recorder::failing(vec![DeliveryError::RetryAfter(Duration::from_secs(30))]);
+    env.submit("alice@example.com", &["payments"]).await;
+    let worker = worker(env, &recorder);
+
+    let first = worker.run_once().await.unwrap();
+    assert_eq!((first.delivered, first.retried), (0, 1));
+    env.clock.advance_secs(29);
+    assert_eq!(
+        worker.run_once().await.unwrap().attempted(),
+        0,
+        "not before Retry-After"
+    );
+    env.clock.advance_secs(1);
+    assert_eq!(worker.run_once().await.unwrap().delivered, 1);
+    assert_eq!(recorder.attempts(), 2);
+    assert_eq!(recorder.delivered().len(), 1, "delivered once");
+    assert_eq!(open(env).await, 0);
+}
+
+async fn outage_retries_with_backoff_and_the_card_catches_up(env: &TestEnv) {
+    let down = || DeliveryError::Transient("HTTP 503 from chat service".into());
+    let recorder = Recorder::failing(vec![down(), down(), down()]);
+    let request = env.submit("alice@example.com", &["payments"]).await;
+    let worker = worker(env, &recorder);
+
+    assert_eq!(worker.run_once().await.unwrap().retried, 1);
+    // Meanwhile the request is approved: its notices wait behind the first one.
+    env.approve(&request, "bob@example.com").await;
+    assert_eq!(
+        worker.run_once().await.unwrap().attempted(),
+        0,
+        "in order, behind the failed one"
+    );
+    for wait in [1, 2, 4] {
+        env.clock.advance_secs(wait);
+        assert_eq!(
+            worker.run_once().await.unwrap().attempted(),
+            1,
+            "retry after {wait} s"
+        );
+    }
+    while worker.run_once().await.unwrap().attempted() > 0 {}
+    assert_eq!(
+        recorder.delivered(),
+        vec![
+            (
+                NoticeKind::Card,
+                "request.submitted".into(),
+                RequestState::Approved
+            ),
+            (
+                NoticeKind::DirectMessage,
+                "request.approved".into(),
+                RequestState::Approved
+            ),
+        ],
+        "the one card update shows the state as it is now"
+    );
+}
+
+async fn a_permanent_failure_is_given_up_and_later_notices_go_on(env: &TestEnv) {
+    let recorder = Recorder::failing(vec![DeliveryError::Permanent("channel_not_found".into())]);
+    let request = env.submit("alice@example.com", &["payments"]).await;
+    env.approve(&request, "bob@example.com").await;
+    let worker = worker(env, &recorder);
+    while worker.run_once().await.unwrap().attempted() > 0 {}
+    assert_eq!(
+        recorder.delivered(),
+        vec![
+            (
+                NoticeKind::Card,
+                "request.approved".into(),
+                RequestState::Approved
+            ),
+            (
+                NoticeKind::DirectMessage,
+                "request.approved".into(),
+                RequestState::Approved
+            ),
+        ]
+    );
+    assert_eq!(open(env).await, 0);
+}
+
+async fn the_requester_is_warned_once_per_expiry(env: &TestEnv) {
+    let recorder = Arc::new(Recorder::default());
+    let request = env.active("alice@example.com", &["payments"]).await;
+    let worker = worker(env, &recorder);
+    while worker.run_once().await.unwrap().attempted() > 0 {}
+    let scheduler = Scheduler::new(env.workflow.clone());
+
+    env.clock.advance_secs(3_600 - 601);
+    assert_eq!(scheduler.tick().await.unwrap().expiry_warnings, 0);
+    env.clock.advance_secs(1);
+    assert_eq!(scheduler.tick().await.unwrap().expiry_warnings, 1);
+    assert_eq!(
+        scheduler.tick().await.unwrap().expiry_warnings,
+        0,
+        "once per expiry"
+    );
+    while worker.run_once().await.unwrap().attempted() > 0 {}
+    let warned = |recorder: &Recorder| {
+        recorder
+            .delivered()
+            .iter()
+            .filter(|(kind, event, _)| *kind == NoticeKind::DirectMessage && event == "request.expiring")
+            .count()
+    };
+    assert_eq!(warned(&recorder), 1);
+
+    // An extension moves the expiry; the new expiry earns a new warning.
+    let alice = Actor::Person(person("alice@example.com"));
+    env.workflow
+        .execute(
+            &request.id,
+            Some(RequestState::Active),
+            Command::RequestExtension {
+                ttl_seconds: 3_600,
+                reason: "still digging".into(),
+            },
+            &alice,
+        )
+        .await
+        .unwrap();
+    env.workflow
+        .execute(
+            &request.id,
+            Some(RequestState::Active),
+            Command::ApproveExtension,
+            &Actor::Person(person("bob@example.com")),
+        )
+        .await
+        .unwrap();
+    env.grant_next("prod").await;
+    assert_eq!(scheduler.tick().await.unwrap().expiry_warnings, 0);
+    let expires_at = env.workflow.get(&request.id).await.unwrap().expires_at.unwrap();
+    let until_warning = (expires_at - env.clock.now()).num_seconds() - 600;
+    env.clock.advance_secs(until_warning.try_into().unwrap());
+    assert_eq!(scheduler.tick().await.unwrap().expiry_warnings, 1);
+    while worker.run_once().await.unwrap().attempted() > 0 {}
+    assert_eq!(warned(&recorder), 2);
+}
