@@ -11,6 +11,7 @@ mod principal;
 mod request;
 mod submit;
 mod transition;
+mod ttl;
 
 pub use error::DomainError;
 pub use id::RequestId;
@@ -22,6 +23,7 @@ pub use request::{
     RequestState,
 };
 pub use submit::{Draft, UserActivity, is_dns_label, submit};
+pub use ttl::{format_ttl, parse_ttl};
 pub use transition::{Command, Effect, Transition, later, transition};
 
 /// What one accepted command implies for the audit log: the engine appends it to the

@@ -433,6 +433,20 @@ impl Store {
         dispatch!(self, store => store.save_chat_message(request_id, channel, message, now).await)
     }
 
+    pub async fn remember_chat_identity(
+        &self,
+        channel: &str,
+        external_id: &str,
+        principal: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError> {
+        dispatch!(self, store => store.remember_chat_identity(channel, external_id, principal, now).await)
+    }
+
+    pub async fn chat_identity_of(&self, channel: &str, principal: &str) -> Result<Option<String>, StoreError> {
+        dispatch!(self, store => store.chat_identity_of(channel, principal).await)
+    }
+
     pub async fn queue_expiry_warnings(
         &self,
         channels: &[String],

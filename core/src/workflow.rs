@@ -114,6 +114,28 @@ impl Workflow {
         Ok(self.store.chat_message(id.as_str(), channel).await?)
     }
 
+    /// Records that a chat account acts as `principal` (after the platform vouched for the email).
+    pub async fn remember_chat_identity(
+        &self,
+        channel: &str,
+        external_id: &str,
+        principal: &Principal,
+    ) -> Result<(), WorkflowError> {
+        Ok(self
+            .store
+            .remember_chat_identity(channel, external_id, principal.as_str(), self.clock.now())
+            .await?)
+    }
+
+    /// The chat account last seen acting as `principal` on `channel`.
+    pub async fn chat_identity_of(
+        &self,
+        channel: &str,
+        principal: &Principal,
+    ) -> Result<Option<String>, WorkflowError> {
+        Ok(self.store.chat_identity_of(channel, principal.as_str()).await?)
+    }
+
     /// Remembers where a request's card was posted (the first one stays).
     pub async fn save_chat_message(
         &self,

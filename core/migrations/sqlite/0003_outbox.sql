@@ -30,3 +30,14 @@ CREATE TABLE chat_messages (
     created_at    TEXT NOT NULL,
     PRIMARY KEY (request_id, channel)
 );
+
+-- Chat accounts seen acting as a principal (Slack user id → email from users.info), so
+-- direct messages reach the requester whichever channel the request came from.
+CREATE TABLE chat_identities (
+    channel      TEXT        NOT NULL,
+    external_id  TEXT        NOT NULL,
+    principal    TEXT        NOT NULL,
+    seen_at      TEXT NOT NULL,
+    PRIMARY KEY (channel, external_id)
+);
+CREATE INDEX chat_identities_principal ON chat_identities (channel, principal, seen_at);

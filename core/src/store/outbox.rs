@@ -203,6 +203,41 @@ macro_rules! outbox_impl {
                 Ok(())
             }
 
+            /// Records that `external_id` on `channel` acts as `principal`.
+            pub async fn remember_chat_identity(
+                &self,
+                channel: &str,
+                external_id: &str,
+                principal: &str,
+                now: DateTime<Utc>,
+            ) -> Result<(), StoreError> {
+                let (_writer, mut tx) = self.begin().await?;
+                sqlx::query(
+                    "INSERT INTO chat_identities (channel, external_id, principal, seen_at) VALUES ($1, $2, $3, $4) \
+                     ON CONFLICT (channel, external_id) DO UPDATE SET principal = $3, seen_at = $4",
+                )
+                .bind(channel)
+                .bind(external_id)
+                .bind(principal)
+                .bind(Timestamp::from(now))
+                .execute(&mut *tx)
+                .await?;
+                tx.commit().await?;
+                Ok(())
+            }
+
+            /// The chat account most recently seen acting as `principal` on `channel`.
+            pub async fn chat_identity_of(&self, channel: &str, principal: &str) -> Result<Option<String>, StoreError> {
+                Ok(sqlx::query_scalar(
+                    "SELECT external_id FROM chat_identities WHERE channel = $1 AND principal = $2 \
+                     ORDER BY seen_at DESC LIMIT 1",
+                )
+                .bind(channel)
+                .bind(principal)
+                .fetch_optional(&self.pool)
+                .await?)
+            }
+
             /// Queues the expiry warning for Active requests that expire by `warn_until`,
             /// once per expiry (an extension moves the expiry and earns a new warning).
             pub async fn queue_expiry_warnings(
