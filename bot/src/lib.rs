@@ -1,8 +1,13 @@
 //! `janus-bot`: the chat adapters.
 //!
-//! Owns Slack (slack-morphism) and Discord (serenity) integration: parsing slash commands
-//! and interactions, verifying request signatures, rendering the shared approval card,
-//! and implementing core's `Notifier` port (posting and updating cards, thread replies
-//! and DMs). It depends only on `janus-core` and never touches the database directly.
+//! - [`card`]: the one card model of a request, rendered by each platform.
+//! - [`slack`]: Slack — signed slash commands and interactions, approval cards kept in
+//!   sync through the outbox (`janus_core::outbox::Notifier`), direct messages and the
+//!   terminal link in the card's thread.
 //!
-//! Nothing is implemented here yet: the Slack and Discord issues build it.
+//! Adapters turn chat input into `janus_core::workflow::Workflow` commands for an
+//! authenticated `Principal`, and `Notifier` deliveries into chat messages. They decide
+//! nothing: every authorization decision is the workflow's.
+
+pub mod card;
+pub mod slack;

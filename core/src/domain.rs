@@ -23,8 +23,8 @@ pub use request::{
     RequestState,
 };
 pub use submit::{Draft, UserActivity, is_dns_label, submit};
-pub use ttl::{format_ttl, parse_ttl};
 pub use transition::{Command, Effect, Transition, later, transition};
+pub use ttl::{format_ttl, parse_ttl};
 
 /// What one accepted command implies for the audit log: the engine appends it to the
 /// hash chain in the same database transaction as the state change.

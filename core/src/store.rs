@@ -443,7 +443,11 @@ impl Store {
         dispatch!(self, store => store.remember_chat_identity(channel, external_id, principal, now).await)
     }
 
-    pub async fn chat_identity_of(&self, channel: &str, principal: &str) -> Result<Option<String>, StoreError> {
+    pub async fn chat_identity_of(
+        &self,
+        channel: &str,
+        principal: &str,
+    ) -> Result<Option<String>, StoreError> {
         dispatch!(self, store => store.chat_identity_of(channel, principal).await)
     }
 

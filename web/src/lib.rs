@@ -18,6 +18,7 @@ use std::sync::Arc;
 
 use axum::Router;
 use janus_core::config::Config;
+use janus_core::outbox::OutboxWorker;
 use janus_core::workflow::Workflow;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -32,6 +33,8 @@ pub struct AppState {
     /// For calls central makes itself (TokenReview, issuer discovery). No redirects.
     pub http: reqwest::Client,
     pub(crate) issuers: agent_identity::IssuerCache,
+    /// The Slack adapter, when `slack.enabled`.
+    pub slack: Option<Arc<janus_bot::slack::Slack>>,
     stopping: watch::Receiver<bool>,
     stop: Arc<watch::Sender<bool>>,
 }
@@ -44,9 +47,15 @@ impl AppState {
             .timeout(std::time::Duration::from_secs(10))
             .build()
             .unwrap_or_default();
+        let config = Arc::new(config);
+        let slack = config
+            .slack
+            .enabled
+            .then(|| janus_bot::slack::Slack::new(workflow.clone(), config.clone()));
         AppState {
+            slack,
             workflow,
-            config: Arc::new(config),
+            config,
             http,
             issuers: agent_identity::IssuerCache::default(),
             stopping,
@@ -63,10 +72,23 @@ impl AppState {
 
 /// The whole application.
 pub fn router(state: AppState) -> Router {
-    Router::new()
+    let mut app = Router::new()
         .merge(health::routes())
         .nest("/agent/v1", agent_api::routes())
-        .with_state(state)
+        .with_state(state.clone());
+    if let Some(slack) = &state.slack {
+        app = app.merge(slack.routes());
+    }
+    app
+}
+
+/// The outbox worker with a notifier for every enabled chat adapter.
+pub fn outbox_worker(state: &AppState) -> OutboxWorker {
+    let mut worker = OutboxWorker::new(state.workflow.clone());
+    if let Some(slack) = &state.slack {
+        worker = worker.with(slack.notifier());
+    }
+    worker
 }
 
 /// Serves `state` on `listener` until `shutdown` resolves, then finishes open requests
@@ -81,7 +103,17 @@ pub async fn serve(
         shutdown.await;
         let _ = stop.send(true);
     };
-    axum::serve(listener, router(state))
+    // Chat notices are delivered while the server runs (and resume after a restart).
+    let outbox = state.slack.is_some().then(|| {
+        let worker = outbox_worker(&state);
+        let stopped = state.clone();
+        tokio::spawn(async move { worker.run(async move { stopped.stopped().await }).await })
+    });
+    let served = axum::serve(listener, router(state))
         .with_graceful_shutdown(shutdown)
-        .await
+        .await;
+    if let Some(outbox) = outbox {
+        let _ = outbox.await;
+    }
+    served
 }

@@ -1,0 +1,228 @@
+//! The card of a request: what every chat platform shows about it, decided once.
+//!
+//! A card is built from the request as it is now (never from the event that triggered the
+//! update), so a late or repeated update still shows the truth. Platforms only render it.
+
+use chrono::{DateTime, Utc};
+use janus_core::domain::{AccessRequest, CredentialsStatus, Policy, RequestState, format_ttl};
+
+/// A button or menu on the card. The action id is what comes back on a click.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CardAction {
+    Approve,
+    /// A menu of TTLs an approver may choose instead of the requested one.
+    TtlOverride,
+    Deny,
+    DenyWithReason,
+    Withdraw,
+    Revoke,
+    Extend,
+    ApproveExtension,
+    DenyExtension,
+}
+
+impl CardAction {
+    pub const ALL: [CardAction; 9] = [
+        CardAction::Approve,
+        CardAction::TtlOverride,
+        CardAction::Deny,
+        CardAction::DenyWithReason,
+        CardAction::Withdraw,
+        CardAction::Revoke,
+        CardAction::Extend,
+        CardAction::ApproveExtension,
+        CardAction::DenyExtension,
+    ];
+
+    pub fn id(self) -> &'static str {
+        match self {
+            CardAction::Approve => "janus_approve",
+            CardAction::TtlOverride => "janus_ttl",
+            CardAction::Deny => "janus_deny",
+            CardAction::DenyWithReason => "janus_deny_reason",
+            CardAction::Withdraw => "janus_withdraw",
+            CardAction::Revoke => "janus_revoke",
+            CardAction::Extend => "janus_extend",
+            CardAction::ApproveExtension => "janus_approve_extension",
+            CardAction::DenyExtension => "janus_deny_extension",
+        }
+    }
+
+    pub fn parse(id: &str) -> Option<CardAction> {
+        CardAction::ALL.into_iter().find(|action| action.id() == id)
+    }
+
+    pub fn label(self) -> &'static str {
+        match self {
+            CardAction::Approve => "Approve",
+            CardAction::TtlOverride => "TTL",
+            CardAction::Deny => "Deny",
+            CardAction::DenyWithReason => "Deny with reason…",
+            CardAction::Withdraw => "Withdraw",
+            CardAction::Revoke => "Revoke",
+            CardAction::Extend => "Extend…",
+            CardAction::ApproveExtension => "Approve extension",
+            CardAction::DenyExtension => "Deny extension",
+        }
+    }
+}
+
+/// Everything a platform needs to draw the card.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Card {
+    pub request_id: String,
+    pub state: RequestState,
+    pub title: String,
+    /// One line: the state and who made it so ("Approved by bob@example.com · TTL 2h").
+    pub headline: String,
+    pub requester: String,
+    pub cluster: String,
+    pub namespaces: Vec<String>,
+    pub ttl: String,
+    pub reason: String,
+    /// Further lines: a pending extension, the failure, where credentials stand.
+    pub notes: Vec<String>,
+    /// When Active: the expiry, for platforms that render times in the viewer's zone.
+    pub expires_at: Option<DateTime<Utc>>,
+    pub actions: Vec<CardAction>,
+    /// The TTL choices for [`CardAction::TtlOverride`], in seconds.
+    pub ttl_options: Vec<u64>,
+}
+
+/// Builds the card. `decided_by` is who caused the latest decision (the audit log's actor),
+/// shown for denials, revocations and withdrawals.
+pub fn card(request: &AccessRequest, policy: &Policy, decided_by: Option<&str>) -> Card {
+    let required = policy.approvals_required(&request.cluster);
+    let approvers = request
+        .approvals
+        .iter()
+        .map(|approval| approval.by.as_str())
+        .collect::<Vec<_>>()
+        .join(", ");
+    let by = |fallback: &str| decided_by.map_or_else(|| fallback.to_owned(), str::to_owned);
+    let ttl = format_ttl(request.ttl_seconds);
+    let headline = match request.state {
+        RequestState::Pending => {
+            let count = request.approvals.len();
+            if count == 0 {
+                format!("Pending · 0 of {required} approvals")
+            } else {
+                format!("Pending · {count} of {required} approvals ({approvers})")
+            }
+        }
+        RequestState::Approved => format!("Approved by {approvers} · TTL {ttl} · granting access…"),
+        RequestState::Active => format!("Active · approved by {approvers} · TTL {ttl}"),
+        RequestState::Denied => format!("Denied by {}", by("an approver")),
+        RequestState::Expired => "Expired".to_owned(),
+        RequestState::Revoked => format!("Revoked by {}", by("an approver")),
+        RequestState::Withdrawn => format!("Withdrawn by {}", by(request.requester.as_str())),
+        RequestState::Failed => "Failed".to_owned(),
+    };
+    let mut notes = Vec::new();
+    if let Some(reason) = &request.deny_reason {
+        notes.push(format!("Reason: {reason}"));
+    }
+    if let Some(extension) = &request.extension {
+        notes.push(format!(
+            "Extension requested: +{} · {} · {} of {} approvals",
+            format_ttl(extension.ttl_seconds),
+            extension.reason,
+            extension.approvals.len(),
+            required
+        ));
+    }
+    if request.state == RequestState::Failed
+        && let Some(reason) = &request.end_reason
+    {
+        notes.push(format!("Error: {reason}"));
+    }
+    if request.state.is_terminal() {
+        notes.push(
+            match request.credentials {
+                CredentialsStatus::None => "No credentials were created.",
+                CredentialsStatus::Cleaned => "Credentials deleted.",
+                CredentialsStatus::CleanupFailed => "Deleting credentials failed; Janus keeps retrying.",
+                _ => "Deleting credentials…",
+            }
+            .to_owned(),
+        );
+    }
+    let actions = match request.state {
+        RequestState::Pending => vec![
+            CardAction::Approve,
+            CardAction::TtlOverride,
+            CardAction::Deny,
+            CardAction::DenyWithReason,
+            CardAction::Withdraw,
+        ],
+        RequestState::Approved => vec![CardAction::Revoke, CardAction::Withdraw],
+        RequestState::Active if request.extension.is_some() => vec![
+            CardAction::ApproveExtension,
+            CardAction::DenyExtension,
+            CardAction::Revoke,
+            CardAction::Withdraw,
+        ],
+        RequestState::Active => vec![CardAction::Revoke, CardAction::Extend, CardAction::Withdraw],
+        _ => Vec::new(),
+    };
+    Card {
+        request_id: request.id.to_string(),
+        state: request.state,
+        title: format!("Access request {}", request.id),
+        headline,
+        requester: request.requester.to_string(),
+        cluster: request.cluster.clone(),
+        namespaces: request.namespaces.clone(),
+        ttl,
+        reason: request.reason.clone(),
+        notes,
+        expires_at: (request.state == RequestState::Active)
+            .then_some(request.expires_at)
+            .flatten(),
+        actions,
+        ttl_options: ttl_options(policy),
+    }
+}
+
+/// The TTLs an approver may pick: `approvalTtlOptions` up to the maximum.
+pub fn ttl_options(policy: &Policy) -> Vec<u64> {
+    policy
+        .approval_ttl_options
+        .iter()
+        .copied()
+        .filter(|ttl| *ttl <= policy.max_ttl_seconds)
+        .collect()
+}
+
+/// The one-line message a requester gets about an event, if any.
+pub fn direct_message(request: &AccessRequest, event: &str) -> Option<String> {
+    let id = &request.id;
+    let text = match event {
+        "request.approved" => format!("Your request {id} was approved; access is being set up."),
+        "request.denied" => match &request.deny_reason {
+            Some(reason) => format!("Your request {id} was denied: {reason}"),
+            None => format!("Your request {id} was denied."),
+        },
+        "grant.succeeded" => match request.expires_at {
+            Some(at) => format!(
+                "Your access for {id} is active until {} UTC.",
+                at.format("%Y-%m-%d %H:%M")
+            ),
+            None => format!("Your access for {id} is active."),
+        },
+        "request.expiring" => format!("Your access for {id} ends in less than 10 minutes."),
+        "request.expired" => format!("Your access for {id} has expired; its credentials are being deleted."),
+        "request.revoked" => format!("Your access for {id} was revoked."),
+        "request.failed" => format!(
+            "Your request {id} failed: {}",
+            request
+                .end_reason
+                .as_deref()
+                .unwrap_or("the agent reported an error")
+        ),
+        "extension.approved" => format!("The extension of {id} was approved."),
+        "extension.denied" => format!("The extension of {id} was denied."),
+        _ => return None,
+    };
+    Some(text)
+}
