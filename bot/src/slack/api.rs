@@ -250,9 +250,9 @@ mod tests {
 
     #[test]
     fn only_https_or_the_api_origin_receive_responses() {
-        let api = SlackApi::new("http://127.0.0.1:9/api", Secret::new("xoxb".into()));
+        let api = SlackApi::new("http://127.0.0.1:9/api", Secret::new("xoxb"));
         assert_eq!(api.base_origin(), "http://127.0.0.1:9/");
-        let real = SlackApi::new("https://slack.com/api", Secret::new("xoxb".into()));
+        let real = SlackApi::new("https://slack.com/api", Secret::new("xoxb"));
         assert_eq!(real.base_origin(), "https://slack.com/");
     }
 }

@@ -268,3 +268,6 @@ pub fn extend_modal(request_id: &str, ttls: &[u64]) -> Value {
         ],
     })
 }
+
+#[cfg(test)]
+mod tests;
