@@ -41,7 +41,14 @@ impl Central {
         let (database, url) = Database::create(Backend::Sqlite).await.unwrap();
         let store = Store::connect(&url).await.unwrap();
         store.migrate().await.unwrap();
-        let workflow = Workflow::new(store.clone(), policy(), Arc::new(clock.clone()) as Arc<dyn Clock>);
+        // The test policy, with the chat channels and pending expiry the configuration sets.
+        let configured = janus_core::domain::Policy::from_config(&config);
+        let policy = janus_core::domain::Policy {
+            notify_channels: configured.notify_channels,
+            pending_expiry_seconds: configured.pending_expiry_seconds,
+            ..policy()
+        };
+        let workflow = Workflow::new(store.clone(), policy, Arc::new(clock.clone()) as Arc<dyn Clock>);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();

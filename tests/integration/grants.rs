@@ -65,7 +65,20 @@ impl TestApp {
     /// ServiceAccounts…) instead of the seed's own RBAC objects, and the agent authenticates to
     /// it as `agent_user` (`system:serviceaccount:<namespace>:<name>`, with that account's groups).
     pub async fn start_with(rbac: &[serde_json::Value], agent_user: &str) -> TestApp {
-        let central = Central::start(enrollment_config()).await;
+        Self::start_full(enrollment_config(), rbac, agent_user).await
+    }
+
+    /// The standard app, with central running `config`.
+    pub async fn start_with_config(config: janus_core::config::Config) -> TestApp {
+        Self::start_full(config, &seed_rbac(), AGENT_USER).await
+    }
+
+    async fn start_full(
+        config: janus_core::config::Config,
+        rbac: &[serde_json::Value],
+        agent_user: &str,
+    ) -> TestApp {
+        let central = Central::start(config).await;
         let kube = FakeKube::builder()
             .clock(Arc::new(central.clock.clone()) as Arc<dyn Clock>)
             .start()

@@ -23,6 +23,7 @@ mod fake_kube;
 mod grants;
 mod outbox;
 mod scheduler;
+mod slack;
 mod serve;
 mod store_conformance;
 mod support;
