@@ -210,10 +210,12 @@ pub fn direct_message(request: &AccessRequest, event: &str) -> Option<String> {
             ),
             None => format!("Your access for {id} is active."),
         },
-        "request.expiring" => format!("Your access for {id} ends in less than 10 minutes."),
+        "request.expiring" if request.state == RequestState::Active => {
+            format!("Your access for {id} ends in less than 10 minutes.")
+        }
         "request.expired" => format!("Your access for {id} has expired; its credentials are being deleted."),
         "request.revoked" => format!("Your access for {id} was revoked."),
-        "request.failed" => format!(
+        "request.failed" | "grant.failed" if request.state == RequestState::Failed => format!(
             "Your request {id} failed: {}",
             request
                 .end_reason

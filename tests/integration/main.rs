@@ -23,7 +23,7 @@ mod fake_kube;
 mod grants;
 mod outbox;
 mod scheduler;
-mod slack;
 mod serve;
+mod slack;
 mod store_conformance;
 mod support;

@@ -1,15 +1,14 @@
 //! Slack end to end: signed commands and clicks against central, the card kept in sync by
 //! the outbox on the fake Slack Web API, a real agent granting on the fake API server.
 
-use std::time::Duration;
-
 use janus_core::clock::Clock;
 use janus_core::config::Config;
 use janus_core::domain::{Actor, Command, RequestId, RequestState};
 use janus_core::links::{LinkParams, LinkSigner};
 use janus_core::scheduler::Scheduler;
+use janus_fixtures::kube::RequestMatcher;
 use janus_fixtures::slack::payloads::{BlockActions, SlashCommand, view_submission};
-use janus_fixtures::slack::{Fault, FakeSlack, SlackSigner};
+use janus_fixtures::slack::{FakeSlack, Fault, SlackSigner};
 use serde_json::{Value, json};
 
 use crate::grants::TestApp;
@@ -193,7 +192,10 @@ async fn audited(test: &SlackTest, action: &str) -> usize {
 async fn the_journey_from_request_to_expiry() {
     let mut test = SlackTest::start().await;
     let id = test
-        .submit(ALICE, "request prod payments,checkout 2h investigating 500s on /pay")
+        .submit(
+            ALICE,
+            "request prod payments,checkout 2h investigating 500s on /pay",
+        )
         .await;
     let card = test.card_shows(&id, "Pending · 0 of 1 approvals").await;
     assert!(card.to_string().contains("investigating 500s on /pay"));
@@ -209,7 +211,9 @@ async fn the_journey_from_request_to_expiry() {
         .wait_for_value(|state| state.thread_replies(APPROVALS, &ts).first().map(|m| (*m).clone()))
         .await;
     let text = text_of(&reply);
-    let start = text.find("https://janus.example.test/t/").expect("link in thread");
+    let start = text
+        .find("https://janus.example.test/t/")
+        .expect("link in thread");
     let url = &text[start..];
     let url = &url[..url.find('|').unwrap()];
     let (path, query) = url.split_once('?').unwrap();
@@ -220,8 +224,15 @@ async fn the_journey_from_request_to_expiry() {
         .verify(id.as_str(), &params, Some("alice@example.com"), test.now())
         .unwrap();
     let request = test.app.central.workflow.get(&id).await.unwrap();
-    assert_eq!(Some(verified.expires_at), request.expires_at.map(|at| at.timestamp()));
-    assert!(signer.verify(id.as_str(), &params, Some("bob@example.com"), test.now()).is_err());
+    assert_eq!(
+        Some(verified.expires_at),
+        request.expires_at.map(|at| at.timestamp())
+    );
+    assert!(
+        signer
+            .verify(id.as_str(), &params, Some("bob@example.com"), test.now())
+            .is_err()
+    );
 
     // Alice hears about it directly.
     let dms = test.slack.wait_for_value(|state| {
@@ -235,12 +246,18 @@ async fn the_journey_from_request_to_expiry() {
     // Expiry: the scheduler ends it, the agent deletes everything, the card says so.
     test.app.stop_agent().await;
     test.app.central.clock.advance_secs(7_200);
-    let report = Scheduler::new(test.app.central.workflow.clone()).tick().await.unwrap();
+    let report = Scheduler::new(test.app.central.workflow.clone())
+        .tick()
+        .await
+        .unwrap();
     assert_eq!(report.expired, 1);
     test.app.restart_agent().await;
     test.card_shows(&id, "Credentials deleted.").await;
     let card = test.card_shows(&id, "Expired").await;
-    assert!(!card.to_string().contains("janus_revoke"), "no buttons once ended");
+    assert!(
+        !card.to_string().contains("janus_revoke"),
+        "no buttons once ended"
+    );
     for namespace in ["payments", "checkout"] {
         for kind in ["ServiceAccount", "RoleBinding"] {
             let left = test.app.kube.objects(kind, Some(namespace));
@@ -251,4 +268,512 @@ async fn the_journey_from_request_to_expiry() {
         }
     }
     test.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_modal_path_submits_a_request() {
+    let test = SlackTest::start().await;
+    let workflow = &test.app.central.workflow;
+    workflow
+        .report_namespaces(
+            "prod",
+            &["payments".into(), "checkout".into(), "kube-system".into()],
+        )
+        .await
+        .unwrap();
+    let body = SlashCommand::new(ALICE, "request")
+        .with_channel(TEAM, "team")
+        .with_trigger_id("1337.42.trigger")
+        .with_response_url(&test.slack.response_url("modal"))
+        .form();
+    let response = test.post_signed("/slack/commands", body, test.now()).await;
+    assert_eq!(response.status(), 200);
+    let view = test
+        .slack
+        .wait_for_value(|state| state.views().first().map(|v| v.view.clone()))
+        .await;
+    assert_eq!(view["callback_id"], "janus_request");
+    let offered = view.to_string();
+    assert!(offered.contains("prod/payments") && offered.contains("prod/checkout"));
+    assert!(
+        !offered.contains("kube-system"),
+        "excluded namespaces are not offered"
+    );
+
+    let values = json!({
+        "cluster": { "value": { "type": "static_select", "selected_option": { "value": "prod" } } },
+        "namespaces": { "value": { "type": "multi_static_select",
+            "selected_options": [{ "value": "prod/payments" }, { "value": "prod/checkout" }] } },
+        "ttl": { "value": { "type": "static_select", "selected_option": { "value": "3600" } } },
+        "reason": { "value": { "type": "plain_text_input", "value": "debugging checkout" } },
+    });
+    let body = view_submission(ALICE, "janus_request", TEAM, values);
+    let response = test.post_signed("/slack/interactions", body, test.now()).await;
+    assert_eq!(response.status(), 200);
+    let answer = response.text().await.unwrap();
+    assert!(answer.is_empty(), "the modal closes: {answer}");
+    let confirmation = test
+        .slack
+        .wait_for_value(|state| state.ephemerals_to(ALICE).first().map(|e| e.text.clone()))
+        .await
+        .unwrap_or_default();
+    let id = confirmation
+        .split_whitespace()
+        .find_map(RequestId::parse)
+        .unwrap();
+    let request = workflow.get(&id).await.unwrap();
+    assert_eq!(request.namespaces, ["payments", "checkout"]);
+    assert_eq!(request.ttl_seconds, 3_600);
+    test.card_shows(&id, "Pending").await;
+
+    // A bad submission keeps the modal open with the problem on its field.
+    let values = json!({
+        "cluster": { "value": { "selected_option": { "value": "prod" } } },
+        "namespaces": { "value": { "selected_options": [{ "value": "prod/payments" }] } },
+        "ttl": { "value": { "selected_option": { "value": "3600" } } },
+        "reason": { "value": { "value": "" } },
+    });
+    let body = view_submission(ALICE, "janus_request", TEAM, values);
+    let answer: Value = test
+        .post_signed("/slack/interactions", body, test.now())
+        .await
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["response_action"], "errors");
+    assert!(
+        answer["errors"]["reason"].as_str().unwrap().contains("reason"),
+        "{answer}"
+    );
+    test.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn deny_with_a_reason_through_the_modal() {
+    let test = SlackTest::start().await;
+    let id = test.submit(ALICE, "request prod payments 1h checking logs").await;
+    test.card_shows(&id, "Pending").await;
+    let ts = test.card(&id).await;
+    let click = BlockActions::button(BOB, APPROVALS, &ts, "janus_deny_reason", id.as_str())
+        .with_trigger_id("55.66.trigger")
+        .with_response_url(&test.slack.response_url("deny"));
+    assert_eq!(
+        test.post_signed("/slack/interactions", click.form(), test.now())
+            .await
+            .status(),
+        200
+    );
+    let view = test
+        .slack
+        .wait_for_value(|state| state.views().first().map(|v| v.view.clone()))
+        .await;
+    assert_eq!(view["callback_id"], "janus_deny");
+    assert_eq!(view["private_metadata"], id.as_str());
+
+    let values =
+        json!({ "reason": { "value": { "type": "plain_text_input", "value": "not during the freeze" } } });
+    let body = view_submission(BOB, "janus_deny", id.as_str(), values);
+    assert_eq!(
+        test.post_signed("/slack/interactions", body, test.now())
+            .await
+            .status(),
+        200
+    );
+    let card = test.card_shows(&id, "Denied by bob@example.com").await;
+    assert!(card.to_string().contains("Reason: not during the freeze"));
+    let dm = test
+        .slack
+        .wait_for_value(|state| state.dms_to(ALICE).first().map(|m| text_of(m)))
+        .await;
+    assert!(dm.contains("was denied: not during the freeze"), "{dm}");
+    test.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn withdraw_revoke_and_extend() {
+    let test = SlackTest::start().await;
+    // Withdraw from the card, by the requester only.
+    let first = test.submit(ALICE, "request prod search 1h poking").await;
+    let answer = test.click(BOB, "janus_withdraw", &first, None).await;
+    assert_eq!(answer, "Only the requester can do this.");
+    assert_eq!(
+        test.click(ALICE, "janus_withdraw", &first, None).await,
+        format!("You withdrew {first}.")
+    );
+    test.card_shows(&first, "Withdrawn by alice@example.com").await;
+
+    // Extend from the command, approved on the card; revoke from the card.
+    let id = test.submit(ALICE, "request prod payments 1h investigating").await;
+    test.click(BOB, "janus_approve", &id, None).await;
+    test.card_shows(&id, "Active").await;
+    let answer = test
+        .command(ALICE, &format!("extend {id} 1h still digging"))
+        .await;
+    assert_eq!(
+        answer,
+        format!("Asked for 1h more on {id}; an approver must approve it.")
+    );
+    test.card_shows(&id, "Extension requested: +1h").await;
+    let before = test
+        .app
+        .central
+        .workflow
+        .get(&id)
+        .await
+        .unwrap()
+        .expires_at
+        .unwrap();
+    assert_eq!(
+        test.click(ALICE, "janus_approve_extension", &id, None).await,
+        "You cannot approve your own request; another approver must decide."
+    );
+    assert_eq!(
+        test.click(CAROL, "janus_approve_extension", &id, None).await,
+        format!("You approved the extension of {id}.")
+    );
+    let request = test
+        .app
+        .wait_until(&test.app.central.workflow.get(&id).await.unwrap(), |r| {
+            r.extension.is_none()
+        })
+        .await;
+    assert_eq!(request.expires_at.unwrap() - before, chrono::TimeDelta::hours(1));
+
+    assert_eq!(
+        test.click(BOB, "janus_revoke", &id, None).await,
+        format!("You revoked {id}.")
+    );
+    test.card_shows(&id, "Revoked by bob@example.com").await;
+    test.card_shows(&id, "Credentials deleted.").await;
+    test.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn pending_requests_auto_expire_and_the_card_says_so() {
+    let mut test = SlackTest::start_with("  pendingExpirySeconds: 900\n").await;
+    let id = test.submit(ALICE, "request prod payments 1h investigating").await;
+    test.card_shows(&id, "Pending").await;
+    test.app.stop_agent().await;
+    test.app.central.clock.advance_secs(900);
+    let report = Scheduler::new(test.app.central.workflow.clone())
+        .tick()
+        .await
+        .unwrap();
+    assert_eq!(report.auto_denied, 1);
+    let card = test.card_shows(&id, "Denied by system").await;
+    assert!(!card.to_string().contains("janus_approve"));
+    test.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_quorum_of_two_shows_its_progress() {
+    let test = SlackTest::start().await;
+    let id = test
+        .submit(ALICE, "request quorum payments 1h investigating")
+        .await;
+    test.card_shows(&id, "0 of 2 approvals").await;
+    assert_eq!(
+        test.click(BOB, "janus_approve", &id, None).await,
+        format!("Your approval of {id} is recorded.")
+    );
+    test.card_shows(&id, "1 of 2 approvals (bob@example.com)").await;
+    assert_eq!(
+        test.click(BOB, "janus_approve", &id, None).await,
+        "You have already approved this; another approver must add theirs."
+    );
+    assert_eq!(
+        test.click(CAROL, "janus_approve", &id, None).await,
+        format!("You approved {id}.")
+    );
+    test.card_shows(&id, "Approved by bob@example.com, carol@example.com")
+        .await;
+    test.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_grant_failure_shows_the_agents_error_on_the_card() {
+    let test = SlackTest::start().await;
+    let id = test.submit(ALICE, "request prod payments 1h investigating").await;
+    test.card_shows(&id, "Pending").await;
+    test.app
+        .kube
+        .faults()
+        .fail_next(RequestMatcher::new("create", "rolebindings"), 1, 500);
+    test.click(BOB, "janus_approve", &id, None).await;
+    let card = test.card_shows(&id, "Failed").await;
+    assert!(card.to_string().contains("Error: "), "{card}");
+    let dm = test
+        .slack
+        .wait_for_value(|state| {
+            state
+                .dms_to(ALICE)
+                .iter()
+                .map(|m| text_of(m))
+                .find(|t| t.contains("failed"))
+        })
+        .await;
+    assert!(dm.contains(&format!("Your request {id} failed")), "{dm}");
+    test.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_change_made_elsewhere_updates_the_card() {
+    let test = SlackTest::start().await;
+    let id = test.submit(ALICE, "request prod payments 1h investigating").await;
+    test.card_shows(&id, "Pending").await;
+    // The dashboard and the API act through the same workflow, as an admin here.
+    test.app
+        .central
+        .workflow
+        .execute(
+            &id,
+            Some(RequestState::Pending),
+            Command::Deny {
+                reason: Some("use the staging cluster".into()),
+            },
+            &Actor::Person(person("admin@example.com")),
+        )
+        .await
+        .unwrap();
+    let card = test.card_shows(&id, "Denied by admin@example.com").await;
+    assert!(card.to_string().contains("use the staging cluster"));
+    test.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn bad_requests_are_refused_change_nothing_and_are_audited() {
+    let test = SlackTest::start().await;
+    let body = SlashCommand::new(ALICE, "request prod payments 1h sneaky")
+        .with_response_url(&test.slack.response_url("forged"))
+        .form();
+    let url = format!("{}/slack/commands", test.app.central.base);
+    let now = test.now();
+    let send = |headers: Vec<(&'static str, String)>, body: String| {
+        let mut request = test
+            .http
+            .post(&url)
+            .header("content-type", "application/x-www-form-urlencoded");
+        for (name, value) in headers {
+            request = request.header(name, value);
+        }
+        request.body(body).send()
+    };
+    // Forged: signed with another secret.
+    let forged = SlackSigner::new("not-the-secret").headers(now, &body);
+    assert_eq!(send(forged, body.clone()).await.unwrap().status(), 401);
+    // Stale: signed correctly, six minutes ago.
+    let stale = test.signer.headers(now - 360, &body);
+    assert_eq!(send(stale, body.clone()).await.unwrap().status(), 401);
+    // Replayed: an old signature with a fresh timestamp.
+    let mut replayed = test.signer.headers(now - 60, &body);
+    for (name, value) in &mut replayed {
+        if name.contains("timestamp") {
+            *value = now.to_string();
+        }
+    }
+    assert_eq!(send(replayed, body.clone()).await.unwrap().status(), 401);
+    // Missing headers.
+    assert_eq!(send(Vec::new(), body.clone()).await.unwrap().status(), 401);
+    // Oversized, even when signed.
+    let huge = format!("{body}&padding={}", "x".repeat(70 * 1024));
+    let status = test.post_signed("/slack/commands", huge, now).await.status();
+    assert_eq!(status, 413);
+    // Signed, but the payload is not JSON / not a form.
+    let status = test
+        .post_signed("/slack/interactions", "payload=%7Bnot-json".into(), now)
+        .await
+        .status();
+    assert_eq!(status, 400);
+    let status = test
+        .post_signed("/slack/commands", "%%%".into(), now)
+        .await
+        .status();
+    assert_eq!(status, 400);
+
+    assert_eq!(audited(&test, "chat.request_rejected").await, 4);
+    let listed = test
+        .app
+        .central
+        .store
+        .list_requests(&Default::default())
+        .await
+        .unwrap();
+    assert!(listed.is_empty(), "nothing was created");
+    assert!(
+        test.slack
+            .calls()
+            .iter()
+            .all(|call| call.method != "chat.postMessage")
+    );
+    test.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn malformed_commands_and_unknown_people_get_a_sentence() {
+    let test = SlackTest::start().await;
+    let answer = test.command(ALICE, "request prod payments soon because").await;
+    assert!(
+        answer.contains("\"soon\" is not a duration") && answer.contains("Usage:"),
+        "{answer}"
+    );
+    let answer = test.command(ALICE, "request prod kube-system 1h because").await;
+    assert!(answer.contains("excluded"), "{answer}");
+    let answer = test.command(NOMAIL, "request prod payments 1h because").await;
+    assert!(answer.contains("your Slack profile shows none"), "{answer}");
+    let answer = test.command(EVE, "help").await;
+    assert!(answer.contains("/janus request"), "{answer}");
+    assert!(
+        test.app
+            .central
+            .store
+            .list_requests(&Default::default())
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    test.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn clicks_are_authorized_and_races_end_in_one_transition() {
+    let test = SlackTest::start().await;
+    let id = test.submit(ALICE, "request prod payments 1h investigating").await;
+    assert_eq!(
+        test.click(ALICE, "janus_approve", &id, None).await,
+        "You cannot approve your own request; another approver must decide."
+    );
+    let answer = test.click(EVE, "janus_approve", &id, None).await;
+    assert!(
+        answer.starts_with("You are not an approver for cluster `prod`"),
+        "{answer}"
+    );
+    assert_eq!(
+        test.app.central.workflow.get(&id).await.unwrap().state,
+        RequestState::Pending
+    );
+    assert_eq!(audited(&test, "command.refused").await, 2);
+
+    // Bob and Carol click at the same moment: one approval wins, the other is refused.
+    let (bob, carol) = tokio::join!(
+        test.click(BOB, "janus_approve", &id, None),
+        test.click(CAROL, "janus_approve", &id, None)
+    );
+    let answers = [bob, carol];
+    let approved = answers
+        .iter()
+        .filter(|a| **a == format!("You approved {id}."))
+        .count();
+    assert_eq!(approved, 1, "{answers:?}");
+    assert_eq!(audited(&test, "request.approved").await, 1);
+    assert_eq!(
+        audited(&test, "command.refused").await,
+        3,
+        "the losing click is audited"
+    );
+
+    // A click on a card that moved on changes nothing.
+    test.card_shows(&id, "Active").await;
+    let answer = test.click(BOB, "janus_deny", &id, None).await;
+    assert!(answer.contains("active"), "{answer}");
+    assert_eq!(
+        test.app.central.workflow.get(&id).await.unwrap().state,
+        RequestState::Active
+    );
+    test.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_ttl_chosen_on_the_card_applies() {
+    let test = SlackTest::start().await;
+    let id = test.submit(ALICE, "request prod payments 4h investigating").await;
+    let state = json!({ "values": { "janus_actions": { "janus_ttl": {
+        "type": "static_select", "selected_option": { "value": format!("{id}:3600") } } } } });
+    test.click(BOB, "janus_approve", &id, Some(state)).await;
+    test.card_shows(&id, "Active · approved by bob@example.com · TTL 1h")
+        .await;
+    assert_eq!(
+        test.app.central.workflow.get(&id).await.unwrap().ttl_seconds,
+        3_600
+    );
+    test.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_rate_limited_update_is_delivered_once_after_retry_after() {
+    let mut test = SlackTest::start().await;
+    let id = test
+        .submit(ALICE, "request quorum payments 1h investigating")
+        .await;
+    let ts = test.card(&id).await;
+    test.slack
+        .fail_next("chat.update", Fault::RateLimited { retry_after_secs: 30 });
+    test.click(BOB, "janus_approve", &id, None).await;
+    test.slack
+        .wait_for(|state| !state.faulted_calls().is_empty())
+        .await;
+    retry_scheduled(&test).await;
+    assert_eq!(test.slack.message(APPROVALS, &ts).unwrap().update_count(), 0);
+
+    test.app.stop_agent().await;
+    test.app.central.clock.advance_secs(29);
+    let due = test.app.central.store.next_notice_due().await.unwrap().unwrap();
+    assert!(due > test.app.central.clock.now(), "not before Retry-After");
+    test.app.central.clock.advance_secs(1);
+    test.card_shows(&id, "1 of 2 approvals").await;
+    assert_eq!(test.slack.faulted_calls().len(), 1);
+    assert_eq!(test.slack.calls_to("chat.update").len(), 1, "delivered once");
+    test.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn slack_down_during_a_change_then_the_card_catches_up() {
+    let mut test = SlackTest::start().await;
+    let id = test
+        .submit(ALICE, "request quorum payments 1h investigating")
+        .await;
+    test.card_shows(&id, "0 of 2 approvals").await;
+    test.slack.go_down();
+    let workflow = &test.app.central.workflow;
+    for approver in ["bob@example.com", "carol@example.com"] {
+        let approve = Command::Approve {
+            ttl_seconds: None,
+            reason: None,
+        };
+        workflow
+            .execute(
+                &id,
+                Some(RequestState::Pending),
+                approve,
+                &Actor::Person(person(approver)),
+            )
+            .await
+            .unwrap();
+    }
+    // The update failed while Slack was down, and a retry is due on Janus's clock.
+    retry_scheduled(&test).await;
+    test.slack.come_up();
+    test.app.stop_agent().await;
+    test.app.central.clock.advance_secs(1);
+    test.card_shows(&id, "Approved by bob@example.com, carol@example.com")
+        .await;
+    test.finish().await;
+}
+
+/// Waits (yielding, bounded) until the outbox has scheduled a retry in the future.
+async fn retry_scheduled(test: &SlackTest) {
+    let store = &test.app.central.store;
+    let clock = &test.app.central.clock;
+    let scheduled = async {
+        loop {
+            if let Some(due) = store.next_notice_due().await.unwrap()
+                && due > clock.now()
+            {
+                return;
+            }
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), scheduled)
+        .await
+        .expect("the outbox scheduled a retry");
 }

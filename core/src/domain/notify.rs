@@ -81,7 +81,9 @@ fn kinds(action: &str) -> Vec<NoticeKind> {
             NoticeKind::TerminalLink,
         ],
         "request.approved" | "request.denied" | "request.expired" | "request.revoked" | "request.failed"
-        | "extension.approved" | "extension.denied" => vec![NoticeKind::Card, NoticeKind::DirectMessage],
+        | "grant.failed" | "extension.approved" | "extension.denied" => {
+            vec![NoticeKind::Card, NoticeKind::DirectMessage]
+        }
         EXPIRING => vec![NoticeKind::DirectMessage],
         _ => vec![NoticeKind::Card],
     }

@@ -152,12 +152,16 @@ macro_rules! outbox_impl {
                 .await?)
             }
 
-            /// When the next open notice becomes due, if any.
+            /// When the next deliverable notice becomes due, if any: only the oldest open notice
+            /// of each (channel, request) counts, since the others wait behind it.
             pub async fn next_notice_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
                 let due: Option<Timestamp> = sqlx::query_scalar(
                     "SELECT MIN(CASE WHEN lease_until IS NOT NULL AND lease_until > available_at \
-                     THEN lease_until ELSE available_at END) FROM outbox \
-                     WHERE delivered_at IS NULL AND failed_at IS NULL",
+                     THEN lease_until ELSE available_at END) FROM outbox o \
+                     WHERE delivered_at IS NULL AND failed_at IS NULL \
+                     AND NOT EXISTS (SELECT 1 FROM outbox earlier WHERE earlier.channel = o.channel \
+                     AND earlier.request_id = o.request_id AND earlier.id < o.id \
+                     AND earlier.delivered_at IS NULL AND earlier.failed_at IS NULL)",
                 )
                 .fetch_one(&self.pool)
                 .await?;

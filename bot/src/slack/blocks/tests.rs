@@ -115,8 +115,16 @@ fn states() -> Vec<(&'static str, AccessRequest, Option<&'static str>)> {
         ("active", active.clone(), None),
         ("active_extension_requested", extending, None),
         ("denied", denied, Some("bob@example.com")),
-        ("expired", ended(RequestState::Expired, CredentialsStatus::Cleaned, None), Some("system")),
-        ("revoked", ended(RequestState::Revoked, CredentialsStatus::Cleaning, None), Some("carol@example.com")),
+        (
+            "expired",
+            ended(RequestState::Expired, CredentialsStatus::Cleaned, None),
+            Some("system"),
+        ),
+        (
+            "revoked",
+            ended(RequestState::Revoked, CredentialsStatus::Cleaning, None),
+            Some("carol@example.com"),
+        ),
         (
             "withdrawn",
             ended(RequestState::Withdrawn, CredentialsStatus::Cleaned, None),
@@ -159,10 +167,19 @@ fn buttons_follow_the_state() {
     let find = |name: &str| all.iter().find(|(n, ..)| *n == name).unwrap().1.clone();
     assert_eq!(
         ids(&find("pending")),
-        ["janus_approve", "janus_ttl", "janus_deny", "janus_deny_reason", "janus_withdraw"]
+        [
+            "janus_approve",
+            "janus_ttl",
+            "janus_deny",
+            "janus_deny_reason",
+            "janus_withdraw"
+        ]
     );
     assert_eq!(ids(&find("approved")), ["janus_revoke", "janus_withdraw"]);
-    assert_eq!(ids(&find("active")), ["janus_revoke", "janus_extend", "janus_withdraw"]);
+    assert_eq!(
+        ids(&find("active")),
+        ["janus_revoke", "janus_extend", "janus_withdraw"]
+    );
     assert!(ids(&find("expired")).is_empty(), "no buttons on an ended request");
     assert!(ids(&find("denied")).is_empty());
 }
@@ -193,5 +210,8 @@ fn the_ttl_menu_offers_the_approval_options_up_to_the_maximum() {
         .iter()
         .map(|option| option["value"].as_str().unwrap())
         .collect();
-    assert_eq!(values, ["jr-4k2m7x5q:3600", "jr-4k2m7x5q:7200", "jr-4k2m7x5q:14400"]);
+    assert_eq!(
+        values,
+        ["jr-4k2m7x5q:3600", "jr-4k2m7x5q:7200", "jr-4k2m7x5q:14400"]
+    );
 }
