@@ -112,6 +112,9 @@ pub fn card(request: &AccessRequest, policy: &Policy, decided_by: Option<&str>) 
         }
         RequestState::Approved => format!("Approved by {approvers} · TTL {ttl} · granting access…"),
         RequestState::Active => format!("Active · approved by {approvers} · TTL {ttl}"),
+        RequestState::Denied if decided_by == Some("system") => {
+            "Denied automatically: no decision in time".to_owned()
+        }
         RequestState::Denied => format!("Denied by {}", by("an approver")),
         RequestState::Expired => "Expired".to_owned(),
         RequestState::Revoked => format!("Revoked by {}", by("an approver")),

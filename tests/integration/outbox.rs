@@ -43,7 +43,8 @@ outbox_tests!(
     rate_limit_waits_for_retry_after_then_delivers_once,
     outage_retries_with_backoff_and_the_card_catches_up,
     a_permanent_failure_is_given_up_and_later_notices_go_on,
-    the_requester_is_warned_once_per_expiry
+    the_requester_is_warned_once_per_expiry,
+    a_restarted_process_delivers_what_a_crashed_one_had_claimed
 );
 
 async fn env(backend: Backend) -> Option<TestEnv> {
@@ -322,4 +323,26 @@ async fn the_requester_is_warned_once_per_expiry(env: &TestEnv) {
     assert_eq!(scheduler.tick().await.unwrap().expiry_warnings, 1);
     while worker.run_once().await.unwrap().attempted() > 0 {}
     assert_eq!(warned(&recorder), 2);
+}
+
+async fn a_restarted_process_delivers_what_a_crashed_one_had_claimed(env: &TestEnv) {
+    env.submit("alice@example.com", &["payments"]).await;
+    // A process claims the notice and dies before delivering it.
+    let now = env.clock.now();
+    let claimed = env
+        .store
+        .claim_notices(now, now + chrono::TimeDelta::seconds(60), 10)
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+
+    // Another process (a fresh workflow on the same database) waits out the lease.
+    let replica = env.replica().await;
+    let recorder = Arc::new(Recorder::default());
+    let worker = OutboxWorker::new(replica).with(recorder.clone());
+    assert_eq!(worker.run_once().await.unwrap().attempted(), 0, "leased elsewhere");
+    env.clock.advance_secs(60);
+    assert_eq!(worker.run_once().await.unwrap().delivered, 1);
+    assert_eq!(recorder.delivered().len(), 1);
+    assert_eq!(open(env).await, 0);
 }

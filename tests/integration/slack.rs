@@ -460,7 +460,7 @@ async fn pending_requests_auto_expire_and_the_card_says_so() {
         .await
         .unwrap();
     assert_eq!(report.auto_denied, 1);
-    let card = test.card_shows(&id, "Denied by system").await;
+    let card = test.card_shows(&id, "Denied automatically: no decision in time").await;
     assert!(!card.to_string().contains("janus_approve"));
     test.finish().await;
 }
