@@ -8,6 +8,7 @@
 //! - [`scheduler`]: expiry, pending auto-deny, grant timeout, cleanup retry, retention.
 //! - [`links`]: signed terminal links. [`config`]: the YAML contract.
 //! - [`clock`]: the `Clock` port; the only code that reads the system clock.
+//! - [`duration`]: `90m | 2h | 3600` as typed by people, one parser for every channel.
 //!
 //! This crate names no web, chat or Kubernetes type (a test checks its dependencies).
 
@@ -17,6 +18,7 @@ pub mod clock;
 pub mod config;
 pub mod digest;
 pub mod domain;
+pub mod duration;
 pub mod links;
 pub mod metrics;
 pub mod queue;
