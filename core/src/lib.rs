@@ -6,12 +6,14 @@
 //! - [`audit`]: the hash-chained, append-only audit log and its verifier.
 //! - [`queue`]: the agent work queue and the wake-up signal for long-polls.
 //! - [`scheduler`]: expiry, pending auto-deny, grant timeout, cleanup retry, retention.
+//! - [`accounts`]: sessions, API tokens, the local admin, spent links (sign-in storage).
 //! - [`links`]: signed terminal links. [`config`]: the YAML contract.
 //! - [`clock`]: the `Clock` port; the only code that reads the system clock.
 //! - [`duration`]: `90m | 2h | 3600` as typed by people, one parser for every channel.
 //!
 //! This crate names no web, chat or Kubernetes type (a test checks its dependencies).
 
+pub mod accounts;
 pub mod agent_protocol;
 pub mod audit;
 pub mod clock;

@@ -150,3 +150,4 @@ store_impl!(
     for_update = " FOR UPDATE",
     skip_locked = " FOR UPDATE OF w SKIP LOCKED"
 );
+super::accounts::accounts_impl!(PgStore);

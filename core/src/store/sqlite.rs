@@ -98,3 +98,4 @@ impl SqliteStore {
 }
 
 store_impl!(SqliteStore, Sqlite, for_update = "", skip_locked = "");
+super::accounts::accounts_impl!(SqliteStore);
