@@ -185,7 +185,11 @@ impl Accounts {
             return Ok(None);
         }
         let now = self.clock.now();
-        let Some(mut session) = self.store.session_by_token(&sha256_hex(secret.as_bytes())).await? else {
+        let Some(mut session) = self
+            .store
+            .session_by_token(&sha256_hex(secret.as_bytes()))
+            .await?
+        else {
             return Ok(None);
         };
         if !session.is_live(now) {
@@ -230,7 +234,10 @@ impl Accounts {
         lifetime: Option<Duration>,
     ) -> Result<(Secret, ApiTokenRecord), AccountsError> {
         let name = name.trim();
-        if name.is_empty() || name.chars().count() > MAX_TOKEN_NAME_CHARS || name.chars().any(char::is_control) {
+        if name.is_empty()
+            || name.chars().count() > MAX_TOKEN_NAME_CHARS
+            || name.chars().any(char::is_control)
+        {
             return Err(AccountsError::InvalidTokenName);
         }
         let lifetime = lifetime.unwrap_or(DEFAULT_API_TOKEN_LIFETIME);
@@ -272,7 +279,11 @@ impl Accounts {
             return Ok(None);
         }
         let now = self.clock.now();
-        let Some(mut token) = self.store.api_token_by_token(&sha256_hex(secret.as_bytes())).await? else {
+        let Some(mut token) = self
+            .store
+            .api_token_by_token(&sha256_hex(secret.as_bytes()))
+            .await?
+        else {
             return Ok(None);
         };
         if !token.is_live(now) {
@@ -395,7 +406,10 @@ pub fn csrf_token(session_secret: &str) -> String {
 
 /// A fresh random secret: `prefix` + base64url(32 bytes).
 pub fn random_secret(prefix: &str) -> Secret {
-    Secret::new(format!("{prefix}{}", URL_SAFE_NO_PAD.encode(random_bytes::<32>())))
+    Secret::new(format!(
+        "{prefix}{}",
+        URL_SAFE_NO_PAD.encode(random_bytes::<32>())
+    ))
 }
 
 fn random_bytes<const N: usize>() -> [u8; N] {

@@ -31,8 +31,14 @@ pub fn parse_duration(text: &str) -> Result<u64, DurationError> {
         return Err(invalid());
     }
     if compact.bytes().all(|byte| byte.is_ascii_digit()) {
-        let seconds: u64 = compact.parse().map_err(|_| DurationError::TooLong(shown.clone()))?;
-        return if seconds == 0 { Err(DurationError::Zero) } else { Ok(seconds) };
+        let seconds: u64 = compact
+            .parse()
+            .map_err(|_| DurationError::TooLong(shown.clone()))?;
+        return if seconds == 0 {
+            Err(DurationError::Zero)
+        } else {
+            Ok(seconds)
+        };
     }
     let mut total: u64 = 0;
     let mut rest = compact.as_str();
@@ -51,14 +57,20 @@ pub fn parse_duration(text: &str) -> Result<u64, DurationError> {
             "d" | "day" | "days" => 86_400,
             _ => return Err(invalid()),
         };
-        let value: u64 = digits.parse().map_err(|_| DurationError::TooLong(shown.clone()))?;
+        let value: u64 = digits
+            .parse()
+            .map_err(|_| DurationError::TooLong(shown.clone()))?;
         total = value
             .checked_mul(scale)
             .and_then(|part| total.checked_add(part))
             .ok_or_else(|| DurationError::TooLong(shown.clone()))?;
         rest = next;
     }
-    if total == 0 { Err(DurationError::Zero) } else { Ok(total) }
+    if total == 0 {
+        Err(DurationError::Zero)
+    } else {
+        Ok(total)
+    }
 }
 
 /// Formats seconds the way people read them: `2h`, `1h30m`, `45m`, `90s`.
@@ -115,7 +127,10 @@ mod tests {
             parse_duration("99999999999999999999d"),
             Err(DurationError::TooLong(_))
         ));
-        assert!(matches!(parse_duration("999999999999999d"), Err(DurationError::TooLong(_))));
+        assert!(matches!(
+            parse_duration("999999999999999d"),
+            Err(DurationError::TooLong(_))
+        ));
     }
 
     #[test]

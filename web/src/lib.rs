@@ -10,14 +10,20 @@
 
 mod agent_api;
 mod agent_identity;
+pub mod auth;
 mod error;
 mod health;
+pub mod html;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
+use janus_core::accounts::Accounts;
 use janus_core::config::Config;
+use janus_core::links::LinkSigner;
+use janus_core::secret::Secret;
 use janus_core::workflow::Workflow;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -32,6 +38,12 @@ pub struct AppState {
     /// For calls central makes itself (TokenReview, issuer discovery). No redirects.
     pub http: reqwest::Client,
     pub(crate) issuers: agent_identity::IssuerCache,
+    /// Sessions, API tokens, the local admin, spent links.
+    pub accounts: Accounts,
+    /// Signs and verifies terminal links (`links.keys`; see [`AppState::new`]).
+    pub links: Arc<LinkSigner>,
+    /// Keys values the server derives (header-mode CSRF tokens); see [`AppState::derived_secret`].
+    server_key: Arc<Secret>,
     stopping: watch::Receiver<bool>,
     stop: Arc<watch::Sender<bool>>,
 }
@@ -44,13 +56,27 @@ impl AppState {
             .timeout(std::time::Duration::from_secs(10))
             .build()
             .unwrap_or_default();
+        let (links, server_key) = link_signer(&config);
         AppState {
+            accounts: Accounts::for_workflow(&workflow),
             workflow,
             config: Arc::new(config),
             http,
             issuers: agent_identity::IssuerCache::default(),
+            links: Arc::new(links),
+            server_key: Arc::new(server_key),
             stopping,
             stop: Arc::new(stop),
+        }
+    }
+
+    /// HMAC-SHA256(server key, `purpose`) in hex: a value only this server (and its replicas,
+    /// which share `links.keys`) can compute.
+    pub(crate) fn derived_secret(&self, purpose: &str) -> String {
+        use hmac::{Hmac, Mac};
+        match Hmac::<sha2::Sha256>::new_from_slice(self.server_key.expose().as_bytes()) {
+            Ok(mac) => janus_core::digest::hex(&mac.chain_update(purpose.as_bytes()).finalize().into_bytes()),
+            Err(_) => String::new(),
         }
     }
 
@@ -59,6 +85,46 @@ impl AppState {
         let mut stopping = self.stopping.clone();
         let _ = stopping.wait_for(|stopping| *stopping).await;
     }
+}
+
+/// The link signer from `links.keys`, and the server key (the first configured secret).
+///
+/// In `links.mode: sso` the keys may be left empty; then this process signs with a random key of
+/// its own (links die with the process, and several replicas need configured keys). Invalid key
+/// settings were refused when the configuration was loaded; if they still fail here, a random
+/// key is used as well and the problem is logged.
+fn link_signer(config: &Config) -> (LinkSigner, Secret) {
+    let random = || janus_core::accounts::random_secret("");
+    let keys: Vec<(String, Secret)> = config
+        .links
+        .keys
+        .iter()
+        .map(|key| {
+            let secret = if key.secret.is_empty() {
+                random()
+            } else {
+                key.secret.clone()
+            };
+            (key.kid.clone(), secret)
+        })
+        .collect();
+    let server_key = keys.first().map_or_else(random, |(_, secret)| secret.clone());
+    match LinkSigner::new(keys, String::new()) {
+        Ok(signer) => (signer, server_key),
+        Err(error) => {
+            tracing::error!(%error, "link keys unusable; signing links with a random key of this process");
+            let key = random();
+            (fallback_signer(key.clone()), key)
+        }
+    }
+}
+
+#[expect(
+    clippy::expect_used,
+    reason = "one key with a non-empty kid and secret always builds"
+)]
+fn fallback_signer(key: Secret) -> LinkSigner {
+    LinkSigner::new(vec![("k1".to_owned(), key)], String::new()).expect("a valid single key")
 }
 
 /// The whole application.
@@ -81,7 +147,12 @@ pub async fn serve(
         shutdown.await;
         let _ = stop.send(true);
     };
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    // Connect info gives handlers the TCP peer address (trusted-header checks never use
+    // X-Forwarded-For).
+    axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await
 }

@@ -177,6 +177,9 @@ mod tests {
         let person = Actor::Person(Principal::parse("erin@example.com").unwrap());
         assert!(!policy.actor_is_approver(&person, "prod"));
         assert!(!policy.actor_is_approver(&Actor::System, "prod"));
-        assert_eq!(member("erin@example.com", &["sre"]).audit_name(), "erin@example.com");
+        assert_eq!(
+            member("erin@example.com", &["sre"]).audit_name(),
+            "erin@example.com"
+        );
     }
 }

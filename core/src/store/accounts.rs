@@ -523,7 +523,11 @@ impl Store {
         dispatch!(self, store => store.put_login_flow(id_hash, data, expires_at, now).await)
     }
 
-    pub async fn take_login_flow(&self, id_hash: &str, now: DateTime<Utc>) -> Result<Option<String>, StoreError> {
+    pub async fn take_login_flow(
+        &self,
+        id_hash: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Option<String>, StoreError> {
         dispatch!(self, store => store.take_login_flow(id_hash, now).await)
     }
 
