@@ -42,6 +42,7 @@ pub struct AppState {
     pub accounts: Accounts,
     /// Signs and verifies terminal links (`links.keys`; see [`AppState::new`]).
     pub links: Arc<LinkSigner>,
+    pub(crate) auth: Arc<auth::AuthRuntime>,
     /// Keys values the server derives (header-mode CSRF tokens); see [`AppState::derived_secret`].
     server_key: Arc<Secret>,
     stopping: watch::Receiver<bool>,
@@ -64,6 +65,7 @@ impl AppState {
             http,
             issuers: agent_identity::IssuerCache::default(),
             links: Arc::new(links),
+            auth: Arc::default(),
             server_key: Arc::new(server_key),
             stopping,
             stop: Arc::new(stop),
@@ -131,6 +133,7 @@ fn fallback_signer(key: Secret) -> LinkSigner {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::routes())
+        .merge(auth::routes())
         .nest("/agent/v1", agent_api::routes())
         .with_state(state)
 }
