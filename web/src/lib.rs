@@ -10,10 +10,12 @@
 
 mod agent_api;
 mod agent_identity;
+pub mod api;
 pub mod auth;
 mod error;
 mod health;
 pub mod html;
+mod links;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -134,6 +136,8 @@ pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::routes())
         .merge(auth::routes())
+        .merge(links::routes())
+        .merge(api::routes())
         .nest("/agent/v1", agent_api::routes())
         .with_state(state)
 }
