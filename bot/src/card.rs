@@ -4,7 +4,8 @@
 //! update), so a late or repeated update still shows the truth. Platforms only render it.
 
 use chrono::{DateTime, Utc};
-use janus_core::domain::{AccessRequest, CredentialsStatus, Policy, RequestState, format_ttl};
+use janus_core::domain::{AccessRequest, CredentialsStatus, Policy, RequestState};
+use janus_core::duration::format_duration;
 
 /// A button or menu on the card. The action id is what comes back on a click.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -100,7 +101,7 @@ pub fn card(request: &AccessRequest, policy: &Policy, decided_by: Option<&str>) 
         .collect::<Vec<_>>()
         .join(", ");
     let by = |fallback: &str| decided_by.map_or_else(|| fallback.to_owned(), str::to_owned);
-    let ttl = format_ttl(request.ttl_seconds);
+    let ttl = format_duration(request.ttl_seconds);
     let headline = match request.state {
         RequestState::Pending => {
             let count = request.approvals.len();
@@ -128,7 +129,7 @@ pub fn card(request: &AccessRequest, policy: &Policy, decided_by: Option<&str>) 
     if let Some(extension) = &request.extension {
         notes.push(format!(
             "Extension requested: +{} · {} · {} of {} approvals",
-            format_ttl(extension.ttl_seconds),
+            format_duration(extension.ttl_seconds),
             extension.reason,
             extension.approvals.len(),
             required

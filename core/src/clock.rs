@@ -18,6 +18,11 @@ pub trait Clock: Send + Sync + std::fmt::Debug {
     fn now(&self) -> DateTime<Utc>;
     /// Waits until `duration` has passed on this clock.
     fn sleep(&self, duration: Duration) -> futures::future::BoxFuture<'static, ()>;
+    /// Waits until this clock reads `deadline` or later. Unlike `sleep(deadline - now)`,
+    /// time that passes between reading the clock and calling this is not added twice.
+    fn sleep_until(&self, deadline: DateTime<Utc>) -> futures::future::BoxFuture<'static, ()> {
+        self.sleep((deadline - self.now()).to_std().unwrap_or_default())
+    }
 }
 
 /// The real clock.
@@ -97,6 +102,13 @@ impl Clock for ManualClock {
         Box::pin(async move {
             // `wait_for` checks the current value first, so an advance that happened
             // between `now()` and here is not missed.
+            let _ = receiver.wait_for(|now| *now >= deadline).await;
+        })
+    }
+
+    fn sleep_until(&self, deadline: DateTime<Utc>) -> futures::future::BoxFuture<'static, ()> {
+        let mut receiver = self.changed.subscribe();
+        Box::pin(async move {
             let _ = receiver.wait_for(|now| *now >= deadline).await;
         })
     }

@@ -11,7 +11,6 @@ mod principal;
 mod request;
 mod submit;
 mod transition;
-mod ttl;
 
 pub use error::DomainError;
 pub use id::RequestId;
@@ -24,7 +23,6 @@ pub use request::{
 };
 pub use submit::{Draft, UserActivity, is_dns_label, submit};
 pub use transition::{Command, Effect, Transition, later, transition};
-pub use ttl::{format_ttl, parse_ttl};
 
 /// What one accepted command implies for the audit log: the engine appends it to the
 /// hash chain in the same database transaction as the state change.

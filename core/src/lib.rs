@@ -7,17 +7,21 @@
 //! - [`queue`]: the agent work queue and the wake-up signal for long-polls.
 //! - [`outbox`]: the `Notifier` port and the worker that delivers chat notices.
 //! - [`scheduler`]: expiry, pending auto-deny, grant timeout, cleanup retry, retention.
+//! - [`accounts`]: sessions, API tokens, the local admin, spent links (sign-in storage).
 //! - [`links`]: signed terminal links. [`config`]: the YAML contract.
 //! - [`clock`]: the `Clock` port; the only code that reads the system clock.
+//! - [`duration`]: `90m | 2h | 3600` as typed by people, one parser for every channel.
 //!
 //! This crate names no web, chat or Kubernetes type (a test checks its dependencies).
 
+pub mod accounts;
 pub mod agent_protocol;
 pub mod audit;
 pub mod clock;
 pub mod config;
 pub mod digest;
 pub mod domain;
+pub mod duration;
 pub mod links;
 pub mod metrics;
 pub mod outbox;

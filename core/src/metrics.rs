@@ -52,6 +52,16 @@ impl Metrics {
         }
     }
 
+    /// Outbox deliveries that ended with `outcome` so far.
+    pub fn notices_total(&self, outcome: &str) -> u64 {
+        self.notices
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(outcome)
+            .copied()
+            .unwrap_or(0)
+    }
+
     pub fn transitions_total(&self, action: &str) -> u64 {
         self.transitions
             .lock()

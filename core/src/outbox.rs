@@ -198,17 +198,16 @@ impl OutboxWorker {
             if busy {
                 continue;
             }
-            let wait = match self.workflow.store().next_notice_due().await {
-                Ok(Some(at)) => (at - self.workflow.clock().now())
-                    .to_std()
-                    .unwrap_or_default()
-                    .min(IDLE),
-                Ok(None) | Err(_) => IDLE,
+            let clock = self.workflow.clock();
+            let idle_until = crate::domain::later(clock.now(), IDLE.as_secs());
+            let wake_at = match self.workflow.store().next_notice_due().await {
+                Ok(Some(at)) => at.min(idle_until),
+                Ok(None) | Err(_) => idle_until,
             };
             tokio::select! {
                 () = &mut shutdown => return,
                 () = signal.notified() => {}
-                () = self.workflow.clock().sleep(wait) => {}
+                () = clock.sleep_until(wake_at) => {}
             }
         }
     }

@@ -10,6 +10,7 @@
 //! version, appends the audit events to the chain and queues the implied work. Either all
 //! of it commits or none of it does.
 
+pub(crate) mod accounts;
 mod backend;
 mod outbox;
 mod postgres;

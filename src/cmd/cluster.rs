@@ -41,22 +41,7 @@ pub async fn join_token(config: Option<&Path>, cluster: &str, valid_for: &str) -
     Ok(ExitCode::SUCCESS)
 }
 
-/// `90m`, `2h`, `3600` (seconds).
+/// `90m`, `2h`, `3600` (seconds): the one parser in `janus_core::duration`.
 pub fn parse_duration(text: &str) -> anyhow::Result<Duration> {
-    let text = text.trim();
-    let (digits, unit) = text.split_at(text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len()));
-    let value: u64 = digits
-        .parse()
-        .with_context(|| format!("`{text}` is not a duration like 90m, 2h or 3600"))?;
-    let seconds = match unit {
-        "" | "s" => value,
-        "m" => value * 60,
-        "h" => value * 3_600,
-        "d" => value * 86_400,
-        _ => bail!("`{text}` is not a duration like 90m, 2h or 3600"),
-    };
-    if seconds == 0 {
-        bail!("a duration must be longer than zero");
-    }
-    Ok(Duration::from_secs(seconds))
+    Ok(Duration::from_secs(janus_core::duration::parse_duration(text)?))
 }

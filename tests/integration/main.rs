@@ -12,6 +12,7 @@
     reason = "tests fail loudly"
 )]
 
+mod accounts;
 mod agent_api;
 mod agent_identity;
 mod architecture;

@@ -340,7 +340,11 @@ async fn a_restarted_process_delivers_what_a_crashed_one_had_claimed(env: &TestE
     let replica = env.replica().await;
     let recorder = Arc::new(Recorder::default());
     let worker = OutboxWorker::new(replica).with(recorder.clone());
-    assert_eq!(worker.run_once().await.unwrap().attempted(), 0, "leased elsewhere");
+    assert_eq!(
+        worker.run_once().await.unwrap().attempted(),
+        0,
+        "leased elsewhere"
+    );
     env.clock.advance_secs(60);
     assert_eq!(worker.run_once().await.unwrap().delivered, 1);
     assert_eq!(recorder.delivered().len(), 1);

@@ -460,7 +460,9 @@ async fn pending_requests_auto_expire_and_the_card_says_so() {
         .await
         .unwrap();
     assert_eq!(report.auto_denied, 1);
-    let card = test.card_shows(&id, "Denied automatically: no decision in time").await;
+    let card = test
+        .card_shows(&id, "Denied automatically: no decision in time")
+        .await;
     assert!(!card.to_string().contains("janus_approve"));
     test.finish().await;
 }
@@ -613,7 +615,7 @@ async fn malformed_commands_and_unknown_people_get_a_sentence() {
     let test = SlackTest::start().await;
     let answer = test.command(ALICE, "request prod payments soon because").await;
     assert!(
-        answer.contains("\"soon\" is not a duration") && answer.contains("Usage:"),
+        answer.contains("`soon` is not a duration") && answer.contains("Usage:"),
         "{answer}"
     );
     let answer = test.command(ALICE, "request prod kube-system 1h because").await;
@@ -711,7 +713,7 @@ async fn a_rate_limited_update_is_delivered_once_after_retry_after() {
     test.slack
         .wait_for(|state| !state.faulted_calls().is_empty())
         .await;
-    retry_scheduled(&test).await;
+    retry_scheduled(&test, "rate_limited").await;
     assert_eq!(test.slack.message(APPROVALS, &ts).unwrap().update_count(), 0);
 
     test.app.stop_agent().await;
@@ -750,7 +752,7 @@ async fn slack_down_during_a_change_then_the_card_catches_up() {
             .unwrap();
     }
     // The update failed while Slack was down, and a retry is due on Janus's clock.
-    retry_scheduled(&test).await;
+    retry_scheduled(&test, "retried").await;
     test.slack.come_up();
     test.app.stop_agent().await;
     test.app.central.clock.advance_secs(1);
@@ -759,17 +761,12 @@ async fn slack_down_during_a_change_then_the_card_catches_up() {
     test.finish().await;
 }
 
-/// Waits (yielding, bounded) until the outbox has scheduled a retry in the future.
-async fn retry_scheduled(test: &SlackTest) {
-    let store = &test.app.central.store;
-    let clock = &test.app.central.clock;
+/// Waits (yielding, bounded) until the outbox has recorded `outcome` (`rate_limited`,
+/// `retried`) for a delivery, i.e. the retry is scheduled on Janus's clock.
+async fn retry_scheduled(test: &SlackTest, outcome: &str) {
+    let metrics = test.app.central.workflow.metrics().clone();
     let scheduled = async {
-        loop {
-            if let Some(due) = store.next_notice_due().await.unwrap()
-                && due > clock.now()
-            {
-                return;
-            }
+        while metrics.notices_total(outcome) == 0 {
             tokio::task::yield_now().await;
         }
     };

@@ -10,15 +10,23 @@
 
 mod agent_api;
 mod agent_identity;
+pub mod api;
+pub mod auth;
 mod error;
 mod health;
+pub mod html;
+mod links;
 
 use std::future::Future;
+use std::net::SocketAddr;
 use std::sync::Arc;
 
 use axum::Router;
+use janus_core::accounts::Accounts;
 use janus_core::config::Config;
+use janus_core::links::LinkSigner;
 use janus_core::outbox::OutboxWorker;
+use janus_core::secret::Secret;
 use janus_core::workflow::Workflow;
 use tokio::net::TcpListener;
 use tokio::sync::watch;
@@ -35,6 +43,13 @@ pub struct AppState {
     pub(crate) issuers: agent_identity::IssuerCache,
     /// The Slack adapter, when `slack.enabled`.
     pub slack: Option<Arc<janus_bot::slack::Slack>>,
+    /// Sessions, API tokens, the local admin, spent links.
+    pub accounts: Accounts,
+    /// Signs and verifies terminal links (`links.keys`; see [`AppState::new`]).
+    pub links: Arc<LinkSigner>,
+    pub(crate) auth: Arc<auth::AuthRuntime>,
+    /// Keys values the server derives (header-mode CSRF tokens); see [`AppState::derived_secret`].
+    server_key: Arc<Secret>,
     stopping: watch::Receiver<bool>,
     stop: Arc<watch::Sender<bool>>,
 }
@@ -47,6 +62,7 @@ impl AppState {
             .timeout(std::time::Duration::from_secs(10))
             .build()
             .unwrap_or_default();
+        let (links, server_key) = link_signer(&config);
         let config = Arc::new(config);
         let slack = config
             .slack
@@ -54,12 +70,26 @@ impl AppState {
             .then(|| janus_bot::slack::Slack::new(workflow.clone(), config.clone()));
         AppState {
             slack,
+            accounts: Accounts::for_workflow(&workflow),
             workflow,
             config,
             http,
             issuers: agent_identity::IssuerCache::default(),
+            links: Arc::new(links),
+            auth: Arc::default(),
+            server_key: Arc::new(server_key),
             stopping,
             stop: Arc::new(stop),
+        }
+    }
+
+    /// HMAC-SHA256(server key, `purpose`) in hex: a value only this server (and its replicas,
+    /// which share `links.keys`) can compute.
+    pub(crate) fn derived_secret(&self, purpose: &str) -> String {
+        use hmac::{Hmac, Mac};
+        match Hmac::<sha2::Sha256>::new_from_slice(self.server_key.expose().as_bytes()) {
+            Ok(mac) => janus_core::digest::hex(&mac.chain_update(purpose.as_bytes()).finalize().into_bytes()),
+            Err(_) => String::new(),
         }
     }
 
@@ -70,10 +100,53 @@ impl AppState {
     }
 }
 
+/// The link signer from `links.keys`, and the server key (the first configured secret).
+///
+/// In `links.mode: sso` the keys may be left empty; then this process signs with a random key of
+/// its own (links die with the process, and several replicas need configured keys). Invalid key
+/// settings were refused when the configuration was loaded; if they still fail here, a random
+/// key is used as well and the problem is logged.
+fn link_signer(config: &Config) -> (LinkSigner, Secret) {
+    let random = || janus_core::accounts::random_secret("");
+    let keys: Vec<(String, Secret)> = config
+        .links
+        .keys
+        .iter()
+        .map(|key| {
+            let secret = if key.secret.is_empty() {
+                random()
+            } else {
+                key.secret.clone()
+            };
+            (key.kid.clone(), secret)
+        })
+        .collect();
+    let server_key = keys.first().map_or_else(random, |(_, secret)| secret.clone());
+    match LinkSigner::new(keys, String::new()) {
+        Ok(signer) => (signer, server_key),
+        Err(error) => {
+            tracing::error!(%error, "link keys unusable; signing links with a random key of this process");
+            let key = random();
+            (fallback_signer(key.clone()), key)
+        }
+    }
+}
+
+#[expect(
+    clippy::expect_used,
+    reason = "one key with a non-empty kid and secret always builds"
+)]
+fn fallback_signer(key: Secret) -> LinkSigner {
+    LinkSigner::new(vec![("k1".to_owned(), key)], String::new()).expect("a valid single key")
+}
+
 /// The whole application.
 pub fn router(state: AppState) -> Router {
     let mut app = Router::new()
         .merge(health::routes())
+        .merge(auth::routes())
+        .merge(links::routes())
+        .merge(api::routes())
         .nest("/agent/v1", agent_api::routes())
         .with_state(state.clone());
     if let Some(slack) = &state.slack {
@@ -109,9 +182,14 @@ pub async fn serve(
         let stopped = state.clone();
         tokio::spawn(async move { worker.run(async move { stopped.stopped().await }).await })
     });
-    let served = axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await;
+    // Connect info gives handlers the TCP peer address (trusted-header checks never use
+    // X-Forwarded-For).
+    let served = axum::serve(
+        listener,
+        router(state).into_make_service_with_connect_info::<SocketAddr>(),
+    )
+    .with_graceful_shutdown(shutdown)
+    .await;
     if let Some(outbox) = outbox {
         let _ = outbox.await;
     }

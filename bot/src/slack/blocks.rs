@@ -3,7 +3,8 @@
 //! Text a person wrote (reasons, names) is escaped for mrkdwn, so a reason cannot ping
 //! `<!channel>` or forge a link.
 
-use janus_core::domain::{RequestState, format_ttl};
+use janus_core::domain::RequestState;
+use janus_core::duration::format_duration;
 use serde_json::{Value, json};
 
 use crate::card::{Card, CardAction};
@@ -136,7 +137,7 @@ fn element(action: CardAction, card: &Card) -> Value {
 }
 
 fn ttl_option(card: &Card, ttl: u64) -> Value {
-    json!({ "text": plain(format_ttl(ttl)), "value": format!("{}:{ttl}", card.request_id) })
+    json!({ "text": plain(format_duration(ttl)), "value": format!("{}:{ttl}", card.request_id) })
 }
 
 /// A reply only the person who acted sees.
@@ -206,9 +207,9 @@ pub fn request_modal(
         .collect::<Vec<_>>();
     let ttl_items = ttls
         .iter()
-        .map(|ttl| (format_ttl(*ttl), ttl.to_string()))
+        .map(|ttl| (format_duration(*ttl), ttl.to_string()))
         .collect::<Vec<_>>();
-    let default = (format_ttl(default_ttl), default_ttl.to_string());
+    let default = (format_duration(default_ttl), default_ttl.to_string());
     json!({
         "type": "modal",
         "callback_id": REQUEST_MODAL,
@@ -251,7 +252,7 @@ pub fn deny_modal(request_id: &str) -> Value {
 pub fn extend_modal(request_id: &str, ttls: &[u64]) -> Value {
     let ttl_items = ttls
         .iter()
-        .map(|ttl| (format_ttl(*ttl), ttl.to_string()))
+        .map(|ttl| (format_duration(*ttl), ttl.to_string()))
         .collect::<Vec<_>>();
     json!({
         "type": "modal",

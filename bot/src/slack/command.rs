@@ -1,7 +1,8 @@
 //! `/janus …` as typed: parsed into a command, or refused with the exact problem and the
 //! usage line. Nothing is created from input that does not parse.
 
-use janus_core::domain::{RequestId, parse_ttl};
+use janus_core::domain::RequestId;
+use janus_core::duration::parse_duration;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum SlashCommand {
@@ -132,7 +133,7 @@ fn request_id(raw: Option<&str>, usage: &str) -> Result<RequestId, String> {
 
 fn ttl(raw: Option<&str>, usage: &str) -> Result<u64, String> {
     let raw = raw.ok_or_else(|| missing("the TTL", usage))?;
-    parse_ttl(raw).map_err(|problem| format!("{problem} Usage: `{usage}`"))
+    parse_duration(raw).map_err(|problem| format!("{problem} Usage: `{usage}`"))
 }
 
 fn reason(rest: &[&str], from: usize, usage: &str) -> Result<String, String> {
@@ -170,7 +171,7 @@ mod tests {
             ("request prod-eu payments 2h", "Missing a reason"),
             (
                 "request prod-eu payments soon because",
-                "\"soon\" is not a duration",
+                "`soon` is not a duration",
             ),
             ("request prod-eu , 2h why", "Missing the namespaces"),
             ("status", "Missing the request id"),

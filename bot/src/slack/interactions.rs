@@ -10,7 +10,8 @@ use std::sync::Arc;
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use janus_core::domain::{Command, Draft, RequestId, RequestState, parse_ttl};
+use janus_core::domain::{Command, Draft, RequestId, RequestState};
+use janus_core::duration::parse_duration;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -247,7 +248,7 @@ async fn submission(slack: &Slack, payload: Payload) -> Response {
                 }
                 namespaces.push(name.to_owned());
             }
-            let ttl_seconds = text("ttl").and_then(|ttl| parse_ttl(&ttl).ok());
+            let ttl_seconds = text("ttl").and_then(|ttl| parse_duration(&ttl).ok());
             let draft = Draft {
                 cluster,
                 namespaces,
@@ -302,7 +303,7 @@ async fn submission(slack: &Slack, payload: Payload) -> Response {
                     )
                     .await
             } else {
-                let Some(ttl_seconds) = text("ttl").and_then(|ttl| parse_ttl(&ttl).ok()) else {
+                let Some(ttl_seconds) = text("ttl").and_then(|ttl| parse_duration(&ttl).ok()) else {
                     return field_error("ttl", "Choose how much more time you need.");
                 };
                 let command = Command::RequestExtension {

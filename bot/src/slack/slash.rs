@@ -6,9 +6,8 @@ use std::time::Duration;
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use janus_core::domain::{
-    AccessRequest, Command, Draft, Origin, Platform, Principal, RequestState, format_ttl,
-};
+use janus_core::domain::{AccessRequest, Command, Draft, Origin, Platform, Principal, RequestState};
+use janus_core::duration::format_duration;
 use janus_core::store::RequestFilter;
 use serde::Deserialize;
 use tokio::sync::oneshot;
@@ -126,7 +125,7 @@ async fn run(slack: &Slack, form: &CommandForm, command: SlashCommand) -> Option
             {
                 Ok(_) => format!(
                     "Asked for {} more on {id}; an approver must approve it.",
-                    format_ttl(ttl_seconds)
+                    format_duration(ttl_seconds)
                 ),
                 Err(problem) => problem,
             }
@@ -238,7 +237,7 @@ fn summary(request: &AccessRequest) -> String {
         request.id,
         request.cluster,
         super::escape(&request.namespaces.join(",")),
-        format_ttl(request.ttl_seconds),
+        format_duration(request.ttl_seconds),
         request.state
     );
     if let (RequestState::Active, Some(at)) = (request.state, request.expires_at) {

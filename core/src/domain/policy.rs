@@ -35,6 +35,8 @@ pub struct Policy {
     pub profiles: BTreeSet<String>,
     /// Chat channels that receive cards and messages (`slack`, `discord`), in order.
     pub notify_channels: Vec<String>,
+    /// Cluster → identity-provider groups whose members approve it (`clusters[].approverGroups`).
+    pub approver_groups: BTreeMap<String, BTreeSet<String>>,
 }
 
 impl Default for Policy {
@@ -58,6 +60,7 @@ impl Default for Policy {
             clusters: BTreeMap::new(),
             profiles: BTreeSet::from(["exec".to_owned()]),
             notify_channels: Vec::new(),
+            approver_groups: BTreeMap::new(),
         }
     }
 }
@@ -74,6 +77,19 @@ impl Policy {
                 .clusters
                 .get(cluster)
                 .is_some_and(|policy| policy.approvers.contains(principal))
+    }
+
+    /// [`Policy::is_approver`] for an actor: a person by email, or a member of one of the
+    /// cluster's approver groups (groups come from the identity provider at sign-in).
+    pub fn actor_is_approver(&self, actor: &super::Actor, cluster: &str) -> bool {
+        let Some(person) = actor.person() else {
+            return false;
+        };
+        self.is_approver(person, cluster)
+            || self
+                .approver_groups
+                .get(cluster)
+                .is_some_and(|groups| actor.groups().iter().any(|group| groups.contains(group)))
     }
 
     pub fn approvals_required(&self, cluster: &str) -> u32 {
@@ -133,6 +149,48 @@ impl Policy {
             .filter(|(_, enabled)| *enabled)
             .map(|(channel, _)| channel.to_owned())
             .collect(),
+            approver_groups: config
+                .clusters
+                .iter()
+                .filter(|cluster| !cluster.approver_groups.is_empty())
+                .map(|cluster| {
+                    let groups = cluster.approver_groups.iter().cloned().collect();
+                    (cluster.name.clone(), groups)
+                })
+                .collect(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::{BTreeMap, BTreeSet};
+
+    use super::Policy;
+    use crate::domain::{Actor, Principal};
+
+    fn member(email: &str, groups: &[&str]) -> Actor {
+        Actor::Member {
+            principal: Principal::parse(email).unwrap(),
+            groups: groups.iter().map(|group| (*group).to_owned()).collect(),
+        }
+    }
+
+    #[test]
+    fn approver_groups_approve_only_their_clusters() {
+        let policy = Policy {
+            approver_groups: BTreeMap::from([("prod".to_owned(), BTreeSet::from(["sre".to_owned()]))]),
+            ..Policy::default()
+        };
+        assert!(policy.actor_is_approver(&member("erin@example.com", &["dev", "sre"]), "prod"));
+        assert!(!policy.actor_is_approver(&member("erin@example.com", &["sre"]), "staging"));
+        assert!(!policy.actor_is_approver(&member("erin@example.com", &["dev"]), "prod"));
+        let person = Actor::Person(Principal::parse("erin@example.com").unwrap());
+        assert!(!policy.actor_is_approver(&person, "prod"));
+        assert!(!policy.actor_is_approver(&Actor::System, "prod"));
+        assert_eq!(
+            member("erin@example.com", &["sre"]).audit_name(),
+            "erin@example.com"
+        );
     }
 }

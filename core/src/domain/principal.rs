@@ -66,6 +66,12 @@ impl fmt::Display for Principal {
 pub enum Actor {
     /// A signed-in person (through chat, the dashboard, the API or the CLI).
     Person(Principal),
+    /// A signed-in person with the groups their identity provider reported at sign-in; they
+    /// approve clusters whose `approverGroups` name one of them. Otherwise exactly a `Person`.
+    Member {
+        principal: Principal,
+        groups: std::collections::BTreeSet<String>,
+    },
     /// Janus itself: the scheduler (expiry, pending auto-deny, grant timeout).
     System,
     /// The agent of one cluster, reporting the result of its work.
@@ -76,7 +82,7 @@ impl Actor {
     /// The name written to the audit log: the email, `system`, or `agent:<cluster>`.
     pub fn audit_name(&self) -> String {
         match self {
-            Actor::Person(principal) => principal.to_string(),
+            Actor::Person(principal) | Actor::Member { principal, .. } => principal.to_string(),
             Actor::System => "system".to_owned(),
             Actor::Agent { cluster } => format!("agent:{cluster}"),
         }
@@ -84,8 +90,17 @@ impl Actor {
 
     pub fn person(&self) -> Option<&Principal> {
         match self {
-            Actor::Person(principal) => Some(principal),
+            Actor::Person(principal) | Actor::Member { principal, .. } => Some(principal),
             _ => None,
+        }
+    }
+
+    /// The identity provider's groups of a [`Actor::Member`]; empty for everyone else.
+    pub fn groups(&self) -> &std::collections::BTreeSet<String> {
+        static NONE: std::collections::BTreeSet<String> = std::collections::BTreeSet::new();
+        match self {
+            Actor::Member { groups, .. } => groups,
+            _ => &NONE,
         }
     }
 }

@@ -478,7 +478,7 @@ fn approver<'a>(
     if person == &request.requester {
         return Err(DomainError::SelfApproval);
     }
-    if !policy.is_approver(person, &request.cluster) {
+    if !policy.actor_is_approver(actor, &request.cluster) {
         return Err(DomainError::NotAnApprover {
             cluster: request.cluster.clone(),
         });
@@ -490,7 +490,7 @@ fn approver<'a>(
 /// own request; anyone else must be an approver of the cluster or an admin.
 fn approver_or_self(request: &AccessRequest, actor: &Actor, policy: &Policy) -> Result<(), DomainError> {
     let person = actor.person().ok_or(DomainError::NotAPerson)?;
-    if person == &request.requester || policy.is_approver(person, &request.cluster) {
+    if person == &request.requester || policy.actor_is_approver(actor, &request.cluster) {
         Ok(())
     } else {
         Err(DomainError::NotAnApprover {

@@ -154,3 +154,4 @@ store_impl!(
     skip_locked = " FOR UPDATE OF w SKIP LOCKED"
 );
 outbox_impl!(PgStore, Postgres, skip_locked = " FOR UPDATE OF o SKIP LOCKED");
+super::accounts::accounts_impl!(PgStore);

@@ -102,3 +102,4 @@ impl SqliteStore {
 
 store_impl!(SqliteStore, Sqlite, for_update = "", skip_locked = "");
 outbox_impl!(SqliteStore, Sqlite, skip_locked = "");
+super::accounts::accounts_impl!(SqliteStore);
