@@ -11,9 +11,11 @@
 //! of it commits or none of it does.
 
 pub(crate) mod accounts;
+pub mod agents;
 mod backend;
 mod postgres;
 mod rows;
+pub mod search;
 mod sqlite;
 
 use chrono::{DateTime, Utc};

@@ -10,10 +10,12 @@
 
 mod agent_api;
 mod agent_identity;
+mod assets;
 pub mod auth;
 mod error;
 mod health;
 pub mod html;
+pub mod pages;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -131,6 +133,8 @@ fn fallback_signer(key: Secret) -> LinkSigner {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::routes())
+        .merge(pages::routes())
+        .merge(assets::routes())
         .nest("/agent/v1", agent_api::routes())
         .with_state(state)
 }

@@ -151,3 +151,5 @@ store_impl!(
     skip_locked = " FOR UPDATE OF w SKIP LOCKED"
 );
 super::accounts::accounts_impl!(PgStore);
+super::agents::agents_impl!(PgStore);
+super::search::search_impl!(PgStore, Postgres);

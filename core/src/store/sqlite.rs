@@ -99,3 +99,5 @@ impl SqliteStore {
 
 store_impl!(SqliteStore, Sqlite, for_update = "", skip_locked = "");
 super::accounts::accounts_impl!(SqliteStore);
+super::agents::agents_impl!(SqliteStore);
+super::search::search_impl!(SqliteStore, Sqlite);
