@@ -12,14 +12,47 @@
 //! State-changing dashboard forms use [`CsrfForm`]; the JSON API instead requires
 //! `Content-Type: application/json`, which no cross-site form can send.
 
+mod account;
 mod cookies;
 mod csrf;
+mod flow;
+mod github;
+pub mod local;
+mod oidc;
+mod routes;
 mod viewer;
+
+use std::net::IpAddr;
+
+use axum::extract::FromRequestParts;
+use axum::http::request::Parts;
 
 pub use cookies::{clear as clear_cookie, login_name as login_cookie_name, read as read_cookie};
 pub use cookies::{secure as cookies_are_secure, session_name as session_cookie_name, set as set_cookie};
 pub use csrf::{CSRF_FIELD, CSRF_HEADER, CsrfForm};
+pub use flow::{Identity, SignInError, establish as establish_session};
+pub use routes::routes;
 pub use viewer::{AuthRejection, Credential, Viewer};
+
+/// Sign-in state kept in memory: the OIDC provider's discovered metadata, and failed local
+/// sign-ins per address.
+#[derive(Debug, Default)]
+pub struct AuthRuntime {
+    discovery: oidc::Discovery,
+    throttle: local::Throttle,
+}
+
+/// The TCP peer's address (never a forwarded header); `None` without connect info.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub Option<IpAddr>);
+
+impl<S: Send + Sync> FromRequestParts<S> for Peer {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _state: &S) -> Result<Peer, Self::Rejection> {
+        Ok(Peer(viewer::peer_ip(parts)))
+    }
+}
 
 /// `next` as a local path to redirect to after sign-in: it must start with one `/` and not `//`
 /// or `/\` (both mean another host to a browser), and hold no control characters or backslashes.

@@ -55,6 +55,12 @@ impl From<WorkflowError> for ApiError {
                         | janus_core::domain::DomainError::AlreadyLive { .. }
                 ) {
                     StatusCode::CONFLICT
+                } else if matches!(
+                    refusal,
+                    janus_core::domain::DomainError::TooManyRequestsPerHour { .. }
+                        | janus_core::domain::DomainError::TooManyLiveRequests { .. }
+                ) {
+                    StatusCode::TOO_MANY_REQUESTS
                 } else {
                     StatusCode::BAD_REQUEST
                 };

@@ -10,11 +10,13 @@
 
 mod agent_api;
 mod agent_identity;
+pub mod api;
 mod assets;
 pub mod auth;
 mod error;
 mod health;
 pub mod html;
+mod links;
 pub mod pages;
 
 use std::future::Future;
@@ -44,6 +46,7 @@ pub struct AppState {
     pub accounts: Accounts,
     /// Signs and verifies terminal links (`links.keys`; see [`AppState::new`]).
     pub links: Arc<LinkSigner>,
+    pub(crate) auth: Arc<auth::AuthRuntime>,
     /// Keys values the server derives (header-mode CSRF tokens); see [`AppState::derived_secret`].
     server_key: Arc<Secret>,
     stopping: watch::Receiver<bool>,
@@ -66,6 +69,7 @@ impl AppState {
             http,
             issuers: agent_identity::IssuerCache::default(),
             links: Arc::new(links),
+            auth: Arc::default(),
             server_key: Arc::new(server_key),
             stopping,
             stop: Arc::new(stop),
@@ -133,6 +137,9 @@ fn fallback_signer(key: Secret) -> LinkSigner {
 pub fn router(state: AppState) -> Router {
     Router::new()
         .merge(health::routes())
+        .merge(auth::routes())
+        .merge(links::routes())
+        .merge(api::routes())
         .merge(pages::routes())
         .merge(assets::routes())
         .nest("/agent/v1", agent_api::routes())

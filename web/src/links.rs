@@ -1,0 +1,228 @@
+//! `/t/{id}`: opening a signed terminal link (DESIGN §6.3).
+//!
+//! The link is checked by `janus_core::links` (signature in constant time, key id, expiry,
+//! principal), then here: the request exists, is Active, and belongs to the link's principal.
+//! - `links.mode: sso`: the holder must be signed in (else: sign in, then back here) as the
+//!   link's principal.
+//! - `links.mode: link`: an anonymous holder is signed in by the link, once: the link is spent
+//!   (`link.redeemed`) and exchanged for a session that ends when the link or the grant would; the
+//!   browser is sent back to the same URL, now signed in. A second use is refused. Someone signed
+//!   in as another person is refused (sign out first).
+//!
+//! Every refusal is a plain page and a `link.rejected` audit event with a stable code. Until the
+//! terminal exists, an accepted link shows the grant: cluster, namespaces, expiry.
+
+use std::time::Duration;
+
+use axum::Router;
+use axum::extract::{OriginalUri, Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use chrono::{DateTime, Utc};
+use janus_core::config::LinksMode;
+use janus_core::domain::{AccessRequest, NewEvent, Principal, RequestId, RequestState};
+use janus_core::links::{LinkParams, LinkRejection};
+use janus_core::time::format_rfc3339;
+use serde_json::json;
+
+use crate::auth::{Identity, Peer, Viewer};
+use crate::{AppState, html};
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/t/{id}", get(open))
+}
+
+/// The terminal link of an Active request for its requester, valid until the grant ends or
+/// `links.ttlSeconds` from now, whichever is first. `None` unless the request is Active.
+pub fn terminal_link(state: &AppState, request: &AccessRequest) -> Option<String> {
+    let expires_at = request
+        .expires_at
+        .filter(|_| request.state == RequestState::Active)?;
+    let now = state.workflow.clock().now();
+    let cap = janus_core::domain::later(now, state.config.links.ttl_seconds);
+    let exp = expires_at.min(cap).timestamp();
+    let link = state
+        .links
+        .sign(request.id.as_str(), request.requester.as_str(), exp);
+    Some(link.url(&state.config.webui.base_url))
+}
+
+/// Why a link was not accepted.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Refusal {
+    Link(LinkRejection),
+    UnknownRequest,
+    NotActive(RequestState),
+    AlreadyUsed,
+    Unavailable,
+}
+
+impl Refusal {
+    fn code(self) -> &'static str {
+        match self {
+            Refusal::Link(rejection) => rejection.code(),
+            Refusal::UnknownRequest => "unknown_request",
+            Refusal::NotActive(_) => "not_active",
+            Refusal::AlreadyUsed => "already_used",
+            Refusal::Unavailable => "unavailable",
+        }
+    }
+
+    fn message(self) -> String {
+        match self {
+            Refusal::Link(rejection) => rejection.to_string(),
+            Refusal::UnknownRequest => {
+                "This terminal link names a request Janus does not know; request access again.".to_owned()
+            }
+            Refusal::NotActive(state) => format!(
+                "This request is {state}, not active, so its terminal cannot be opened; request access again if you still need it."
+            ),
+            Refusal::AlreadyUsed => {
+                "This terminal link was already used to sign in; ask for a new link or sign in to Janus."
+                    .to_owned()
+            }
+            Refusal::Unavailable => "Janus cannot check this link right now; try again shortly.".to_owned(),
+        }
+    }
+
+    fn status(self) -> StatusCode {
+        match self {
+            Refusal::Link(LinkRejection::Malformed) => StatusCode::BAD_REQUEST,
+            Refusal::UnknownRequest => StatusCode::NOT_FOUND,
+            Refusal::NotActive(_) | Refusal::AlreadyUsed | Refusal::Link(LinkRejection::Expired) => {
+                StatusCode::GONE
+            }
+            Refusal::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+            Refusal::Link(_) => StatusCode::FORBIDDEN,
+        }
+    }
+}
+
+async fn refuse(
+    state: &AppState,
+    actor: Option<&Principal>,
+    id: &str,
+    refusal: Refusal,
+    peer: Peer,
+) -> Response {
+    let actor = actor.map_or_else(|| "anonymous".to_owned(), Principal::to_string);
+    tracing::warn!(%actor, request_id = id, code = refusal.code(), "terminal link refused");
+    if refusal != Refusal::Unavailable {
+        let event = NewEvent {
+            action: "link.rejected",
+            actor,
+            request_id: RequestId::parse(id),
+            cluster: None,
+            details: json!({
+                "code": refusal.code(),
+                "ip": peer.0.map(|ip| ip.to_string()),
+                "requestId": id.chars().take(40).collect::<String>(),
+            }),
+        };
+        if let Err(error) = state.workflow.audit(event).await {
+            tracing::error!(%error, "could not audit a link refusal");
+        }
+    }
+    html::refusal(refusal.status(), "Terminal link refused", &refusal.message())
+}
+
+async fn open(
+    State(state): State<AppState>,
+    peer: Peer,
+    headers: HeaderMap,
+    viewer: Option<Viewer>,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+    OriginalUri(uri): OriginalUri,
+) -> Response {
+    let signed_in = viewer.as_ref().map(|viewer| &viewer.principal);
+    let here = uri.path_and_query().map_or("/", |path| path.as_str()).to_owned();
+    let params = match LinkParams::from_query(query.as_deref().unwrap_or("")) {
+        Ok(params) => params,
+        Err(rejection) => return refuse(&state, signed_in, &id, Refusal::Link(rejection), peer).await,
+    };
+    if viewer.is_none() && state.config.links.mode == LinksMode::Sso {
+        return crate::auth::AuthRejection::SignInRequired {
+            api: false,
+            htmx: headers.contains_key("HX-Request"),
+            next: here,
+        }
+        .into_response();
+    }
+    let now = state.workflow.clock().now();
+    let verified = match state
+        .links
+        .verify(&id, &params, signed_in.map(Principal::as_str), now.timestamp())
+    {
+        Ok(verified) => verified,
+        Err(rejection) => return refuse(&state, signed_in, &id, Refusal::Link(rejection), peer).await,
+    };
+    let Some(request_id) = RequestId::parse(&verified.request_id) else {
+        return refuse(&state, signed_in, &id, Refusal::UnknownRequest, peer).await;
+    };
+    let request = match state.workflow.get(&request_id).await {
+        Ok(request) => request,
+        Err(janus_core::workflow::WorkflowError::NotFound(_)) => {
+            return refuse(&state, signed_in, &id, Refusal::UnknownRequest, peer).await;
+        }
+        Err(_) => return refuse(&state, signed_in, &id, Refusal::Unavailable, peer).await,
+    };
+    if request.requester.as_str() != verified.principal {
+        return refuse(
+            &state,
+            signed_in,
+            &id,
+            Refusal::Link(LinkRejection::WrongPrincipal),
+            peer,
+        )
+        .await;
+    }
+    if request.state != RequestState::Active {
+        return refuse(&state, signed_in, &id, Refusal::NotActive(request.state), peer).await;
+    }
+    if viewer.is_some() {
+        return grant_page(&request, now);
+    }
+    // links.mode: link, nobody signed in: spend the link and sign its holder in.
+    let link_expires = DateTime::<Utc>::from_timestamp(verified.expires_at, 0).unwrap_or(now);
+    let session_end = request
+        .expires_at
+        .map_or(link_expires, |end| end.min(link_expires));
+    let redeemed = state
+        .accounts
+        .redeem_link(&params.sig, &request.id, &request.requester, link_expires)
+        .await;
+    match redeemed {
+        Ok(true) => {}
+        Ok(false) => return refuse(&state, None, &id, Refusal::AlreadyUsed, peer).await,
+        Err(_) => return refuse(&state, None, &id, Refusal::Unavailable, peer).await,
+    }
+    let identity = Identity {
+        principal: request.requester.clone(),
+        groups: Vec::new(),
+        method: "link",
+    };
+    let lifetime = (session_end - now).to_std().unwrap_or(Duration::from_secs(1));
+    crate::auth::establish_session(&state, &identity, &headers, peer.0, Some(&here), Some(lifetime)).await
+}
+
+fn grant_page(request: &AccessRequest, now: DateTime<Utc>) -> Response {
+    let expires = request.expires_at.map(format_rfc3339).unwrap_or_default();
+    let remaining = request.remaining(now).num_minutes();
+    let namespaces: String = request
+        .namespaces
+        .iter()
+        .map(|namespace| format!("<li>{}</li>", html::escape(namespace)))
+        .collect();
+    let body = format!(
+        "<p>Access to cluster <strong>{cluster}</strong> is active for <strong>{who}</strong>.</p>\n\
+         <h2>Namespaces</h2>\n<ul id=\"namespaces\">{namespaces}</ul>\n\
+         <p>Expires at <time id=\"expires-at\" datetime=\"{expires}\">{expires}</time> \
+         (UTC; in {remaining} minutes).</p>\n\
+         <p>The web terminal opens here in a coming release.</p>",
+        cluster = html::escape(&request.cluster),
+        who = html::escape(request.requester.as_str()),
+    );
+    html::page(StatusCode::OK, &format!("Terminal · {}", request.id), &body)
+}
