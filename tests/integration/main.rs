@@ -21,6 +21,7 @@ mod cli;
 mod concurrency;
 mod fake_kube;
 mod grants;
+mod pages;
 mod scheduler;
 mod serve;
 mod store_conformance;
