@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone as _, Utc};
 use chrono_tz::Tz;
-use janus_core::domain::{AccessRequest, Policy, RequestState};
+use janus_core::domain::{AccessRequest, Policy, Principal, RequestState};
 use janus_core::duration::format_duration;
 
 use crate::auth::Viewer;
@@ -157,9 +157,21 @@ impl RequestView {
         zone: Zone,
         now: DateTime<Utc>,
     ) -> RequestView {
-        let state = request.state;
-        let mine = request.requester == viewer.principal;
         let approver = viewer.is_approver_of(&request.cluster) || viewer.is_admin;
+        RequestView::for_person(request, &viewer.principal, approver, policy, zone, now)
+    }
+
+    /// The view for `person`, who approves the request's cluster (or is an admin) when `approver`.
+    pub fn for_person(
+        request: &AccessRequest,
+        person: &Principal,
+        approver: bool,
+        policy: &Policy,
+        zone: Zone,
+        now: DateTime<Utc>,
+    ) -> RequestView {
+        let state = request.state;
+        let mine = request.requester == *person;
         let live = state.is_live();
         let remaining = request.remaining(now);
         RequestView {
@@ -207,7 +219,7 @@ impl RequestView {
             can_approve: approver
                 && !mine
                 && state == RequestState::Pending
-                && !request.is_approved_by(&viewer.principal),
+                && !request.is_approved_by(person),
             can_deny: approver && state == RequestState::Pending,
             can_revoke: approver && live,
             can_decide_extension: approver
