@@ -26,3 +26,5 @@ mod scheduler;
 mod serve;
 mod store_conformance;
 mod support;
+mod web_auth;
+mod web_support;
