@@ -27,4 +27,5 @@ mod serve;
 mod store_conformance;
 mod support;
 mod web_auth;
+mod web_sessions;
 mod web_support;
