@@ -15,6 +15,7 @@
 mod accounts;
 mod agent_api;
 mod agent_identity;
+mod api;
 mod architecture;
 mod audit;
 mod chart;

@@ -26,6 +26,37 @@ pub const ADMIN: &str = "admin@example.com";
 /// Approves `prod` through the `prod-approvers` group only.
 pub const GRACE: &str = "grace@example.com";
 
+/// Runs a web test body on SQLite and PostgreSQL: `both_backends_web!(name_of_async_fn_taking_WebApp);`
+/// (default configuration: local sign-in, `sso` links).
+macro_rules! both_backends_web {
+    ($($test:ident),* $(,)?) => {
+        $(
+            mod $test {
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn sqlite() {
+                    let app = crate::web_support::WebApp::start_on(
+                        crate::support::Backend::Sqlite, "{}", janus_core::clock::ManualClock::at_epoch(),
+                    ).await.unwrap();
+                    super::$test(&app).await;
+                    app.finish().await;
+                }
+
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn postgres() {
+                    let Some(app) = crate::web_support::WebApp::start_on(
+                        crate::support::Backend::Postgres, "{}", janus_core::clock::ManualClock::at_epoch(),
+                    ).await else {
+                        return;
+                    };
+                    super::$test(&app).await;
+                    app.finish().await;
+                }
+            }
+        )*
+    };
+}
+pub(crate) use both_backends_web;
+
 /// `prod` (approver bob, group `prod-approvers`) and `staging` (approver erin); admin@example.com
 /// is the admin; limits out of the way.
 pub fn web_policy() -> Policy {
