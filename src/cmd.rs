@@ -2,9 +2,11 @@
 
 pub mod agent;
 pub mod audit;
+pub mod client;
 pub mod cluster;
 pub mod config;
 pub mod migrate;
+pub mod requests;
 pub mod serve;
 
 use std::path::Path;

@@ -51,6 +51,88 @@ enum Command {
     /// Manage clusters' agents.
     #[command(subcommand)]
     Cluster(ClusterCommand),
+    /// Save a Janus URL and personal API token for the commands below.
+    Login {
+        /// Janus's address, e.g. https://janus.example.com.
+        #[arg(long)]
+        url: String,
+        /// A personal API token (jat_…) from your Janus page; read from stdin when left out.
+        #[arg(long, env = "JANUS_LOGIN_TOKEN")]
+        token: Option<String>,
+    },
+    /// Ask for access: `janus request --cluster C --namespaces a,b --ttl 2h --reason "…" --wait`.
+    Request {
+        #[arg(long)]
+        cluster: String,
+        /// Comma-separated namespaces.
+        #[arg(long)]
+        namespaces: String,
+        /// How long (90m, 2h, 3600); the cluster's default when left out.
+        #[arg(long)]
+        ttl: Option<String>,
+        /// Why you need access.
+        #[arg(long)]
+        reason: String,
+        /// Wait until the request is active and print the terminal link (or why it ended).
+        #[arg(long)]
+        wait: bool,
+    },
+    /// List requests you may see.
+    #[command(subcommand)]
+    Requests(RequestsCommand),
+    /// Approve a pending request (or its pending extension).
+    Approve {
+        id: String,
+        /// One of the approval TTL options (e.g. 1h).
+        #[arg(long)]
+        ttl: Option<String>,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Deny a pending request (or its pending extension).
+    Deny {
+        id: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// End a request now (approvers and admins).
+    Revoke {
+        id: String,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Take back your own request.
+    Withdraw { id: String },
+    /// Ask for more time on your active request.
+    Extend {
+        id: String,
+        #[arg(long)]
+        ttl: String,
+        #[arg(long)]
+        reason: String,
+    },
+    /// The local admin of `auth.mode: local`.
+    #[command(subcommand)]
+    Admin(AdminCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum RequestsCommand {
+    /// Newest first; filters combine.
+    List {
+        #[arg(long)]
+        state: Option<String>,
+        #[arg(long)]
+        cluster: Option<String>,
+        #[arg(long)]
+        requester: Option<String>,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AdminCommand {
+    /// Set a new random password for the local admin and print it once.
+    ResetPassword,
 }
 
 #[derive(Debug, Subcommand)]
@@ -110,6 +192,36 @@ fn main() -> ExitCode {
             Command::Cluster(ClusterCommand::JoinToken { cluster, valid_for }) => {
                 cmd::cluster::join_token(config, &cluster, &valid_for).await
             }
+            Command::Login { url, token } => cmd::requests::login(&url, token).await,
+            Command::Request {
+                cluster,
+                namespaces,
+                ttl,
+                reason,
+                wait,
+            } => {
+                let ask = cmd::requests::NewRequest {
+                    cluster,
+                    namespaces,
+                    ttl,
+                    reason,
+                    wait,
+                };
+                cmd::requests::request(ask).await
+            }
+            Command::Requests(RequestsCommand::List {
+                state,
+                cluster,
+                requester,
+            }) => cmd::requests::list(state, cluster, requester).await,
+            Command::Approve { id, ttl, reason } => cmd::requests::act("approve", &id, ttl, reason).await,
+            Command::Deny { id, reason } => cmd::requests::act("deny", &id, None, reason).await,
+            Command::Revoke { id, reason } => cmd::requests::act("revoke", &id, None, reason).await,
+            Command::Withdraw { id } => cmd::requests::act("withdraw", &id, None, None).await,
+            Command::Extend { id, ttl, reason } => {
+                cmd::requests::act("extend", &id, Some(ttl), Some(reason)).await
+            }
+            Command::Admin(AdminCommand::ResetPassword) => cmd::serve::reset_admin_password(config).await,
         }
     });
     match result {

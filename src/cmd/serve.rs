@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use anyhow::Context;
 use janus_core::clock::SystemClock;
+use janus_core::config::{AuthMode, Config};
 use janus_core::domain::Policy;
 use janus_core::scheduler::Scheduler;
 use janus_core::store::{Store, redact_url};
@@ -15,7 +16,11 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 
 pub async fn run(config: Option<&Path>) -> anyhow::Result<ExitCode> {
-    let config = super::load_config(config)?;
+    let mut config = super::load_config(config)?;
+    if config.auth.mode == AuthMode::Local && config.janus.admin_emails.is_empty() {
+        // The local admin must be an admin; without configured admins it is admin@localhost.
+        config.janus.admin_emails = vec![janus_web::auth::local::admin_email(&config).to_string()];
+    }
     let url = &config.database.url;
     let store = Store::connect(url)
         .await
@@ -48,6 +53,9 @@ pub async fn run(config: Option<&Path>) -> anyhow::Result<ExitCode> {
         })
     });
     let state = janus_web::AppState::new(workflow, config.clone());
+    if config.auth.mode == AuthMode::Local {
+        announce_local_admin(&state, &config).await?;
+    }
     let server = tokio::spawn(janus_web::serve(listener, state, wait_for_stop()));
 
     shutdown_signal().await;
@@ -60,6 +68,48 @@ pub async fn run(config: Option<&Path>) -> anyhow::Result<ExitCode> {
     }
     store.close().await;
     served.context("the web server failed")?;
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `auth.mode: local`: at first start, makes the admin's password and prints it once (stdout);
+/// later starts only say who the admin is.
+async fn announce_local_admin(state: &janus_web::AppState, config: &Config) -> anyhow::Result<()> {
+    let email = janus_web::auth::local::admin_email(config);
+    let created = janus_web::auth::local::ensure_admin(&state.accounts, config)
+        .await
+        .context("cannot create the local admin")?;
+    let base = config.webui.base_url.trim_end_matches('/');
+    match created {
+        Some(password) => {
+            println!(
+                "\nLocal sign-in (development only): {email} / {}\nThis password is shown once; sign in at {base}/auth/login. Reset it with `janus admin reset-password`.\n",
+                password.expose()
+            );
+            tracing::warn!(admin = %email, "auth.mode local: created the local admin; its password was printed once");
+        }
+        None => tracing::info!(admin = %email, "auth.mode local: sign in at {base}/auth/login"),
+    }
+    Ok(())
+}
+
+/// `janus admin reset-password`: a new random password for the local admin, printed once.
+pub async fn reset_admin_password(config: Option<&Path>) -> anyhow::Result<ExitCode> {
+    let config = super::load_config(config)?;
+    let url = &config.database.url;
+    let store = Store::connect(url)
+        .await
+        .with_context(|| format!("cannot open the database {}", redact_url(url)))?;
+    store.migrate().await.context("cannot migrate the database")?;
+    let accounts = janus_core::accounts::Accounts::new(store.clone(), Arc::new(SystemClock));
+    let password = janus_web::auth::local::reset_admin(&accounts, &config)
+        .await
+        .context("cannot reset the local admin's password")?;
+    store.close().await;
+    println!(
+        "New password for {} (shown once): {}",
+        janus_web::auth::local::admin_email(&config),
+        password.expose()
+    );
     Ok(ExitCode::SUCCESS)
 }
 

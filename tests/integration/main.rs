@@ -12,8 +12,10 @@
     reason = "tests fail loudly"
 )]
 
+mod accounts;
 mod agent_api;
 mod agent_identity;
+mod api;
 mod architecture;
 mod audit;
 mod chart;
@@ -26,3 +28,6 @@ mod scheduler;
 mod serve;
 mod store_conformance;
 mod support;
+mod web_auth;
+mod web_sessions;
+mod web_support;
