@@ -2,6 +2,7 @@
 //! server-side sessions, forms posted as a browser would (with and without htmx).
 
 mod access;
+mod browser;
 mod export;
 mod forms;
 mod live;
@@ -72,13 +73,22 @@ impl Dashboard {
     }
 
     pub async fn start_with(backend: Backend, config: Config) -> Option<Dashboard> {
+        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+        Self::serve(backend, listener, config, ManualClock::at_epoch()).await
+    }
+
+    /// Serves on `listener` (bound beforehand when its address must be known, e.g. for OIDC).
+    pub async fn serve(
+        backend: Backend,
+        listener: TcpListener,
+        config: Config,
+        clock: ManualClock,
+    ) -> Option<Dashboard> {
         install_crypto();
         let (database, url) = Database::create(backend).await?;
         let store = Store::connect(&url).await.unwrap();
         store.migrate().await.unwrap();
-        let clock = ManualClock::at_epoch();
         let workflow = Workflow::new(store.clone(), policy(), Arc::new(clock.clone()) as Arc<dyn Clock>);
-        let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
         let (stop, stopped) = oneshot::channel::<()>();
         let state = janus_web::AppState::new(workflow.clone(), config);
