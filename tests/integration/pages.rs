@@ -221,7 +221,9 @@ impl Browser {
     }
 
     pub async fn get_htmx(&self, path: &str) -> Page {
-        let request = self.request(reqwest::Method::GET, path).header("HX-Request", "true");
+        let request = self
+            .request(reqwest::Method::GET, path)
+            .header("HX-Request", "true");
         read(request.send().await.unwrap()).await
     }
 
@@ -241,9 +243,7 @@ impl Browser {
 
     /// Posts exactly `fields` (no token added).
     pub async fn post_raw(&self, path: &str, fields: &[(&str, &str)], htmx: bool) -> Page {
-        let mut request = self
-            .request(reqwest::Method::POST, path)
-            .form(fields);
+        let mut request = self.request(reqwest::Method::POST, path).form(fields);
         if htmx {
             request = request.header("HX-Request", "true");
         }

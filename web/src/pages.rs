@@ -46,7 +46,6 @@ use serde_json::json;
 use crate::auth::Viewer;
 use crate::{AppState, html};
 
-
 /// No inline scripts or styles, nothing from elsewhere, no framing.
 pub const CONTENT_SECURITY_POLICY_VALUE: &str = "default-src 'none'; script-src 'self'; style-src 'self'; \
      img-src 'self' data:; connect-src 'self'; font-src 'self'; form-action 'self'; \
@@ -137,7 +136,9 @@ impl IntoResponse for PageError {
                 "There is no such page or request, or you may not see it; check the link.",
             ),
             PageError::Forbidden(message) => html::refusal(StatusCode::FORBIDDEN, "Not allowed", message),
-            PageError::BadRequest(message) => html::refusal(StatusCode::BAD_REQUEST, "Not understood", &message),
+            PageError::BadRequest(message) => {
+                html::refusal(StatusCode::BAD_REQUEST, "Not understood", &message)
+            }
             PageError::Unavailable => html::refusal(
                 StatusCode::SERVICE_UNAVAILABLE,
                 "Unavailable",
@@ -167,7 +168,13 @@ impl From<WorkflowError> for PageError {
 }
 
 /// Audits a page refusal (`auth.refused`, with `code` and the path) and returns the error to show.
-pub(crate) async fn refuse(state: &AppState, viewer: &Viewer, code: &str, path: &str, error: PageError) -> PageError {
+pub(crate) async fn refuse(
+    state: &AppState,
+    viewer: &Viewer,
+    code: &str,
+    path: &str,
+    error: PageError,
+) -> PageError {
     tracing::warn!(actor = %viewer.principal, code, path, "page refused");
     let event = NewEvent {
         action: "auth.refused",

@@ -55,7 +55,9 @@ impl NamespaceReportRow {
 macro_rules! agents_impl {
     ($store:ty) => {
         impl $store {
-            pub async fn agents(&self) -> Result<Vec<crate::store::agents::AgentRecord>, crate::store::StoreError> {
+            pub async fn agents(
+                &self,
+            ) -> Result<Vec<crate::store::agents::AgentRecord>, crate::store::StoreError> {
                 let rows: Vec<crate::store::agents::AgentRow> = sqlx::query_as(
                     "SELECT cluster, agent_version, enrolled_at, last_seen_at FROM agents ORDER BY cluster",
                 )

@@ -30,7 +30,10 @@ fn browser_dir() -> PathBuf {
 async fn ready() -> Option<PathBuf> {
     let required = std::env::var("JANUS_REQUIRE_BROWSER").is_ok_and(|value| value == "1");
     if !Path::new(CHROMIUM).exists() {
-        assert!(!required, "{CHROMIUM} is missing; install it with `apt-get install -y chromium`");
+        assert!(
+            !required,
+            "{CHROMIUM} is missing; install it with `apt-get install -y chromium`"
+        );
         eprintln!("note: skipping the browser test: {CHROMIUM} is missing (apt-get install -y chromium)");
         return None;
     }
@@ -70,7 +73,9 @@ async fn a_browser_sees_its_request_approved_live() {
     config.webui.base_url = base.clone();
     // ID tokens are checked on Janus's clock: start it at the real time.
     let clock = ManualClock::new(SystemClock.now());
-    let app = Dashboard::serve(Backend::Sqlite, listener, config, clock).await.unwrap();
+    let app = Dashboard::serve(Backend::Sqlite, listener, config, clock)
+        .await
+        .unwrap();
     app.workflow
         .report_namespaces("prod", &["payments".into(), "checkout".into()])
         .await
@@ -124,7 +129,11 @@ async fn a_browser_sees_its_request_approved_live() {
     assert_eq!(request.requester.as_str(), "alice@example.com");
     assert_eq!(request.approvals[0].by.as_str(), "bob@example.com");
     let png = std::fs::read(&screenshot).unwrap();
-    assert!(png.starts_with(b"\x89PNG"), "a PNG screenshot at {}", screenshot.display());
+    assert!(
+        png.starts_with(b"\x89PNG"),
+        "a PNG screenshot at {}",
+        screenshot.display()
+    );
     agent.abort();
     provider.stop().await;
     app.finish().await;

@@ -18,9 +18,15 @@ on_both_backends!(
 );
 
 async fn forms_need_this_sessions_csrf_token(backend: Backend) {
-    let Some(app) = Dashboard::start(backend).await else { return };
+    let Some(app) = Dashboard::start(backend).await else {
+        return;
+    };
     let (alice, bob) = (app.sign_in(ALICE).await, app.sign_in(BOB).await);
-    let fields = [("cluster", "prod"), ("namespaces", "payments"), ("reason", "debugging")];
+    let fields = [
+        ("cluster", "prod"),
+        ("namespaces", "payments"),
+        ("reason", "debugging"),
+    ];
     let missing = alice.post_raw("/requests", &fields, false).await;
     assert_eq!(missing.status, StatusCode::FORBIDDEN);
     let mut foreign: Vec<(&str, &str)> = vec![("_csrf", &bob.csrf)];
@@ -29,59 +35,138 @@ async fn forms_need_this_sessions_csrf_token(backend: Backend) {
     assert_eq!(stolen.status, StatusCode::FORBIDDEN, "another session's token");
     let request = app.submit(ALICE, &["checkout"]).await;
     let approve = format!("/requests/{}/approve", request.id);
-    let refused = bob.post_raw(&approve, &[("_csrf", &alice.csrf), ("state", "pending")], true).await;
+    let refused = bob
+        .post_raw(&approve, &[("_csrf", &alice.csrf), ("state", "pending")], true)
+        .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
-    assert_eq!(app.workflow.get(&request.id).await.unwrap().state, RequestState::Pending);
+    assert_eq!(
+        app.workflow.get(&request.id).await.unwrap().state,
+        RequestState::Pending
+    );
     let codes = app.audit_codes("auth.refused").await;
     assert_eq!(codes, ["csrf", "csrf", "csrf"]);
-    assert!(app.store.list_requests(&Default::default()).await.unwrap().len() == 1, "nothing submitted");
+    assert!(
+        app.store.list_requests(&Default::default()).await.unwrap().len() == 1,
+        "nothing submitted"
+    );
     let ok = alice.post("/requests", &fields).await;
     assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
     app.finish().await;
 }
 
 async fn the_request_form_submits_and_explains_what_is_wrong(backend: Backend) {
-    let Some(app) = Dashboard::start(backend).await else { return };
+    let Some(app) = Dashboard::start(backend).await else {
+        return;
+    };
     app.workflow
-        .report_namespaces("prod", &["payments".into(), "checkout".into(), "kube-system".into()])
+        .report_namespaces(
+            "prod",
+            &["payments".into(), "checkout".into(), "kube-system".into()],
+        )
         .await
         .unwrap();
     let alice = app.sign_in(ALICE).await;
     let home = alice.get("/?cluster=prod").await;
     assert!(home.body.contains("value=\"payments\"") && home.body.contains("value=\"checkout\""));
-    assert!(!home.body.contains("value=\"kube-system\""), "excluded namespaces are not offered");
+    assert!(
+        !home.body.contains("value=\"kube-system\""),
+        "excluded namespaces are not offered"
+    );
 
     let cases: [(&[(&str, &str)], &str); 5] = [
-        (&[("cluster", "prod"), ("namespaces", "payments"), ("ttl", "5m"), ("reason", "x")], "id=\"ttl-error\""),
-        (&[("cluster", "prod"), ("namespaces", "payments"), ("ttl", "soon"), ("reason", "x")], "is not a duration"),
-        (&[("cluster", "prod"), ("namespaces", "kube-system"), ("reason", "x")], "is excluded from Janus"),
-        (&[("cluster", "prod"), ("namespaces", "payments")], "A reason is required"),
-        (&[("cluster", "prod"), ("reason", "x")], "Name at least one namespace"),
+        (
+            &[
+                ("cluster", "prod"),
+                ("namespaces", "payments"),
+                ("ttl", "5m"),
+                ("reason", "x"),
+            ],
+            "id=\"ttl-error\"",
+        ),
+        (
+            &[
+                ("cluster", "prod"),
+                ("namespaces", "payments"),
+                ("ttl", "soon"),
+                ("reason", "x"),
+            ],
+            "is not a duration",
+        ),
+        (
+            &[
+                ("cluster", "prod"),
+                ("namespaces", "kube-system"),
+                ("reason", "x"),
+            ],
+            "is excluded from Janus",
+        ),
+        (
+            &[("cluster", "prod"), ("namespaces", "payments")],
+            "A reason is required",
+        ),
+        (
+            &[("cluster", "prod"), ("reason", "x")],
+            "Name at least one namespace",
+        ),
     ];
     for (fields, message) in cases {
         let page = alice.post("/requests", fields).await;
         assert_eq!(page.status, StatusCode::UNPROCESSABLE_ENTITY, "{fields:?}");
         assert!(page.body.contains(message), "{fields:?}: {}", page.body);
-        assert!(page.body.contains("<html"), "without htmx, the whole page comes back");
+        assert!(
+            page.body.contains("<html"),
+            "without htmx, the whole page comes back"
+        );
         let fragment = alice.post_htmx("/requests", fields).await;
         assert_eq!(fragment.status, StatusCode::UNPROCESSABLE_ENTITY);
-        assert!(fragment.body.starts_with("<div id=\"request-form\">"), "{}", fragment.body);
+        assert!(
+            fragment.body.starts_with("<div id=\"request-form\">"),
+            "{}",
+            fragment.body
+        );
         assert!(fragment.body.contains(message));
     }
     // What was typed survives an error.
     let page = alice
-        .post("/requests", &[("cluster", "prod"), ("namespaces", "checkout"), ("reason", "keep me")])
+        .post(
+            "/requests",
+            &[
+                ("cluster", "prod"),
+                ("namespaces", "checkout"),
+                ("reason", "keep me"),
+            ],
+        )
         .await;
-    assert_eq!(page.status, StatusCode::SEE_OTHER, "a valid one goes through: {}", page.body);
+    assert_eq!(
+        page.status,
+        StatusCode::SEE_OTHER,
+        "a valid one goes through: {}",
+        page.body
+    );
     let id = page.location().trim_start_matches("/requests/").to_owned();
     let request = app.workflow.get(&RequestId::parse(&id).unwrap()).await.unwrap();
-    assert_eq!((request.namespaces, request.ttl_seconds), (vec!["checkout".to_owned()], 3_600));
+    assert_eq!(
+        (request.namespaces, request.ttl_seconds),
+        (vec!["checkout".to_owned()], 3_600)
+    );
     let again = alice
-        .post("/requests", &[("cluster", "prod"), ("namespaces", "checkout"), ("reason", "keep me")])
+        .post(
+            "/requests",
+            &[
+                ("cluster", "prod"),
+                ("namespaces", "checkout"),
+                ("reason", "keep me"),
+            ],
+        )
         .await;
     assert!(again.body.contains("already have a live request") && again.body.contains("keep me"));
     // With htmx: a fresh form saying what was submitted, and the lists told to refresh.
-    let fields = [("cluster", "prod"), ("namespaces", "payments"), ("ttl", "2h"), ("reason", "incident")];
+    let fields = [
+        ("cluster", "prod"),
+        ("namespaces", "payments"),
+        ("ttl", "2h"),
+        ("reason", "incident"),
+    ];
     let fragment = alice.post_htmx("/requests", &fields).await;
     assert_eq!(fragment.status, StatusCode::OK);
     assert!(fragment.body.contains("submitted; it waits for an approver"));
@@ -92,49 +177,93 @@ async fn the_request_form_submits_and_explains_what_is_wrong(backend: Backend) {
 }
 
 async fn approvers_decide_through_the_workflow_and_never_on_their_own_requests(backend: Backend) {
-    let Some(app) = Dashboard::start(backend).await else { return };
-    let (alice, bob, erin) = (app.sign_in(ALICE).await, app.sign_in(BOB).await, app.sign_in(ERIN).await);
+    let Some(app) = Dashboard::start(backend).await else {
+        return;
+    };
+    let (alice, bob, erin) = (
+        app.sign_in(ALICE).await,
+        app.sign_in(BOB).await,
+        app.sign_in(ERIN).await,
+    );
     // Bob's own request: no Approve button for him, and the form is refused anyway.
     let own = app.submit(BOB, &["payments"]).await;
     let own_path = format!("/requests/{}", own.id);
-    assert!(!bob.get(&own_path).await.body.contains("/approve\""), "no approve button on one's own request");
-    let refused = bob.post_htmx(&format!("{own_path}/approve"), &[("state", "pending")]).await;
+    assert!(
+        !bob.get(&own_path).await.body.contains("/approve\""),
+        "no approve button on one's own request"
+    );
+    let refused = bob
+        .post_htmx(&format!("{own_path}/approve"), &[("state", "pending")])
+        .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
-    assert!(refused.body.contains("cannot approve your own request"), "{}", refused.body);
-    let refused = bob.post(&format!("{own_path}/approve"), &[("state", "pending")]).await;
+    assert!(
+        refused.body.contains("cannot approve your own request"),
+        "{}",
+        refused.body
+    );
+    let refused = bob
+        .post(&format!("{own_path}/approve"), &[("state", "pending")])
+        .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
     // Erin approves nothing.
     let request = app.submit(ALICE, &["checkout"]).await;
     let path = format!("/requests/{}", request.id);
-    let refused = erin.post(&format!("{path}/approve"), &[("state", "pending")]).await;
+    let refused = erin
+        .post(&format!("{path}/approve"), &[("state", "pending")])
+        .await;
     assert_eq!(refused.status, StatusCode::FORBIDDEN);
     assert!(refused.body.contains("not an approver"));
-    assert_eq!(app.workflow.get(&own.id).await.unwrap().state, RequestState::Pending);
+    assert_eq!(
+        app.workflow.get(&own.id).await.unwrap().state,
+        RequestState::Pending
+    );
     let refusals: Vec<String> = app.audit_codes("command.refused").await;
     assert_eq!(refusals, ["self_approval", "self_approval", "not_an_approver"]);
 
     // Bob approves Alice's with a shorter TTL from the options; the page is told to refresh.
     let approved = bob
-        .post_htmx(&format!("{path}/approve"), &[("state", "pending"), ("ttl", "3600"), ("reason", "ok")])
+        .post_htmx(
+            &format!("{path}/approve"),
+            &[("state", "pending"), ("ttl", "3600"), ("reason", "ok")],
+        )
         .await;
     assert_eq!(approved.status, StatusCode::OK, "{}", approved.body);
     assert!(approved.body.contains("approved"));
     assert_eq!(approved.header("HX-Trigger"), "janus-changed");
     let now = app.workflow.get(&request.id).await.unwrap();
-    assert_eq!((now.state, now.approvals[0].reason.as_deref()), (RequestState::Approved, Some("ok")));
+    assert_eq!(
+        (now.state, now.approvals[0].reason.as_deref()),
+        (RequestState::Approved, Some("ok"))
+    );
     // A click on a stale page is refused, not replayed.
-    let stale = bob.post(&format!("{path}/deny"), &[("state", "pending"), ("back", "/admin")]).await;
+    let stale = bob
+        .post(
+            &format!("{path}/deny"),
+            &[("state", "pending"), ("back", "/admin")],
+        )
+        .await;
     assert_eq!(stale.status, StatusCode::CONFLICT);
     assert!(stale.body.contains("approved now, not pending"), "{}", stale.body);
     // Without htmx a decision redirects back to a local page only.
     let revoke = bob
-        .post(&format!("{path}/revoke"), &[("state", "approved"), ("back", "https://evil.example/")])
+        .post(
+            &format!("{path}/revoke"),
+            &[("state", "approved"), ("back", "https://evil.example/")],
+        )
         .await;
     assert_eq!((revoke.status, revoke.location()), (StatusCode::SEE_OTHER, "/"));
-    assert_eq!(app.workflow.get(&request.id).await.unwrap().state, RequestState::Revoked);
+    assert_eq!(
+        app.workflow.get(&request.id).await.unwrap().state,
+        RequestState::Revoked
+    );
     // Alice withdraws her own; the timeline names who did what.
     let mine = app.submit(ALICE, &["payments"]).await;
-    let withdrawn = alice.post(&format!("/requests/{}/withdraw", mine.id), &[("state", "pending")]).await;
+    let withdrawn = alice
+        .post(
+            &format!("/requests/{}/withdraw", mine.id),
+            &[("state", "pending")],
+        )
+        .await;
     assert_eq!(withdrawn.status, StatusCode::SEE_OTHER);
     let timeline = alice.get(&format!("/requests/{}", request.id)).await.body;
     for text in ["submitted", "approved", "revoked", BOB, "reason: ok"] {
@@ -144,11 +273,15 @@ async fn approvers_decide_through_the_workflow_and_never_on_their_own_requests(b
 }
 
 async fn bulk_actions_report_each_request(backend: Backend) {
-    let Some(app) = Dashboard::start(backend).await else { return };
+    let Some(app) = Dashboard::start(backend).await else {
+        return;
+    };
     let first = app.submit(ALICE, &["payments"]).await;
     let second = app.submit(ERIN, &["payments"]).await;
     let bobs = app.submit(BOB, &["checkout"]).await;
-    let approved = app.approve(&app.submit(ALICE, &["checkout"]).await, "carol@example.com").await;
+    let approved = app
+        .approve(&app.submit(ALICE, &["checkout"]).await, "carol@example.com")
+        .await;
     let bob = app.sign_in(BOB).await;
     let ids: Vec<String> = [&first, &second, &bobs]
         .iter()
@@ -163,24 +296,40 @@ async fn bulk_actions_report_each_request(backend: Backend) {
     assert_eq!(lines.len(), 4, "{}", results.body);
     assert!(lines[0].contains(first.id.as_str()) && lines[0].contains("denied"));
     assert!(lines[1].contains(second.id.as_str()) && lines[1].contains("denied"));
-    assert!(lines[3].contains("approved now, not pending"), "a stale item is reported: {}", lines[3]);
-    for (request, state) in [(&first, RequestState::Denied), (&second, RequestState::Denied), (&approved, RequestState::Approved)] {
+    assert!(
+        lines[3].contains("approved now, not pending"),
+        "a stale item is reported: {}",
+        lines[3]
+    );
+    for (request, state) in [
+        (&first, RequestState::Denied),
+        (&second, RequestState::Denied),
+        (&approved, RequestState::Approved),
+    ] {
         assert_eq!(app.workflow.get(&request.id).await.unwrap().state, state);
     }
     // Denying one's own request only reduces access, so the workflow allows it.
     assert!(lines[2].contains(bobs.id.as_str()));
     // Bulk revoke, without htmx: a results page.
     let revoke = format!("{}:approved", approved.id);
-    let page = bob.post("/admin/bulk", &[("action", "revoke"), ("ids", &revoke)]).await;
+    let page = bob
+        .post("/admin/bulk", &[("action", "revoke"), ("ids", &revoke)])
+        .await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(page.body.contains("revoked") && page.body.contains("<html"));
-    assert_eq!(app.workflow.get(&approved.id).await.unwrap().state, RequestState::Revoked);
+    assert_eq!(
+        app.workflow.get(&approved.id).await.unwrap().state,
+        RequestState::Revoked
+    );
     let nothing = bob.post_htmx("/admin/bulk", &[("action", "deny")]).await;
     assert_eq!(nothing.status, StatusCode::BAD_REQUEST);
     assert!(nothing.body.contains("Select at least one request"));
     // A requester cannot use the bulk form at all.
     let erin = app.sign_in(ERIN).await;
-    assert_eq!(erin.post("/admin/bulk", &fields).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        erin.post("/admin/bulk", &fields).await.status,
+        StatusCode::FORBIDDEN
+    );
     app.finish().await;
 }
 
@@ -190,22 +339,57 @@ async fn join_tokens_are_shown_once_and_enroll_once() {
     let admin = app.sign_in(ADMIN).await;
     let clusters = admin.get("/admin/clusters").await;
     assert!(clusters.body.contains("Never seen") && clusters.body.contains("Production"));
-    let page = admin.post("/admin/clusters/join-token", &[("cluster", "prod")]).await;
+    let page = admin
+        .post("/admin/clusters/join-token", &[("cluster", "prod")])
+        .await;
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
     assert_eq!(page.header("cache-control"), "no-store");
-    let token = page.body.split("value=\"jjt_").nth(1).unwrap().split('"').next().unwrap();
+    let token = page
+        .body
+        .split("value=\"jjt_")
+        .nth(1)
+        .unwrap()
+        .split('"')
+        .next()
+        .unwrap();
     let token = format!("jjt_{token}");
     let later = admin.get("/admin/clusters").await;
-    assert!(!later.body.contains(&token) && !later.body.contains("jjt_"), "shown once");
+    assert!(
+        !later.body.contains(&token) && !later.body.contains("jjt_"),
+        "shown once"
+    );
     let now = app.clock.now();
     let hash = join_token_hash(&token);
-    assert_eq!(app.store.enroll(&hash, "prod", "a2V5", "0.1.0", now).await.unwrap(), Ok(()));
-    assert!(app.store.enroll(&hash, "prod", "a2V5", "0.1.0", now).await.unwrap().is_err());
+    assert_eq!(
+        app.store
+            .enroll(&hash, "prod", "a2V5", "0.1.0", now)
+            .await
+            .unwrap(),
+        Ok(())
+    );
+    assert!(
+        app.store
+            .enroll(&hash, "prod", "a2V5", "0.1.0", now)
+            .await
+            .unwrap()
+            .is_err()
+    );
     let enrolled = admin.get("/admin/clusters").await;
-    assert!(enrolled.body.contains("Connected") && enrolled.body.contains("0.1.0"), "{}", enrolled.body);
-    let unknown = admin.post("/admin/clusters/join-token", &[("cluster", "nope")]).await;
+    assert!(
+        enrolled.body.contains("Connected") && enrolled.body.contains("0.1.0"),
+        "{}",
+        enrolled.body
+    );
+    let unknown = admin
+        .post("/admin/clusters/join-token", &[("cluster", "nope")])
+        .await;
     assert_eq!(unknown.status, StatusCode::BAD_REQUEST);
     let bob = app.sign_in(BOB).await;
-    assert_eq!(bob.post("/admin/clusters/join-token", &[("cluster", "prod")]).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(
+        bob.post("/admin/clusters/join-token", &[("cluster", "prod")])
+            .await
+            .status,
+        StatusCode::FORBIDDEN
+    );
     app.finish().await;
 }

@@ -24,12 +24,21 @@ impl EventStream {
         }
         let response = request.send().await.unwrap();
         assert_eq!(response.status(), StatusCode::OK);
-        assert!(response.headers()["content-type"].to_str().unwrap().starts_with("text/event-stream"));
+        assert!(
+            response.headers()["content-type"]
+                .to_str()
+                .unwrap()
+                .starts_with("text/event-stream")
+        );
         let mut stream = EventStream {
             response,
             buffer: String::new(),
         };
-        assert_eq!(stream.next().await.0, "ready", "the stream says when it is subscribed");
+        assert_eq!(
+            stream.next().await.0,
+            "ready",
+            "the stream says when it is subscribed"
+        );
         stream
     }
 
@@ -57,14 +66,21 @@ impl EventStream {
                 }
                 return (name, data);
             }
-            let chunk = self.response.chunk().await.unwrap().expect("the stream stays open");
+            let chunk = self
+                .response
+                .chunk()
+                .await
+                .unwrap()
+                .expect("the stream stays open");
             self.buffer.push_str(&String::from_utf8_lossy(&chunk));
         }
     }
 }
 
 async fn changes_reach_the_streams_of_those_who_may_see_them(backend: Backend) {
-    let Some(app) = Dashboard::start(backend).await else { return };
+    let Some(app) = Dashboard::start(backend).await else {
+        return;
+    };
     let mut alice = EventStream::open(&app.sign_in(ALICE).await).await;
     let mut bob = EventStream::open(&app.sign_in(BOB).await).await;
     let mut admin = EventStream::open(&app.sign_in(ADMIN).await).await;

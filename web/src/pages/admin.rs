@@ -107,7 +107,14 @@ async fn require_approver(state: &AppState, viewer: &Viewer) -> Result<(), PageE
         return Ok(());
     }
     let message = "Only approvers and admins may open the approvals page.";
-    Err(refuse(state, viewer, "not_an_approver", "/admin", PageError::Forbidden(message)).await)
+    Err(refuse(
+        state,
+        viewer,
+        "not_an_approver",
+        "/admin",
+        PageError::Forbidden(message),
+    )
+    .await)
 }
 
 async fn page(
@@ -150,7 +157,10 @@ async fn partial(
     let lists = AdminLists {
         shell: Shell::new(&state, &viewer, "Approvals", Nav::Admin),
         sections,
-        back: format!("/admin?{}", serde_urlencoded::to_string(&filters).unwrap_or_default()),
+        back: format!(
+            "/admin?{}",
+            serde_urlencoded::to_string(&filters).unwrap_or_default()
+        ),
         bulk: true,
         ttl_options: approval_ttl_options(state.workflow.policy()),
     };
@@ -171,7 +181,9 @@ async fn sections(
         }
         let parsed = NaiveDate::parse_from_str(text, "%Y-%m-%d").ok();
         if parsed.is_none() {
-            filter_error = Some(format!("The {label} date must look like 2030-01-31; it was ignored."));
+            filter_error = Some(format!(
+                "The {label} date must look like 2030-01-31; it was ignored."
+            ));
         }
         parsed
     };
@@ -224,7 +236,10 @@ async fn sections(
                     "history",
                     "History".to_owned(),
                     "No finished requests.",
-                    RequestState::ALL.into_iter().filter(|s| s.is_terminal()).collect(),
+                    RequestState::ALL
+                        .into_iter()
+                        .filter(|s| s.is_terminal())
+                        .collect(),
                     HISTORY,
                 ),
             ],
@@ -281,9 +296,13 @@ async fn bulk(
     for entry in selected {
         let (id, shown) = entry.split_once(':').unwrap_or((entry, ""));
         let command = if action == "deny" {
-            Command::Deny { reason: reason.clone() }
+            Command::Deny {
+                reason: reason.clone(),
+            }
         } else {
-            Command::Revoke { reason: reason.clone() }
+            Command::Revoke {
+                reason: reason.clone(),
+            }
         };
         let item_fields = Fields(vec![("state".to_owned(), shown.to_owned())]);
         let result = execute(&state, &viewer, id, &item_fields, command).await;

@@ -189,7 +189,10 @@ async fn export(
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
     headers.insert(CACHE_CONTROL, HeaderValue::from_static("no-store"));
-    let disposition = format!("attachment; filename=\"janus-audit.{}\"", &file["export.".len()..]);
+    let disposition = format!(
+        "attachment; filename=\"janus-audit.{}\"",
+        &file["export.".len()..]
+    );
     if let Ok(disposition) = HeaderValue::from_str(&disposition) {
         headers.insert(CONTENT_DISPOSITION, disposition);
     }
@@ -210,8 +213,15 @@ fn export_stream(
         let (store, filter) = (store.clone(), filter.clone());
         async move {
             let (after, header) = cursor?;
-            let mut chunk = if header { CSV_HEADER.to_owned() } else { String::new() };
-            let records = match store.search_audit(&filter, AuditCursor::After(after), EXPORT_PAGE).await {
+            let mut chunk = if header {
+                CSV_HEADER.to_owned()
+            } else {
+                String::new()
+            };
+            let records = match store
+                .search_audit(&filter, AuditCursor::After(after), EXPORT_PAGE)
+                .await
+            {
                 Ok(records) => records,
                 Err(error) => {
                     tracing::error!(%error, "audit export stopped: the database failed");

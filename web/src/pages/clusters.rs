@@ -150,7 +150,12 @@ async fn join_token(
     require_admin(&state, &viewer, "/admin/clusters/join-token").await?;
     let fields = Fields(fields);
     let cluster = fields.get("cluster").unwrap_or_default().to_owned();
-    if !state.config.clusters.iter().any(|configured| configured.name == cluster) {
+    if !state
+        .config
+        .clusters
+        .iter()
+        .any(|configured| configured.name == cluster)
+    {
         return Err(PageError::BadRequest(format!(
             "Cluster `{cluster}` is not configured; add it under `clusters` first."
         )));
@@ -162,7 +167,12 @@ async fn join_token(
     let expires_at = state.workflow.clock().now()
         + TimeDelta::from_std(JOIN_TOKEN_VALIDITY).unwrap_or(TimeDelta::hours(1));
     let page = JoinTokenPage {
-        shell: Shell::new(&state, &viewer, format!("Join token for {cluster}"), Nav::Clusters),
+        shell: Shell::new(
+            &state,
+            &viewer,
+            format!("Join token for {cluster}"),
+            Nav::Clusters,
+        ),
         expires: zone(&state).moment(expires_at),
         cluster,
         token,

@@ -137,7 +137,12 @@ pub(crate) fn timeline_entry(event: &AuditRecord, zone: Zone) -> TimelineEntry {
 /// A few well-known detail fields, in a fixed order: `reason: …; duration: 2h; error: …`.
 fn summary(details: &Value) -> String {
     let mut parts = Vec::new();
-    let text = |key: &str| details.get(key).and_then(Value::as_str).filter(|text| !text.is_empty());
+    let text = |key: &str| {
+        details
+            .get(key)
+            .and_then(Value::as_str)
+            .filter(|text| !text.is_empty())
+    };
     if let Some(reason) = text("reason") {
         parts.push(format!("reason: {reason}"));
     }

@@ -36,16 +36,18 @@ impl Zone {
 
     /// `14:03:07` for timelines, with the date kept in [`Moment::iso`].
     pub fn format_long(&self, at: DateTime<Utc>) -> String {
-        at.with_timezone(&self.0).format("%Y-%m-%d %H:%M:%S %Z").to_string()
+        at.with_timezone(&self.0)
+            .format("%Y-%m-%d %H:%M:%S %Z")
+            .to_string()
     }
 
     /// Midnight at the start of `date` in this zone (for date filters).
     pub fn start_of(&self, date: NaiveDate) -> Option<DateTime<Utc>> {
-        self.from_local(date.and_hms_opt(0, 0, 0)?)
+        self.at_local(date.and_hms_opt(0, 0, 0)?)
     }
 
     /// A wall-clock time in this zone (the earlier one when a clock change repeats it).
-    pub fn from_local(&self, local: NaiveDateTime) -> Option<DateTime<Utc>> {
+    pub fn at_local(&self, local: NaiveDateTime) -> Option<DateTime<Utc>> {
         self.0
             .from_local_datetime(&local)
             .earliest()
@@ -62,7 +64,7 @@ impl Zone {
         ["%Y-%m-%dT%H:%M", "%Y-%m-%dT%H:%M:%S", "%Y-%m-%d %H:%M"]
             .into_iter()
             .find_map(|format| NaiveDateTime::parse_from_str(text, format).ok())
-            .and_then(|local| self.from_local(local))
+            .and_then(|local| self.at_local(local))
     }
 
     pub fn moment(&self, at: DateTime<Utc>) -> Moment {

@@ -55,8 +55,15 @@ struct Live {
     lifetime: BoxFuture<'static, ()>,
 }
 
-fn stream(state: AppState, viewer: Viewer, changes: Receiver<Change>) -> impl Stream<Item = Result<Event, Infallible>> {
-    let ready = Event::default().event("ready").data("{}").retry(Duration::from_secs(2));
+fn stream(
+    state: AppState,
+    viewer: Viewer,
+    changes: Receiver<Change>,
+) -> impl Stream<Item = Result<Event, Infallible>> {
+    let ready = Event::default()
+        .event("ready")
+        .data("{}")
+        .retry(Duration::from_secs(2));
     let lifetime = state.workflow.clock().sleep(STREAM_LIFETIME);
     let stopping: BoxFuture<'static, ()> = Box::pin(async move { state.stopped().await });
     let live = Live {
@@ -84,7 +91,10 @@ fn stream(state: AppState, viewer: Viewer, changes: Receiver<Change>) -> impl St
                 }
                 Ok(_) => continue,
                 Err(RecvError::Lagged(missed)) => {
-                    tracing::debug!(missed, "a live-update stream fell behind; asking the page to refresh");
+                    tracing::debug!(
+                        missed,
+                        "a live-update stream fell behind; asking the page to refresh"
+                    );
                     let event = Event::default().event("request").data("{}");
                     return Some((futures::stream::iter(vec![Ok(event)]), live));
                 }

@@ -165,8 +165,15 @@ async fn my_requests(
         limit,
         ..RequestSearch::default()
     };
-    let live_states = vec![RequestState::Pending, RequestState::Approved, RequestState::Active];
-    let ended_states = RequestState::ALL.into_iter().filter(|state| state.is_terminal()).collect();
+    let live_states = vec![
+        RequestState::Pending,
+        RequestState::Approved,
+        RequestState::Active,
+    ];
+    let ended_states = RequestState::ALL
+        .into_iter()
+        .filter(|state| state.is_terminal())
+        .collect();
     let view = |request: &_| RequestView::new(request, viewer, policy, zone, now);
     let live = store.search_requests(&search(live_states, 200)).await?;
     let recent = store.search_requests(&search(ended_states, RECENT)).await?;

@@ -158,10 +158,18 @@ fn home_page() {
             submitted: None,
         },
         live: vec![
-            view(&request("jr-aaaaaaaa", alice, RequestState::Pending), alice, false),
+            view(
+                &request("jr-aaaaaaaa", alice, RequestState::Pending),
+                alice,
+                false,
+            ),
             view(&request("jr-bbbbbbbb", alice, RequestState::Active), alice, false),
         ],
-        recent: vec![view(&request("jr-cccccccc", alice, RequestState::Denied), alice, false)],
+        recent: vec![view(
+            &request("jr-cccccccc", alice, RequestState::Denied),
+            alice,
+            false,
+        )],
         back: "/".to_owned(),
         bulk: false,
         ttl_options: Vec::new(),
@@ -177,13 +185,21 @@ fn admin_page_for_an_approver() {
             id: "pending",
             title: "Waiting for approval".to_owned(),
             empty: "Nothing waits for approval.",
-            requests: vec![view(&request("jr-aaaaaaaa", "alice@example.com", RequestState::Pending), bob, true)],
+            requests: vec![view(
+                &request("jr-aaaaaaaa", "alice@example.com", RequestState::Pending),
+                bob,
+                true,
+            )],
         },
         Section {
             id: "active",
             title: "Active and being granted".to_owned(),
             empty: "No access is live.",
-            requests: vec![view(&request("jr-bbbbbbbb", "erin@example.com", RequestState::Active), bob, true)],
+            requests: vec![view(
+                &request("jr-bbbbbbbb", "erin@example.com", RequestState::Active),
+                bob,
+                true,
+            )],
         },
         Section {
             id: "history",
@@ -202,7 +218,10 @@ fn admin_page_for_an_approver() {
         query: "cluster=prod&requester=&state=&from=&to=".to_owned(),
         filters,
         clusters: vec!["prod".to_owned()],
-        states: RequestState::ALL.into_iter().map(|s| (s.as_str(), state_label(s))).collect(),
+        states: RequestState::ALL
+            .into_iter()
+            .map(|s| (s.as_str(), state_label(s)))
+            .collect(),
         filter_error: Some("The from date must look like 2030-01-31; it was ignored.".to_owned()),
         sections: sections.clone(),
         back: "/admin".to_owned(),
@@ -219,7 +238,10 @@ fn admin_page_for_an_approver() {
     };
     let fragment = lists.render().unwrap();
     assert!(!fragment.contains("<html"), "the live refresh is a fragment");
-    assert!(page.render().unwrap().contains(&fragment), "the page embeds the same fragment");
+    assert!(
+        page.render().unwrap().contains(&fragment),
+        "the page embeds the same fragment"
+    );
 }
 
 #[test]
@@ -237,8 +259,20 @@ fn request_page_with_its_timeline() {
         hash: String::new(),
     };
     let timeline = [
-        record(1, 0, "alice@example.com", "request.submitted", json!({"ttlSeconds": 7200, "reason": "500s"})),
-        record(2, 5, "bob@example.com", "request.approved", json!({"ttlSeconds": 3600, "reason": "ok"})),
+        record(
+            1,
+            0,
+            "alice@example.com",
+            "request.submitted",
+            json!({"ttlSeconds": 7200, "reason": "500s"}),
+        ),
+        record(
+            2,
+            5,
+            "bob@example.com",
+            "request.approved",
+            json!({"ttlSeconds": 3600, "reason": "ok"}),
+        ),
         record(3, 6, "agent:prod", "grant.succeeded", json!({})),
     ]
     .iter()
@@ -307,8 +341,14 @@ fn text_is_escaped_and_states_are_words() {
     }
     .render()
     .unwrap();
-    assert!(page.contains("/pay &#60;script&#62;") || page.contains("/pay &lt;script&gt;"), "{page}");
+    assert!(
+        page.contains("/pay &#60;script&#62;") || page.contains("/pay &lt;script&gt;"),
+        "{page}"
+    );
     assert!(!page.contains("<script>"));
     assert!(page.contains(">Denied</span>") && page.contains("not during the freeze"));
-    assert!(!page.contains("/withdraw\""), "a finished request has no withdraw button");
+    assert!(
+        !page.contains("/withdraw\""),
+        "a finished request has no withdraw button"
+    );
 }
