@@ -381,7 +381,11 @@ async fn janus_serve_prints_the_local_admin_password_once() {
     async fn listening(child: &mut tokio::process::Child) -> String {
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
         loop {
-            let line = lines.next_line().await.unwrap().expect("janus exited before listening");
+            let line = lines
+                .next_line()
+                .await
+                .unwrap()
+                .expect("janus exited before listening");
             let entry: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
             if entry["message"] == "janus central listening" {
                 tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
@@ -407,7 +411,11 @@ async fn janus_serve_prints_the_local_admin_password_once() {
     let base = listening(&mut first).await;
     let mut stdout = BufReader::new(first.stdout.take().unwrap()).lines();
     let password = loop {
-        let line = stdout.next_line().await.unwrap().expect("the password is printed");
+        let line = stdout
+            .next_line()
+            .await
+            .unwrap()
+            .expect("the password is printed");
         if let Some(rest) = line.strip_prefix("Local sign-in (development only): admin@localhost / ") {
             break rest.trim().to_owned();
         }
@@ -421,14 +429,21 @@ async fn janus_serve_prints_the_local_admin_password_once() {
     let signed_in = browser
         .post_form(
             &format!("{base}/auth/login"),
-            &[("email", "admin@localhost"), ("password", &password), ("_csrf", &csrf)],
+            &[
+                ("email", "admin@localhost"),
+                ("password", &password),
+                ("_csrf", &csrf),
+            ],
         )
         .await
         .unwrap();
     assert_eq!(signed_in.status, StatusCode::SEE_OTHER, "{}", signed_in.body);
     let me = browser.get(&format!("{base}/api/v1/me")).await.unwrap();
     let me: serde_json::Value = serde_json::from_str(&me.body).unwrap();
-    assert_eq!((me["principal"].as_str(), me["isAdmin"].as_bool()), (Some("admin@localhost"), Some(true)));
+    assert_eq!(
+        (me["principal"].as_str(), me["isAdmin"].as_bool()),
+        (Some("admin@localhost"), Some(true))
+    );
     first.stdout = None;
     let _ = stop(first).await;
 
