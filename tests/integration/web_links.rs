@@ -198,6 +198,15 @@ async fn link_mode_signs_the_holder_in_once() {
     assert_eq!(redeemed[0].0, ALICE);
     let signed_in = app.audit("auth.signed_in").await;
     assert_eq!(signed_in[0].1["method"], "link");
+    // The link's session cannot be turned into lasting access.
+    let token = holder
+        .send(reqwest::Method::POST, &app.url("/api/v1/tokens"), |request| {
+            request.json(&serde_json::json!({ "name": "keep" }))
+        })
+        .await
+        .unwrap();
+    assert_eq!(token.status, StatusCode::FORBIDDEN);
+    assert!(token.body.contains("link_session_cannot_create_tokens"));
 
     // Single use: the same link in another browser is refused.
     let thief = Browser::new();
