@@ -243,8 +243,11 @@ async fn errors_are_json_with_a_code_and_a_sentence() {
         (status, body["error"]["code"].as_str()),
         (StatusCode::NOT_FOUND, Some("not_found"))
     );
-    let (status, _) = api(Method::GET, &app.url("/api/v1/nothing-here"), Some(&alice), None).await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
+    let (status, body) = api(Method::GET, &app.url("/api/v1/nothing-here"), Some(&alice), None).await;
+    assert_eq!(
+        (status, body["error"]["code"].as_str()),
+        (StatusCode::NOT_FOUND, Some("not_found"))
+    );
     let (status, _) = api(
         Method::GET,
         &app.url(&format!("/api/v1/requests/{}/approve", request.id)),

@@ -357,3 +357,100 @@ async fn sessions_are_listed_and_revoked_one_by_one_or_everywhere() {
     );
     app.finish().await;
 }
+
+/// `janus serve` with `auth.mode: local` and no admins configured: `admin@localhost`, whose
+/// password is printed once at first start, signs in and is an admin; a restart prints nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn janus_serve_prints_the_local_admin_password_once() {
+    use tokio::io::{AsyncBufReadExt as _, AsyncReadExt as _, BufReader};
+
+    let dir = crate::support::TempDir::new();
+    let start = || {
+        let mut command = tokio::process::Command::new(env!("CARGO_BIN_EXE_janus"));
+        command
+            .args(["--log-format", "json", "serve"])
+            .current_dir(dir.path())
+            .env_remove("JANUS_CONFIG")
+            .env("JANUS_WEBUI__LISTEN", "127.0.0.1:0")
+            .env("JANUS_LOG", "info")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::piped())
+            .kill_on_drop(true);
+        command.spawn().unwrap()
+    };
+    async fn listening(child: &mut tokio::process::Child) -> String {
+        let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+        loop {
+            let line = lines
+                .next_line()
+                .await
+                .unwrap()
+                .expect("janus exited before listening");
+            let entry: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+            if entry["message"] == "janus central listening" {
+                tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+                return format!("http://{}", entry["address"].as_str().unwrap());
+            }
+        }
+    }
+    async fn stop(mut child: tokio::process::Child) -> String {
+        let killed = std::process::Command::new("kill")
+            .args(["-TERM", &child.id().unwrap().to_string()])
+            .status()
+            .unwrap();
+        assert!(killed.success());
+        let mut stdout = String::new();
+        if let Some(mut pipe) = child.stdout.take() {
+            pipe.read_to_string(&mut stdout).await.unwrap();
+        }
+        assert!(child.wait().await.unwrap().success());
+        stdout
+    }
+
+    let mut first = start();
+    let base = listening(&mut first).await;
+    let mut stdout = BufReader::new(first.stdout.take().unwrap()).lines();
+    let password = loop {
+        let line = stdout
+            .next_line()
+            .await
+            .unwrap()
+            .expect("the password is printed");
+        if let Some(rest) = line.strip_prefix("Local sign-in (development only): admin@localhost / ") {
+            break rest.trim().to_owned();
+        }
+    };
+    assert!(password.len() >= 20, "{password}");
+
+    let browser = Browser::new();
+    let form = browser.get(&format!("{base}/auth/login")).await.unwrap();
+    let csrf = hidden(&form.body, "_csrf");
+    assert_eq!(hidden(&form.body, "email"), "admin@localhost");
+    let signed_in = browser
+        .post_form(
+            &format!("{base}/auth/login"),
+            &[
+                ("email", "admin@localhost"),
+                ("password", &password),
+                ("_csrf", &csrf),
+            ],
+        )
+        .await
+        .unwrap();
+    assert_eq!(signed_in.status, StatusCode::SEE_OTHER, "{}", signed_in.body);
+    let me = browser.get(&format!("{base}/api/v1/me")).await.unwrap();
+    let me: serde_json::Value = serde_json::from_str(&me.body).unwrap();
+    assert_eq!(
+        (me["principal"].as_str(), me["isAdmin"].as_bool()),
+        (Some("admin@localhost"), Some(true))
+    );
+    first.stdout = None;
+    let _ = stop(first).await;
+
+    let mut second = start();
+    let base = listening(&mut second).await;
+    let health = reqwest::get(format!("{base}/healthz")).await.unwrap();
+    assert_eq!(health.status(), StatusCode::OK);
+    let printed = stop(second).await;
+    assert!(!printed.contains("Local sign-in"), "printed again: {printed}");
+}
