@@ -393,3 +393,61 @@ async fn join_tokens_are_shown_once_and_enroll_once() {
     );
     app.finish().await;
 }
+
+#[tokio::test]
+async fn extensions_are_asked_for_and_decided_on_the_pages() {
+    let app = Dashboard::start(Backend::Sqlite).await.unwrap();
+    let request = app.approve(&app.submit(ALICE, &["payments"]).await, BOB).await;
+    let work = app
+        .workflow
+        .wait_for_work(
+            "prod",
+            std::time::Duration::from_secs(1),
+            std::time::Duration::from_secs(60),
+        )
+        .await
+        .unwrap()
+        .expect("grant work");
+    let outcome = janus_core::queue::WorkOutcome::Succeeded;
+    app.workflow
+        .complete_work("prod", work.id, &work.lease_token, outcome)
+        .await
+        .unwrap();
+    let (alice, bob) = (app.sign_in(ALICE).await, app.sign_in(BOB).await);
+    let path = format!("/requests/{}", request.id);
+    assert!(alice.get("/").await.body.contains("Ask to extend"));
+    let bad = alice
+        .post_htmx(
+            &format!("{path}/extend"),
+            &[("state", "active"), ("ttl", "later")],
+        )
+        .await;
+    assert_eq!(bad.status, StatusCode::BAD_REQUEST);
+    assert!(bad.body.contains("is not a duration"), "{}", bad.body);
+    let asked = alice
+        .post_htmx(
+            &format!("{path}/extend"),
+            &[("state", "active"), ("ttl", "30m"), ("reason", "still digging")],
+        )
+        .await;
+    assert_eq!(asked.status, StatusCode::OK, "{}", asked.body);
+    let admin_page = bob.get("/admin").await.body;
+    assert!(admin_page.contains("30m more: still digging") && admin_page.contains("Approve extension"));
+    let self_approved = alice
+        .post(&format!("{path}/extension/approve"), &[("state", "active")])
+        .await;
+    assert_eq!(
+        self_approved.status,
+        StatusCode::FORBIDDEN,
+        "{}",
+        self_approved.body
+    );
+    let approved = bob
+        .post_htmx(&format!("{path}/extension/approve"), &[("state", "active")])
+        .await;
+    assert_eq!(approved.status, StatusCode::OK, "{}", approved.body);
+    let now = app.workflow.get(&request.id).await.unwrap();
+    assert!(now.extension.is_none());
+    assert_eq!(now.extensions, 1);
+    app.finish().await;
+}
