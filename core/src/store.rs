@@ -11,10 +11,12 @@
 //! of it commits or none of it does.
 
 pub(crate) mod accounts;
+pub mod agents;
 mod backend;
 mod outbox;
 mod postgres;
 mod rows;
+pub mod search;
 mod sqlite;
 
 use chrono::{DateTime, Utc};

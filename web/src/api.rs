@@ -21,7 +21,7 @@ use axum::body::Bytes;
 use axum::extract::{FromRequest, Request, State};
 use axum::http::header::CONTENT_TYPE;
 use axum::http::{Method, StatusCode};
-use axum::routing::{MethodRouter, delete, get, post};
+use axum::routing::{MethodRouter, any, delete, get, post};
 use axum::{Json, Router};
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -88,8 +88,10 @@ fn build() -> ApiRoutes {
         .add(Method::DELETE, "/api/v1/tokens/{id}", delete(tokens::revoke))
 }
 
+/// The API's routes, plus a JSON 404 for any other path under `/api/v1/` (the application's own
+/// fallback stays free for the dashboard).
 pub fn routes() -> Router<AppState> {
-    build().router.fallback(not_found)
+    build().router.route("/api/v1/{*rest}", any(not_found))
 }
 
 /// Every (method, path) the API router serves, in registration order. Paths use axum's

@@ -11,11 +11,13 @@
 mod agent_api;
 mod agent_identity;
 pub mod api;
+mod assets;
 pub mod auth;
 mod error;
 mod health;
 pub mod html;
 mod links;
+pub mod pages;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -147,6 +149,8 @@ pub fn router(state: AppState) -> Router {
         .merge(auth::routes())
         .merge(links::routes())
         .merge(api::routes())
+        .merge(pages::routes())
+        .merge(assets::routes())
         .nest("/agent/v1", agent_api::routes())
         .with_state(state.clone());
     if let Some(slack) = &state.slack {

@@ -65,6 +65,13 @@ pub async fn create(
     viewer: Viewer,
     JsonBody(body): JsonBody<NewToken>,
 ) -> Result<Response, ApiError> {
+    if viewer.is_link_session() {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "link_session_cannot_create_tokens",
+            "A session opened from a terminal link cannot create API tokens; sign in to Janus first.",
+        ));
+    }
     if matches!(viewer.credential, Credential::ApiToken { .. }) {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,

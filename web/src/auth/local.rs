@@ -34,7 +34,7 @@ pub fn admin_email(config: &Config) -> Principal {
         .iter()
         .find_map(|email| Principal::parse(email).ok())
         .or_else(|| Principal::parse("admin@localhost").ok())
-        .unwrap_or_else(|| unreachable_principal())
+        .unwrap_or_else(unreachable_principal)
 }
 
 #[expect(clippy::expect_used, reason = "a literal, valid email")]

@@ -41,6 +41,8 @@ pub struct Viewer {
     /// How the request proved who it is.
     pub credential: Credential,
     csrf: String,
+    /// The session was made by redeeming a signed link (`links.mode: link`).
+    link_session: bool,
 }
 
 /// How a request proved who it is.
@@ -79,7 +81,15 @@ impl Viewer {
             approver_of,
             credential,
             csrf,
+            link_session: false,
         }
+    }
+
+    /// True when this session came from a signed link (`links.mode: link`) rather than a sign-in:
+    /// it may use the dashboard but not mint API tokens, so an intercepted link cannot be turned
+    /// into lasting access.
+    pub fn is_link_session(&self) -> bool {
+        self.link_session
     }
 
     /// The value every state-changing form must send back as the `_csrf` field (or the
@@ -304,7 +314,8 @@ async fn identify(parts: &Parts, state: &AppState) -> Result<Resolved, AuthRejec
     {
         let credential = Credential::Session { id: session.id };
         let groups = session.groups.into_iter().collect();
-        let viewer = Viewer::new(state, session.principal, groups, credential, csrf_token(secret));
+        let mut viewer = Viewer::new(state, session.principal, groups, credential, csrf_token(secret));
+        viewer.link_session = session.method == "link";
         return Ok(Resolved::Viewer(Box::new(viewer)));
     }
     Ok(Resolved::Anonymous)

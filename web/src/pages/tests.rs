@@ -1,0 +1,354 @@
+//! Snapshots of rendered pages, from fixed data at a fixed time (no database, no clock): a change
+//! to a template shows up as a reviewed diff (`cargo insta review`).
+
+use askama::Template;
+use chrono::{DateTime, TimeZone as _, Utc};
+use janus_core::audit::AuditRecord;
+use janus_core::domain::{
+    AccessRequest, Approval, CredentialsStatus, ExtensionRequest, Origin, Policy, Principal, RequestId,
+    RequestState,
+};
+use serde_json::json;
+
+use super::admin::{AdminLists, AdminPage, AdminQuery, Section};
+use super::clusters::{ClusterRow, ClustersPage};
+use super::detail::{DetailPage, timeline_entry};
+use super::display::{RequestView, Zone, approval_ttl_options, state_label};
+use super::home::{ClusterOption, FormErrors, HomePage, NamespaceChoice, RequestForm};
+use super::shell::{Nav, Shell};
+use crate::assets::AssetUrls;
+
+fn at(hour: u32, minute: u32) -> DateTime<Utc> {
+    Utc.with_ymd_and_hms(2030, 1, 15, hour, minute, 0).unwrap()
+}
+
+fn person(email: &str) -> Principal {
+    Principal::parse(email).unwrap()
+}
+
+fn zone() -> Zone {
+    Zone::from_name("Europe/Paris")
+}
+
+/// Fixed asset URLs, so a stylesheet change does not touch every snapshot.
+fn assets() -> &'static AssetUrls {
+    static ASSETS: std::sync::OnceLock<AssetUrls> = std::sync::OnceLock::new();
+    ASSETS.get_or_init(|| AssetUrls {
+        normalize_css: "/assets/h/vendor/modern-normalize.css".to_owned(),
+        app_css: "/assets/h/janus.css".to_owned(),
+        htmx_js: "/assets/h/vendor/htmx.min.js".to_owned(),
+        sse_js: "/assets/h/vendor/htmx-ext-sse.min.js".to_owned(),
+        app_js: "/assets/h/janus.js".to_owned(),
+    })
+}
+
+fn shell(email: &str, admin: bool, approver: bool, nav: Nav) -> Shell {
+    Shell {
+        title: "Snapshot".to_owned(),
+        nav,
+        email: email.to_owned(),
+        is_admin: admin,
+        is_approver: approver,
+        csrf: "csrf-token".to_owned(),
+        assets: assets(),
+        zone: zone(),
+    }
+}
+
+fn request(id: &str, requester: &str, state: RequestState) -> AccessRequest {
+    let mut request = AccessRequest {
+        id: RequestId::parse(id).unwrap(),
+        requester: person(requester),
+        origin: Origin::web(),
+        cluster: "prod".to_owned(),
+        namespaces: vec!["payments".to_owned(), "checkout".to_owned()],
+        profile: "exec".to_owned(),
+        requested_ttl_seconds: 7_200,
+        ttl_seconds: 7_200,
+        reason: "investigating 500s on /pay <script>".to_owned(),
+        state,
+        credentials: CredentialsStatus::None,
+        approvals: Vec::new(),
+        deny_reason: None,
+        extension: None,
+        extensions: 0,
+        created_at: at(9, 0),
+        decided_at: None,
+        activated_at: None,
+        expires_at: None,
+        ended_at: None,
+        end_reason: None,
+        version: 1,
+    };
+    if state != RequestState::Pending {
+        request.approvals.push(Approval {
+            by: person("bob@example.com"),
+            at: at(9, 5),
+            ttl_seconds: Some(3_600),
+            reason: Some("ok".to_owned()),
+        });
+        request.ttl_seconds = 3_600;
+        request.decided_at = Some(at(9, 5));
+    }
+    if state == RequestState::Active {
+        request.credentials = CredentialsStatus::Live;
+        request.activated_at = Some(at(9, 6));
+        request.expires_at = Some(at(10, 6));
+        request.extension = Some(ExtensionRequest {
+            ttl_seconds: 1_800,
+            reason: "still digging".to_owned(),
+            requested_at: at(9, 40),
+            approvals: Vec::new(),
+        });
+    }
+    if state == RequestState::Denied {
+        request.approvals.clear();
+        request.deny_reason = Some("not during the freeze".to_owned());
+        request.ended_at = Some(at(9, 10));
+        request.end_reason = Some("denied by bob@example.com".to_owned());
+    }
+    request
+}
+
+fn policy() -> Policy {
+    Policy::default()
+}
+
+fn view(request: &AccessRequest, viewer: &str, approver: bool) -> RequestView {
+    RequestView::for_person(request, &person(viewer), approver, &policy(), zone(), at(9, 45))
+}
+
+#[test]
+fn home_page() {
+    let alice = "alice@example.com";
+    let page = HomePage {
+        shell: shell(alice, false, false, Nav::Home),
+        form: RequestForm {
+            clusters: vec![
+                ClusterOption {
+                    name: "prod".to_owned(),
+                    label: "Production (prod)".to_owned(),
+                },
+                ClusterOption {
+                    name: "staging".to_owned(),
+                    label: "staging".to_owned(),
+                },
+            ],
+            cluster: "prod".to_owned(),
+            namespaces: Some(vec![
+                NamespaceChoice {
+                    name: "checkout".to_owned(),
+                    checked: false,
+                },
+                NamespaceChoice {
+                    name: "payments".to_owned(),
+                    checked: true,
+                },
+            ]),
+            namespaces_text: "payments".to_owned(),
+            ttl: "5m".to_owned(),
+            reason: String::new(),
+            min_ttl: "10m".to_owned(),
+            max_ttl: "8h".to_owned(),
+            errors: FormErrors {
+                ttl: Some("The TTL must be between 600 and 28800 seconds; 300 was asked.".to_owned()),
+                reason: Some("A reason is required: say why you need access.".to_owned()),
+                ..FormErrors::default()
+            },
+            submitted: None,
+        },
+        live: vec![
+            view(
+                &request("jr-aaaaaaaa", alice, RequestState::Pending),
+                alice,
+                false,
+            ),
+            view(&request("jr-bbbbbbbb", alice, RequestState::Active), alice, false),
+        ],
+        recent: vec![view(
+            &request("jr-cccccccc", alice, RequestState::Denied),
+            alice,
+            false,
+        )],
+        back: "/".to_owned(),
+        bulk: false,
+        ttl_options: Vec::new(),
+    };
+    insta::assert_snapshot!("home", page.render().unwrap());
+}
+
+#[test]
+fn admin_page_for_an_approver() {
+    let bob = "bob@example.com";
+    let sections = vec![
+        Section {
+            id: "pending",
+            title: "Waiting for approval".to_owned(),
+            empty: "Nothing waits for approval.",
+            requests: vec![view(
+                &request("jr-aaaaaaaa", "alice@example.com", RequestState::Pending),
+                bob,
+                true,
+            )],
+        },
+        Section {
+            id: "active",
+            title: "Active and being granted".to_owned(),
+            empty: "No access is live.",
+            requests: vec![view(
+                &request("jr-bbbbbbbb", "erin@example.com", RequestState::Active),
+                bob,
+                true,
+            )],
+        },
+        Section {
+            id: "history",
+            title: "History".to_owned(),
+            empty: "No finished requests.",
+            requests: Vec::new(),
+        },
+    ];
+    let filters = AdminQuery {
+        cluster: "prod".to_owned(),
+        state: String::new(),
+        ..AdminQuery::default()
+    };
+    let page = AdminPage {
+        shell: shell(bob, false, true, Nav::Admin),
+        query: "cluster=prod&requester=&state=&from=&to=".to_owned(),
+        filters,
+        clusters: vec!["prod".to_owned()],
+        states: RequestState::ALL
+            .into_iter()
+            .map(|s| (s.as_str(), state_label(s)))
+            .collect(),
+        filter_error: Some("The from date must look like 2030-01-31; it was ignored.".to_owned()),
+        sections: sections.clone(),
+        back: "/admin".to_owned(),
+        bulk: true,
+        ttl_options: approval_ttl_options(&policy()),
+    };
+    insta::assert_snapshot!("admin", page.render().unwrap());
+    let lists = AdminLists {
+        shell: shell(bob, false, true, Nav::Admin),
+        sections,
+        back: "/admin".to_owned(),
+        bulk: true,
+        ttl_options: approval_ttl_options(&policy()),
+    };
+    let fragment = lists.render().unwrap();
+    assert!(!fragment.contains("<html"), "the live refresh is a fragment");
+    assert!(
+        page.render().unwrap().contains(&fragment),
+        "the page embeds the same fragment"
+    );
+}
+
+#[test]
+fn request_page_with_its_timeline() {
+    let request = request("jr-bbbbbbbb", "alice@example.com", RequestState::Active);
+    let record = |seq: i64, minute: u32, actor: &str, action: &str, details: serde_json::Value| AuditRecord {
+        seq,
+        at: at(9, minute),
+        actor: actor.to_owned(),
+        action: action.to_owned(),
+        request_id: Some("jr-bbbbbbbb".to_owned()),
+        cluster: Some("prod".to_owned()),
+        details,
+        prev_hash: String::new(),
+        hash: String::new(),
+    };
+    let timeline = [
+        record(
+            1,
+            0,
+            "alice@example.com",
+            "request.submitted",
+            json!({"ttlSeconds": 7200, "reason": "500s"}),
+        ),
+        record(
+            2,
+            5,
+            "bob@example.com",
+            "request.approved",
+            json!({"ttlSeconds": 3600, "reason": "ok"}),
+        ),
+        record(3, 6, "agent:prod", "grant.succeeded", json!({})),
+    ]
+    .iter()
+    .map(|event| timeline_entry(event, zone()))
+    .collect();
+    let page = DetailPage {
+        shell: shell("bob@example.com", false, true, Nav::None),
+        request: view(&request, "bob@example.com", true),
+        timeline,
+        back: "/requests/jr-bbbbbbbb".to_owned(),
+        bulk: false,
+        ttl_options: approval_ttl_options(&policy()),
+    };
+    insta::assert_snapshot!("request", page.render().unwrap());
+}
+
+#[test]
+fn clusters_page() {
+    let page = ClustersPage {
+        shell: shell("admin@example.com", true, true, Nav::Clusters),
+        clusters: vec![
+            ClusterRow {
+                name: "prod".to_owned(),
+                display_name: "Production".to_owned(),
+                configured: true,
+                auth: "enrollment (join token)",
+                approvers: "bob@example.com".to_owned(),
+                connected: true,
+                status: "Connected",
+                last_seen: Some(zone().moment(at(9, 44))),
+                version: "0.1.0".to_owned(),
+                enrolled: Some(zone().moment(at(8, 0))),
+                namespaces: vec!["checkout".to_owned(), "payments".to_owned()],
+                namespaces_reported: Some(zone().moment(at(9, 40))),
+            },
+            ClusterRow {
+                name: "edge".to_owned(),
+                display_name: String::new(),
+                configured: true,
+                auth: "ServiceAccount token (issuer)",
+                approvers: String::new(),
+                connected: false,
+                status: "Never seen",
+                last_seen: None,
+                version: String::new(),
+                enrolled: None,
+                namespaces: Vec::new(),
+                namespaces_reported: None,
+            },
+        ],
+    };
+    insta::assert_snapshot!("clusters", page.render().unwrap());
+}
+
+#[test]
+fn text_is_escaped_and_states_are_words() {
+    let alice = "alice@example.com";
+    let html = view(&request("jr-aaaaaaaa", alice, RequestState::Denied), alice, false);
+    let page = DetailPage {
+        shell: shell(alice, false, false, Nav::None),
+        request: html,
+        timeline: Vec::new(),
+        back: "/".to_owned(),
+        bulk: false,
+        ttl_options: Vec::new(),
+    }
+    .render()
+    .unwrap();
+    assert!(
+        page.contains("/pay &#60;script&#62;") || page.contains("/pay &lt;script&gt;"),
+        "{page}"
+    );
+    assert!(!page.contains("<script>"));
+    assert!(page.contains(">Denied</span>") && page.contains("not during the freeze"));
+    assert!(
+        !page.contains("/withdraw\""),
+        "a finished request has no withdraw button"
+    );
+}
