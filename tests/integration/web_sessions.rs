@@ -380,18 +380,23 @@ async fn janus_serve_prints_the_local_admin_password_once() {
     };
     async fn listening(child: &mut tokio::process::Child) -> String {
         let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-        loop {
-            let line = lines
-                .next_line()
-                .await
-                .unwrap()
-                .expect("janus exited before listening");
-            let entry: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
-            if entry["message"] == "janus central listening" {
-                tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
-                return format!("http://{}", entry["address"].as_str().unwrap());
+        let address = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+            loop {
+                let line = lines
+                    .next_line()
+                    .await
+                    .unwrap()
+                    .expect("janus exited before listening");
+                let entry: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+                if entry["message"] == "janus central listening" {
+                    return entry["address"].as_str().unwrap().to_owned();
+                }
             }
-        }
+        })
+        .await
+        .expect("janus never said it was listening");
+        tokio::spawn(async move { while let Ok(Some(_)) = lines.next_line().await {} });
+        format!("http://{address}")
     }
     async fn stop(mut child: tokio::process::Child) -> String {
         let killed = std::process::Command::new("kill")
@@ -410,16 +415,21 @@ async fn janus_serve_prints_the_local_admin_password_once() {
     let mut first = start();
     let base = listening(&mut first).await;
     let mut stdout = BufReader::new(first.stdout.take().unwrap()).lines();
-    let password = loop {
-        let line = stdout
-            .next_line()
-            .await
-            .unwrap()
-            .expect("the password is printed");
-        if let Some(rest) = line.strip_prefix("Local sign-in (development only): admin@localhost / ") {
-            break rest.trim().to_owned();
+    // A deadline, not a wait: a binary that never prints must fail the test, not hang it.
+    let password = tokio::time::timeout(std::time::Duration::from_secs(60), async {
+        loop {
+            let line = stdout
+                .next_line()
+                .await
+                .unwrap()
+                .expect("the password is printed");
+            if let Some(rest) = line.strip_prefix("Local sign-in (development only): admin@localhost / ") {
+                break rest.trim().to_owned();
+            }
         }
-    };
+    })
+    .await
+    .expect("janus serve printed no password within a minute");
     assert!(password.len() >= 20, "{password}");
 
     let browser = Browser::new();
