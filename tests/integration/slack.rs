@@ -523,22 +523,39 @@ async fn a_change_made_elsewhere_updates_the_card() {
     let test = SlackTest::start().await;
     let id = test.submit(ALICE, "request prod payments 1h investigating").await;
     test.card_shows(&id, "Pending").await;
-    // The dashboard and the API act through the same workflow, as an admin here.
+    // An admin denies it through the JSON API with a personal API token.
+    let accounts = janus_core::accounts::Accounts::for_workflow(&test.app.central.workflow);
+    let (token, _) = accounts
+        .create_api_token(&person("admin@example.com"), "slack test", None)
+        .await
+        .unwrap();
+    let response = test
+        .http
+        .post(format!("{}/api/v1/requests/{id}/deny", test.app.central.base))
+        .bearer_auth(token.expose())
+        .json(&json!({ "reason": "use the staging cluster" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
+    let card = test.card_shows(&id, "Denied by admin@example.com").await;
+    assert!(card.to_string().contains("use the staging cluster"));
+
+    // And the scheduler's and the agent's changes arrive the same way (see the journey and
+    // the grant-failure tests); a change from the workflow directly, too.
+    let other = test.submit(ALICE, "request prod checkout 1h investigating").await;
     test.app
         .central
         .workflow
         .execute(
-            &id,
+            &other,
             Some(RequestState::Pending),
-            Command::Deny {
-                reason: Some("use the staging cluster".into()),
-            },
+            Command::Revoke { reason: None },
             &Actor::Person(person("admin@example.com")),
         )
         .await
         .unwrap();
-    let card = test.card_shows(&id, "Denied by admin@example.com").await;
-    assert!(card.to_string().contains("use the staging cluster"));
+    test.card_shows(&other, "Revoked by admin@example.com").await;
     test.finish().await;
 }
 
