@@ -50,21 +50,15 @@ pub struct Slack {
     workflow: Workflow,
     config: Arc<Config>,
     api: SlackApi,
-    links: Option<LinkSigner>,
+    links: Arc<LinkSigner>,
     identities: Mutex<HashMap<String, (Principal, DateTime<Utc>)>>,
 }
 
 impl Slack {
-    /// Builds the adapter from `slack.*`, `links.*` and `webui.baseUrl`.
-    pub fn new(workflow: Workflow, config: Arc<Config>) -> Arc<Slack> {
+    /// Builds the adapter from `slack.*` and `webui.baseUrl`. `links` is the signer the web
+    /// verifies terminal links with, so the links Slack posts are the ones the web accepts.
+    pub fn new(workflow: Workflow, config: Arc<Config>, links: Arc<LinkSigner>) -> Arc<Slack> {
         let api = SlackApi::new(&config.slack.api_base_url, config.slack.bot_token.clone());
-        let links = match LinkSigner::from_config(&config.links) {
-            Ok(signer) => Some(signer),
-            Err(error) => {
-                tracing::warn!(%error, "no link key is configured; Slack cannot post terminal links");
-                None
-            }
-        };
         Arc::new(Slack {
             workflow,
             config,

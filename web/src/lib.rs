@@ -65,11 +65,12 @@ impl AppState {
             .build()
             .unwrap_or_default();
         let (links, server_key) = link_signer(&config);
+        let links = Arc::new(links);
         let config = Arc::new(config);
         let slack = config
             .slack
             .enabled
-            .then(|| janus_bot::slack::Slack::new(workflow.clone(), config.clone()));
+            .then(|| janus_bot::slack::Slack::new(workflow.clone(), config.clone(), links.clone()));
         AppState {
             slack,
             accounts: Accounts::for_workflow(&workflow),
@@ -77,7 +78,7 @@ impl AppState {
             config,
             http,
             issuers: agent_identity::IssuerCache::default(),
-            links: Arc::new(links),
+            links,
             auth: Arc::default(),
             server_key: Arc::new(server_key),
             stopping,
