@@ -5,6 +5,7 @@ pub mod audit;
 pub mod client;
 pub mod cluster;
 pub mod config;
+pub mod discord;
 pub mod migrate;
 pub mod requests;
 pub mod serve;

@@ -114,6 +114,19 @@ enum Command {
     /// The local admin of `auth.mode: local`.
     #[command(subcommand)]
     Admin(AdminCommand),
+    /// Set up the Discord application.
+    #[command(subcommand)]
+    Discord(DiscordCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum DiscordCommand {
+    /// Register `/janus` with Discord (bulk overwrite: running it again is harmless).
+    RegisterCommands {
+        /// Register in one server only (shows at once), instead of globally.
+        #[arg(long)]
+        guild: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]
@@ -222,6 +235,9 @@ fn main() -> ExitCode {
                 cmd::requests::act("extend", &id, Some(ttl), Some(reason)).await
             }
             Command::Admin(AdminCommand::ResetPassword) => cmd::serve::reset_admin_password(config).await,
+            Command::Discord(DiscordCommand::RegisterCommands { guild }) => {
+                cmd::discord::register_commands(config, guild).await
+            }
         }
     });
     match result {

@@ -53,6 +53,25 @@ impl CardAction {
         CardAction::ALL.into_iter().find(|action| action.id() == id)
     }
 
+    /// How the platform should draw it: the decisions that grant are `Primary`, those that
+    /// refuse or end access `Danger`.
+    pub fn style(self) -> ButtonStyle {
+        match self {
+            CardAction::Approve | CardAction::ApproveExtension => ButtonStyle::Primary,
+            CardAction::Deny
+            | CardAction::DenyWithReason
+            | CardAction::DenyExtension
+            | CardAction::Revoke => ButtonStyle::Danger,
+            CardAction::TtlOverride | CardAction::Withdraw | CardAction::Extend => ButtonStyle::Default,
+        }
+    }
+
+    /// Actions that belong to the requester (withdraw, ask for more time); the others are
+    /// approvers' decisions. Platforms may label them so; the workflow enforces who may.
+    pub fn requesters_own(self) -> bool {
+        matches!(self, CardAction::Withdraw | CardAction::Extend)
+    }
+
     pub fn label(self) -> &'static str {
         match self {
             CardAction::Approve => "Approve",
@@ -66,6 +85,14 @@ impl CardAction {
             CardAction::DenyExtension => "Deny extension",
         }
     }
+}
+
+/// The emphasis of a button.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ButtonStyle {
+    Primary,
+    Danger,
+    Default,
 }
 
 /// Everything a platform needs to draw the card.

@@ -25,9 +25,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use chrono::{DateTime, TimeDelta, Utc};
 use janus_core::config::Config;
-use janus_core::domain::{Actor, NewEvent, Principal, RequestId};
+use janus_core::domain::{Principal, RequestId};
 use janus_core::links::LinkSigner;
-use janus_core::workflow::{Workflow, WorkflowError};
+use janus_core::workflow::Workflow;
 use serde_json::json;
 
 pub use api::{SlackApi, SlackError};
@@ -116,16 +116,7 @@ impl Slack {
         id: Option<&RequestId>,
         details: serde_json::Value,
     ) {
-        let event = NewEvent {
-            action,
-            actor: actor.to_owned(),
-            request_id: id.cloned(),
-            cluster: None,
-            details,
-        };
-        if let Err(error) = self.workflow.audit(event).await {
-            tracing::error!(%error, "could not write an audit event");
-        }
+        crate::chat::audit(&self.workflow, action, actor, id, details).await;
     }
 
     /// The principal behind a Slack user: the profile email, vouched for by Slack.
@@ -174,8 +165,7 @@ impl Slack {
             .cloned()
     }
 
-    /// Runs `command` for `actor`; refusals that the workflow did not audit itself (stale
-    /// clicks, invalid moves) are audited here, so every refused click leaves a trace.
+    /// Runs `command` for `actor` (see [`crate::chat::act`]).
     async fn act(
         &self,
         id: &RequestId,
@@ -183,34 +173,7 @@ impl Slack {
         command: janus_core::domain::Command,
         actor: &Principal,
     ) -> Result<janus_core::domain::AccessRequest, String> {
-        let verb = command.verb();
-        let result = self
-            .workflow
-            .execute(id, expected, command, &Actor::Person(actor.clone()))
-            .await;
-        match result {
-            Ok(request) => Ok(request),
-            Err(error) => {
-                let audited =
-                    matches!(&error, WorkflowError::Refused(refusal) if refusal.is_authorization_refusal());
-                if !audited {
-                    let code = match &error {
-                        WorkflowError::Refused(refusal) => refusal.code(),
-                        WorkflowError::NotFound(_) => "not_found",
-                        WorkflowError::Conflict => "conflict",
-                        _ => "unavailable",
-                    };
-                    self.audit(
-                        "command.refused",
-                        &Actor::Person(actor.clone()).audit_name(),
-                        Some(id),
-                        json!({ "command": verb, "code": code, "platform": CHANNEL }),
-                    )
-                    .await;
-                }
-                Err(error.to_string())
-            }
-        }
+        crate::chat::act(&self.workflow, CHANNEL, id, expected, command, actor).await
     }
 }
 

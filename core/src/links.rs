@@ -215,6 +215,86 @@ impl LinkSigner {
     }
 }
 
+/// A signature for another purpose than a terminal link (`discord-link`, …): the signed text
+/// starts with the purpose instead of [`SIGNATURE_VERSION`], so a signature made for one purpose
+/// never verifies as a terminal link or for another purpose.
+#[derive(Clone, PartialEq, Eq)]
+pub struct PurposeSignature {
+    pub kid: String,
+    /// base64url without padding.
+    pub sig: String,
+}
+
+impl fmt::Debug for PurposeSignature {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("PurposeSignature")
+            .field("kid", &self.kid)
+            .field("sig", &REDACTED)
+            .finish()
+    }
+}
+
+impl LinkSigner {
+    /// Signs `subject` (no `|`) for `purpose` (a lower-case word other than `v1`) until
+    /// `expires_at_unix`.
+    pub fn sign_for(&self, purpose: &str, subject: &str, expires_at_unix: i64) -> PurposeSignature {
+        let Some((kid, mac)) = self.keys.get(self.active) else {
+            return PurposeSignature {
+                kid: String::new(),
+                sig: String::new(),
+            };
+        };
+        let digest = mac
+            .clone()
+            .chain_update(purpose_text(purpose, subject, expires_at_unix))
+            .finalize()
+            .into_bytes();
+        PurposeSignature {
+            kid: kid.clone(),
+            sig: URL_SAFE_NO_PAD.encode(digest),
+        }
+    }
+
+    /// Checks a [`LinkSigner::sign_for`] signature: parse → known kid → signature → expiry.
+    pub fn verify_for(
+        &self,
+        purpose: &str,
+        subject: &str,
+        expires_at_unix: i64,
+        signature: &PurposeSignature,
+        now_unix: i64,
+    ) -> Result<(), LinkRejection> {
+        if purpose.is_empty()
+            || purpose == SIGNATURE_VERSION
+            || purpose.contains('|')
+            || subject.contains('|')
+        {
+            return Err(LinkRejection::Malformed);
+        }
+        let bytes = URL_SAFE_NO_PAD
+            .decode(signature.sig.as_bytes())
+            .map_err(|_| LinkRejection::Malformed)?;
+        let (_, mac) = self
+            .keys
+            .iter()
+            .find(|(kid, _)| *kid == signature.kid)
+            .ok_or(LinkRejection::UnknownKid)?;
+        mac.clone()
+            .chain_update(purpose_text(purpose, subject, expires_at_unix))
+            .verify_slice(&bytes)
+            .map_err(|_| LinkRejection::BadSignature)?;
+        if now_unix >= expires_at_unix {
+            return Err(LinkRejection::Expired);
+        }
+        Ok(())
+    }
+}
+
+fn purpose_text(purpose: &str, subject: &str, expires_at_unix: i64) -> String {
+    format!("{purpose}|{subject}|{expires_at_unix}")
+}
+
 fn signed_text(request_id: &str, principal: &str, expires_at_unix: i64) -> String {
     format!("{SIGNATURE_VERSION}|{request_id}|{principal}|{expires_at_unix}")
 }
@@ -404,6 +484,52 @@ mod tests {
         let (path, query) = path_and_query.split_once('?').unwrap();
         let id = percent_decode(path.strip_prefix("/t/").unwrap()).unwrap();
         (id, LinkParams::from_query(query).unwrap())
+    }
+
+    #[test]
+    fn a_purpose_signature_is_bound_to_its_purpose_subject_and_deadline() {
+        let signer = k1();
+        let signature = signer.sign_for("discord-link", "42:nonce", NOW + 600);
+        assert_eq!(
+            signer.verify_for("discord-link", "42:nonce", NOW + 600, &signature, NOW),
+            Ok(())
+        );
+        let refused = |purpose: &str, subject: &str, exp: i64, now: i64| {
+            signer
+                .verify_for(purpose, subject, exp, &signature, now)
+                .unwrap_err()
+        };
+        assert_eq!(
+            refused("terminal", "42:nonce", NOW + 600, NOW),
+            LinkRejection::BadSignature
+        );
+        assert_eq!(
+            refused("discord-link", "43:nonce", NOW + 600, NOW),
+            LinkRejection::BadSignature
+        );
+        assert_eq!(
+            refused("discord-link", "42:nonce", NOW + 601, NOW),
+            LinkRejection::BadSignature
+        );
+        assert_eq!(
+            refused("discord-link", "42:nonce", NOW + 600, NOW + 600),
+            LinkRejection::Expired
+        );
+        assert_eq!(
+            refused("v1", "42:nonce", NOW + 600, NOW),
+            LinkRejection::Malformed
+        );
+        // A terminal link's signature never verifies for a purpose, nor the other way round.
+        let terminal = signer.sign("42:nonce", "discord-link", NOW + 600);
+        let as_purpose = PurposeSignature {
+            kid: terminal.kid.clone(),
+            sig: terminal.sig.clone(),
+        };
+        assert_eq!(
+            signer.verify_for("discord-link", "42:nonce", NOW + 600, &as_purpose, NOW),
+            Err(LinkRejection::BadSignature)
+        );
+        assert!(!format!("{signature:?}").contains(&signature.sig));
     }
 
     #[test]

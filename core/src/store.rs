@@ -13,6 +13,7 @@
 pub(crate) mod accounts;
 pub mod agents;
 mod backend;
+pub mod discord;
 mod outbox;
 mod postgres;
 mod rows;

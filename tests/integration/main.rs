@@ -22,6 +22,8 @@ mod authz_matrix;
 mod chart;
 mod cli;
 mod concurrency;
+mod discord;
+mod discord_link;
 mod fake_kube;
 mod grants;
 mod outbox;

@@ -13,6 +13,7 @@ mod agent_identity;
 pub mod api;
 mod assets;
 pub mod auth;
+mod discord_link;
 mod error;
 mod health;
 pub mod html;
@@ -45,6 +46,8 @@ pub struct AppState {
     pub(crate) issuers: agent_identity::IssuerCache,
     /// The Slack adapter, when `slack.enabled`.
     pub slack: Option<Arc<janus_bot::slack::Slack>>,
+    /// The Discord adapter, when `discord.enabled`.
+    pub discord: Option<Arc<janus_bot::discord::Discord>>,
     /// Sessions, API tokens, the local admin, spent links.
     pub accounts: Accounts,
     /// Signs and verifies terminal links (`links.keys`; see [`AppState::new`]).
@@ -71,8 +74,13 @@ impl AppState {
             .slack
             .enabled
             .then(|| janus_bot::slack::Slack::new(workflow.clone(), config.clone(), links.clone()));
+        let discord = config
+            .discord
+            .enabled
+            .then(|| janus_bot::discord::Discord::new(workflow.clone(), config.clone(), links.clone()));
         AppState {
             slack,
+            discord,
             accounts: Accounts::for_workflow(&workflow),
             workflow,
             config,
@@ -157,6 +165,10 @@ pub fn router(state: AppState) -> Router {
     if let Some(slack) = &state.slack {
         app = app.merge(slack.routes());
     }
+    if let Some(discord) = &state.discord {
+        app = app.merge(discord.routes());
+        app = app.merge(discord_link::routes().with_state(state.clone()));
+    }
     app
 }
 
@@ -165,6 +177,9 @@ pub fn outbox_worker(state: &AppState) -> OutboxWorker {
     let mut worker = OutboxWorker::new(state.workflow.clone());
     if let Some(slack) = &state.slack {
         worker = worker.with(slack.notifier());
+    }
+    if let Some(discord) = &state.discord {
+        worker = worker.with(discord.notifier());
     }
     worker
 }
@@ -182,7 +197,7 @@ pub async fn serve(
         let _ = stop.send(true);
     };
     // Chat notices are delivered while the server runs (and resume after a restart).
-    let outbox = state.slack.is_some().then(|| {
+    let outbox = (state.slack.is_some() || state.discord.is_some()).then(|| {
         let worker = outbox_worker(&state);
         let stopped = state.clone();
         tokio::spawn(async move { worker.run(async move { stopped.stopped().await }).await })

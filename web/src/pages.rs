@@ -65,7 +65,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .layer(axum::middleware::map_response(security_headers))
 }
 
-async fn security_headers(mut response: Response) -> Response {
+pub(crate) async fn security_headers(mut response: Response) -> Response {
     let headers = response.headers_mut();
     for (name, value) in [
         (CONTENT_SECURITY_POLICY, CONTENT_SECURITY_POLICY_VALUE),

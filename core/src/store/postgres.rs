@@ -155,5 +155,6 @@ store_impl!(
 );
 outbox_impl!(PgStore, Postgres, skip_locked = " FOR UPDATE OF o SKIP LOCKED");
 super::accounts::accounts_impl!(PgStore);
+super::discord::discord_impl!(PgStore);
 super::agents::agents_impl!(PgStore);
 super::search::search_impl!(PgStore, Postgres);

@@ -103,5 +103,6 @@ impl SqliteStore {
 store_impl!(SqliteStore, Sqlite, for_update = "", skip_locked = "");
 outbox_impl!(SqliteStore, Sqlite, skip_locked = "");
 super::accounts::accounts_impl!(SqliteStore);
+super::discord::discord_impl!(SqliteStore);
 super::agents::agents_impl!(SqliteStore);
 super::search::search_impl!(SqliteStore, Sqlite);

@@ -124,6 +124,7 @@ async fn page(State(state): State<AppState>, viewer: Viewer) -> Response {
          <button type=\"submit\">Create token</button></form>\n",
         html::escape(csrf)
     ));
+    body.push_str(&crate::discord_link::section(&state, &viewer).await);
     html::page(StatusCode::OK, "Your sessions and API tokens", &body)
 }
 

@@ -1,0 +1,70 @@
+//! What every chat adapter does the same way, whatever the platform.
+//!
+//! - [`act`]: run a workflow command for the person who typed or clicked, against the
+//!   request as it is now. The workflow decides (approver? own request? still in the state
+//!   the card showed?); a refusal the workflow did not audit itself (a stale card, an
+//!   invalid move) is audited here as `command.refused`, so every refused click leaves a
+//!   trace. The error is the sentence shown ephemerally to that person.
+//! - [`audit`]: append an audit event, logging (never failing) when the store is down.
+
+use janus_core::domain::{AccessRequest, Actor, Command, NewEvent, Principal, RequestId, RequestState};
+use janus_core::workflow::{Workflow, WorkflowError};
+use serde_json::json;
+
+/// Appends an audit event; a failure is logged, never shown.
+pub async fn audit(
+    workflow: &Workflow,
+    action: &'static str,
+    actor: &str,
+    id: Option<&RequestId>,
+    details: serde_json::Value,
+) {
+    let event = NewEvent {
+        action,
+        actor: actor.to_owned(),
+        request_id: id.cloned(),
+        cluster: None,
+        details,
+    };
+    if let Err(error) = workflow.audit(event).await {
+        tracing::error!(%error, "could not write an audit event");
+    }
+}
+
+/// Runs `command` on `id` as `actor`, from `platform` (`slack`, `discord`). `expected` is
+/// the state the clicked card showed: a click on a card that moved on is refused.
+pub async fn act(
+    workflow: &Workflow,
+    platform: &'static str,
+    id: &RequestId,
+    expected: Option<RequestState>,
+    command: Command,
+    actor: &Principal,
+) -> Result<AccessRequest, String> {
+    let verb = command.verb();
+    let person = Actor::Person(actor.clone());
+    match workflow.execute(id, expected, command, &person).await {
+        Ok(request) => Ok(request),
+        Err(error) => {
+            let audited =
+                matches!(&error, WorkflowError::Refused(refusal) if refusal.is_authorization_refusal());
+            if !audited {
+                let code = match &error {
+                    WorkflowError::Refused(refusal) => refusal.code(),
+                    WorkflowError::NotFound(_) => "not_found",
+                    WorkflowError::Conflict => "conflict",
+                    _ => "unavailable",
+                };
+                audit(
+                    workflow,
+                    "command.refused",
+                    &person.audit_name(),
+                    Some(id),
+                    json!({ "command": verb, "code": code, "platform": platform }),
+                )
+                .await;
+            }
+            Err(error.to_string())
+        }
+    }
+}
