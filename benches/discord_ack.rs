@@ -1,1 +1,128 @@
-fn main() {}
+//! Discord acknowledgement latency: Ed25519-signed interactions at a fixed rate (open loop)
+//! against central on loopback, with the fake Discord REST API behind it.
+//!
+//! Each latency is measured from the request's scheduled send time to its answer, so a server
+//! that falls behind shows in the numbers. Three runs: PING (verify, parse, PONG), `/janus help`
+//! (verify, parse the strict command model, answer), and an Approve click by someone who is not
+//! an approver (verify, parse, identity from `discord.users`, the workflow's refusal written to
+//! the audit log, the ephemeral refusal as the answer — all before answering, since Discord
+//! shows the answer to the clicker). Goal (DESIGN §11): p99 < 25 ms at 500/s.
+//!
+//! Run: `cargo bench --bench discord_ack` (env: JANUS_BENCH_RATE, default 500;
+//! JANUS_BENCH_SECONDS, default 10).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, reason = "benchmark binary")]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use janus_core::clock::{Clock, SystemClock};
+use janus_core::config::Config;
+use janus_core::domain::{ClusterPolicy, Draft, Limits, Origin, Policy, Principal};
+use janus_core::store::Store;
+use janus_core::workflow::Workflow;
+use janus_fixtures::discord::load::{LoadConfig, LoadKind, run};
+use janus_fixtures::discord::{APPLICATION_ID, BOT_TOKEN, DiscordSigner, FakeDiscord};
+use tokio::net::TcpListener;
+
+const LOAD_USER: &str = "1300000000000000999";
+
+fn env(name: &str, default: u64) -> u64 {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(default)
+}
+
+#[tokio::main(flavor = "multi_thread")]
+async fn main() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let rate = env("JANUS_BENCH_RATE", 500) as u32;
+    let seconds = env("JANUS_BENCH_SECONDS", 10);
+    let dir = std::env::temp_dir().join(format!("janus-bench-discord-{}", rand::random::<u64>()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let url = format!("sqlite://{}", dir.join("janus.db").display());
+
+    let discord = FakeDiscord::start(&["1300000000000000100"]).await;
+    let signer = DiscordSigner::fixed();
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    let store = Store::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let bob = Principal::parse("bob@example.com").unwrap();
+    let policy = Policy {
+        clusters: [(
+            "bench".to_owned(),
+            ClusterPolicy {
+                approvers: [bob].into(),
+                approvals_required: 1,
+            },
+        )]
+        .into(),
+        limits: Limits {
+            requests_per_hour: u32::MAX,
+            live_requests_per_user: u32::MAX,
+        },
+        notify_channels: vec!["discord".into()],
+        ..Policy::default()
+    };
+    let workflow = Workflow::new(store.clone(), policy, clock.clone());
+    let yaml = format!(
+        "discord: {{ enabled: true, applicationId: \"{APPLICATION_ID}\", publicKey: {}, botToken: {BOT_TOKEN}, \
+         apiBaseUrl: \"{}\", users: {{ \"{LOAD_USER}\": load@example.com }} }}\n\
+         links: {{ keys: [{{ kid: k1, secret: 0123456789abcdef0123456789abcdef }}] }}\n\
+         clusters: [{{ name: bench, discordChannel: \"1300000000000000100\" }}]",
+        signer.public_key_hex(),
+        discord.url()
+    );
+    let config = Config::load(Some(&yaml), &[], &|_| Err(std::io::Error::other("no"))).unwrap();
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(janus_web::serve(
+        listener,
+        janus_web::AppState::new(workflow.clone(), config),
+        std::future::pending(),
+    ));
+    let alice = Principal::parse("alice@example.com").unwrap();
+    let draft = Draft {
+        cluster: "bench".into(),
+        namespaces: vec!["payments".into()],
+        ttl_seconds: None,
+        reason: "benchmark".into(),
+        profile: None,
+        origin: Origin::web(),
+    };
+    let request = workflow.submit(&alice, draft).await.unwrap();
+
+    println!("discord_ack: {rate} requests/s for {seconds} s each, cores shared with the server");
+    for (name, kind) in [
+        ("PING", LoadKind::Ping),
+        ("/janus help", LoadKind::Help),
+        (
+            "Approve click (refused)",
+            LoadKind::Click {
+                user: LOAD_USER.into(),
+                custom_id: format!("janus_approve:{}", request.id),
+            },
+        ),
+    ] {
+        let report = run(LoadConfig {
+            url: base.clone(),
+            signer: signer.clone(),
+            rate_per_sec: rate,
+            duration: Duration::from_secs(seconds),
+            kind,
+        })
+        .await
+        .unwrap();
+        println!("{name:<26} {report}");
+    }
+    let refused = store
+        .audit_page(0, 1_000_000)
+        .await
+        .unwrap()
+        .iter()
+        .filter(|event| event.action == "command.refused")
+        .count();
+    println!("refusals audited: {refused}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

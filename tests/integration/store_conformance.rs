@@ -23,6 +23,7 @@ both_backends!(
     limits_hold_under_concurrent_submissions,
     retention_purges_only_settled_requests,
     a_batch_applies_only_to_requests_still_in_the_expected_state,
+    discord_links_are_single_use_and_removable_by_their_owner,
 );
 
 async fn round_trip_keeps_every_field(env: &TestEnv) {
@@ -563,4 +564,92 @@ async fn a_batch_applies_only_to_requests_still_in_the_expected_state(env: &Test
             .is_empty()
     );
     assert!(env.verify_chain().await.is_ok());
+}
+
+async fn discord_links_are_single_use_and_removable_by_their_owner(env: &TestEnv) {
+    let store = env.workflow.store();
+    let now = env.workflow.clock().now();
+    let expires = now + TimeDelta::minutes(10);
+    let event = |action: &'static str, actor: &str| janus_core::domain::NewEvent {
+        action,
+        actor: actor.to_owned(),
+        request_id: None,
+        cluster: None,
+        details: serde_json::json!({ "discord_user_id": "42" }),
+    };
+    assert_eq!(store.discord_principal("42").await.unwrap(), None);
+    let linked = event("discord.linked", "alice@example.com");
+    assert!(
+        store
+            .link_discord("nonce-1", "42", "alice@example.com", expires, &linked, now)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.discord_principal("42").await.unwrap().as_deref(),
+        Some("alice@example.com")
+    );
+    // The same nonce again binds nothing, even to someone else.
+    let stolen = event("discord.linked", "mallory@example.com");
+    assert!(
+        !store
+            .link_discord("nonce-1", "42", "mallory@example.com", expires, &stolen, now)
+            .await
+            .unwrap()
+    );
+    assert_eq!(
+        store.discord_principal("42").await.unwrap().as_deref(),
+        Some("alice@example.com")
+    );
+    // A new link moves the Discord user to whoever confirmed it.
+    let relinked = event("discord.linked", "bob@example.com");
+    assert!(
+        store
+            .link_discord("nonce-2", "42", "bob@example.com", expires, &relinked, now)
+            .await
+            .unwrap()
+    );
+    assert!(
+        store
+            .discord_accounts_of("alice@example.com")
+            .await
+            .unwrap()
+            .is_empty()
+    );
+    let accounts = store.discord_accounts_of("bob@example.com").await.unwrap();
+    assert_eq!(accounts.len(), 1);
+    assert_eq!(accounts[0].discord_user_id, "42");
+    // Only the owner removes a binding.
+    let unlinked = event("discord.unlinked", "alice@example.com");
+    assert!(
+        !store
+            .unlink_discord("42", "alice@example.com", &unlinked, now)
+            .await
+            .unwrap()
+    );
+    let unlinked = event("discord.unlinked", "bob@example.com");
+    assert!(
+        store
+            .unlink_discord("42", "bob@example.com", &unlinked, now)
+            .await
+            .unwrap()
+    );
+    assert_eq!(store.discord_principal("42").await.unwrap(), None);
+    let actions: Vec<String> = store
+        .audit_page(0, 100)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|event| event.action.starts_with("discord."))
+        .map(|event| format!("{} {}", event.action, event.actor))
+        .collect();
+    assert_eq!(
+        actions,
+        [
+            "discord.linked alice@example.com",
+            "discord.linked bob@example.com",
+            "discord.unlinked bob@example.com"
+        ],
+        "each change is audited in its transaction; refused ones write nothing"
+    );
 }
