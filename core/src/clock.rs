@@ -84,6 +84,12 @@ impl ManualClock {
         self.advance(Duration::from_secs(seconds));
     }
 
+    /// How many sleepers (and other watchers) wait on this clock now: a test advances the clock
+    /// once the code under test is known to be waiting, instead of guessing.
+    pub fn waiters(&self) -> usize {
+        self.changed.receiver_count()
+    }
+
     pub fn set(&self, to: DateTime<Utc>) {
         let to = truncate_to_micros(to);
         *self.inner.lock().unwrap_or_else(|poisoned| poisoned.into_inner()) = to;

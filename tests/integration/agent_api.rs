@@ -27,6 +27,8 @@ pub struct Central {
     pub workflow: Workflow,
     pub clock: ManualClock,
     pub store: Store,
+    /// The database's URL (SQLite), for tests that act on it from outside like another process.
+    pub database_url: String,
     stop: Option<oneshot::Sender<()>>,
     database: Option<Database>,
 }
@@ -61,6 +63,7 @@ impl Central {
             workflow,
             clock,
             store,
+            database_url: url,
             stop: Some(stop),
             database: Some(database),
         }

@@ -805,3 +805,85 @@ async fn a_direct_change_through_the_workflow_edits_the_card() {
     test.card_shows(&id, "Revoked by admin@example.com").await;
     test.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_slow_click_is_deferred_then_answered_by_editing_the_original() {
+    use sqlx::Connection as _;
+    let test = DiscordTest::start().await;
+    let id = test.submit(ALICE, "quorum", "payments", "1h").await;
+    let message = test.card(&id).await;
+    let clock = test.app.central.clock.clone();
+    // Another writer holds the database (another replica mid-transaction): Bob's approval waits.
+    let mut blocker = sqlx::SqliteConnection::connect(&test.app.central.database_url)
+        .await
+        .unwrap();
+    sqlx::query("BEGIN IMMEDIATE")
+        .execute(&mut blocker)
+        .await
+        .unwrap();
+    let interaction = button(&user(BOB), APPROVALS, &message, &format!("janus_approve:{id}"));
+    let token = interaction["token"].as_str().unwrap().to_owned();
+    let idle = clock.waiters();
+    let click = tokio::spawn({
+        let body = interaction.to_string().into_bytes();
+        let headers = test.signer.headers(test.now(), &body);
+        let request = test
+            .http
+            .post(format!("{}/discord/interactions", test.app.central.base))
+            .header("content-type", "application/json");
+        let request = headers
+            .into_iter()
+            .fold(request, |request, (name, value)| request.header(name, value));
+        async move {
+            request
+                .body(body)
+                .send()
+                .await
+                .unwrap()
+                .json::<Value>()
+                .await
+                .unwrap()
+        }
+    });
+    // Once the endpoint waits on Janus's clock, 2.5 s pass on it: Discord must hear back now.
+    let waiting = async {
+        while clock.waiters() <= idle {
+            tokio::task::yield_now().await;
+        }
+    };
+    tokio::time::timeout(std::time::Duration::from_secs(10), waiting)
+        .await
+        .expect("the endpoint waits for the deadline");
+    // (Another waiter — the outbox worker going back to sleep — may have been counted: then the
+    // endpoint starts waiting just after, and the next 2.5 s step releases it.)
+    let mut click = click;
+    let mut answer = None;
+    for _ in 0..10 {
+        clock.advance(std::time::Duration::from_millis(2_500));
+        if let Ok(done) = tokio::time::timeout(std::time::Duration::from_secs(1), &mut click).await {
+            answer = Some(done.unwrap());
+            break;
+        }
+    }
+    let answer = answer.expect("the endpoint answered once the deadline passed");
+    assert_eq!(
+        answer,
+        json!({ "type": 5, "data": { "flags": 64 } }),
+        "deferred, ephemeral"
+    );
+    assert_eq!(
+        test.app.central.workflow.get(&id).await.unwrap().approvals.len(),
+        0
+    );
+
+    // The database comes back; the approval is made and the deferred answer edited.
+    sqlx::query("ROLLBACK").execute(&mut blocker).await.unwrap();
+    let edited = test
+        .discord
+        .wait_for_value(|state| state.original_edits(&token).first().cloned())
+        .await;
+    assert_eq!(edited["content"], format!("Your approval of {id} is recorded."));
+    assert_eq!(edited["flags"], 64);
+    test.card_shows(&id, "1 of 2 approvals").await;
+    test.finish().await;
+}
