@@ -42,7 +42,7 @@ use serenity::interactions_endpoint::Verifier;
 use tokio::sync::oneshot;
 
 pub use api::{DiscordApi, DiscordError};
-pub use command::{commands as command_definitions, link_url};
+pub use command::{commands as command_definitions, link_name, link_subject, link_url};
 pub use embed::{card_embed, card_message, escape};
 pub use notify::DiscordNotifier;
 pub use verify::{MAX_SKEW_SECONDS, SignatureError, verifier, verify};

@@ -618,6 +618,41 @@ async fn unknown_people_and_bad_options_get_a_sentence() {
         answer["data"]["choices"],
         json!([{ "name": "prod", "value": "prod" }])
     );
+    // Namespaces: those the cluster's agent reported, minus the excluded ones, completing the
+    // last of a comma list.
+    test.app
+        .central
+        .workflow
+        .report_namespaces(
+            "prod",
+            &["payments".into(), "checkout".into(), "kube-system".into()],
+        )
+        .await
+        .unwrap();
+    let shared = &test;
+    let choices = |typed: &'static str| {
+        let interaction = autocomplete(
+            &user(ALICE),
+            TEAM,
+            "request",
+            &[("cluster", "prod"), ("namespaces", typed)],
+            "namespaces",
+        );
+        async move { shared.interact(&interaction).await["data"]["choices"].clone() }
+    };
+    assert_eq!(
+        choices("").await,
+        json!([{ "name": "payments", "value": "payments" }, { "name": "checkout", "value": "checkout" }])
+    );
+    assert_eq!(
+        choices("payments, ch").await,
+        json!([{ "name": "payments,checkout", "value": "payments,checkout" }])
+    );
+    assert_eq!(
+        choices("kube").await,
+        json!([]),
+        "excluded namespaces are not offered"
+    );
     test.finish().await;
 }
 

@@ -128,6 +128,16 @@ async fn janus_link_binds_a_discord_user_through_sso() {
     let confirm = browser.get(&url).await.unwrap();
     assert_eq!(confirm.status, StatusCode::OK, "{}", confirm.body);
     assert!(confirm.body.contains(NEWCOMER) && confirm.body.contains("alice@example.com"));
+    assert!(
+        confirm.body.contains("@newcomer"),
+        "the Discord username, signed: {}",
+        confirm.body
+    );
+    assert!(
+        confirm
+            .body
+            .contains("If someone sent you this link, close this page")
+    );
     assert_eq!(confirm.headers["x-frame-options"], "DENY");
     assert!(
         app.audit("discord.linked").await.is_empty(),

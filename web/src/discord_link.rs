@@ -37,6 +37,8 @@ struct LinkQuery {
     #[serde(default)]
     u: String,
     #[serde(default)]
+    name: String,
+    #[serde(default)]
     n: String,
     #[serde(default)]
     exp: i64,
@@ -51,6 +53,7 @@ impl std::fmt::Debug for LinkQuery {
         formatter
             .debug_struct("LinkQuery")
             .field("u", &self.u)
+            .field("name", &self.name)
             .field("exp", &self.exp)
             .finish_non_exhaustive()
     }
@@ -84,6 +87,7 @@ async fn check(state: &AppState, viewer: &Viewer, query: &LinkQuery) -> Result<(
         ));
     }
     let well_formed = snowflake(&query.u)
+        && janus_bot::discord::link_name(&query.name) == query.name
         && (16..=64).contains(&query.n.len())
         && query
             .n
@@ -113,7 +117,7 @@ async fn check(state: &AppState, viewer: &Viewer, query: &LinkQuery) -> Result<(
         )
         .await);
     }
-    let subject = format!("{}:{}", query.u, query.n);
+    let subject = janus_bot::discord::link_subject(&query.u, &query.n, &query.name);
     if let Err(rejection) = state
         .links
         .verify_for(LINK_PURPOSE, &subject, query.exp, &signature, now)
@@ -138,14 +142,19 @@ async fn confirm(State(state): State<AppState>, viewer: Viewer, Query(query): Qu
         )
     };
     let body = format!(
-        "<p>Connect the Discord user <strong>{user}</strong> to <strong>{principal}</strong>? From then on, \
-         what this Discord user does with <code>/janus</code> is done as {principal}.</p>\n\
-         <form method=\"post\" action=\"/discord/link\">{csrf}{u}{n}{exp}{kid}{sig}\
+        "<p>Connect the Discord user <strong>@{name}</strong> (id {user}) to <strong>{principal}</strong>? From \
+         then on, what this Discord user does with <code>/janus</code> is done as {principal}.</p>\n\
+         <p role=\"alert\">Only continue if you ran <code>/janus link</code> in Discord yourself just now. \
+         If someone sent you this link, close this page: connecting would let their Discord account act \
+         as you.</p>\n\
+         <form method=\"post\" action=\"/discord/link\">{csrf}{u}{name_field}{n}{exp}{kid}{sig}\
          <button type=\"submit\">Connect</button></form>\n<p><a href=\"/\">Cancel</a></p>",
         user = html::escape(&query.u),
+        name = html::escape(&query.name),
         principal = html::escape(viewer.principal.as_str()),
         csrf = hidden(CSRF_FIELD, viewer.csrf_token()),
         u = hidden("u", &query.u),
+        name_field = hidden("name", &query.name),
         n = hidden("n", &query.n),
         exp = hidden("exp", &query.exp.to_string()),
         kid = hidden("kid", &query.kid),

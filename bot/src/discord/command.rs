@@ -105,7 +105,8 @@ pub(super) async fn handle(discord: Arc<Discord>, command: CommandInteraction) -
         None | Some("help") => return Json(ephemeral(HELP)).into_response(),
         Some("link") => {
             let user = command.user.id.get().to_string();
-            return Json(ephemeral(&link_answer(&discord, &user))).into_response();
+            let name = link_name(&command.user.name);
+            return Json(ephemeral(&link_answer(&discord, &user, &name))).into_response();
         }
         _ => {}
     }
@@ -117,13 +118,14 @@ pub(super) async fn handle(discord: Arc<Discord>, command: CommandInteraction) -
 }
 
 /// The `/janus link` answer: a signed, single-use link valid for ten minutes.
-fn link_answer(discord: &Discord, user: &str) -> String {
+fn link_answer(discord: &Discord, user: &str, name: &str) -> String {
     let nonce = random_nonce();
     let expires_at = discord.now().timestamp() + LINK_TTL_SECONDS;
     let url = link_url(
         &discord.links,
         &discord.config.webui.base_url,
         user,
+        name,
         &nonce,
         expires_at,
     );
@@ -138,18 +140,35 @@ fn random_nonce() -> String {
     janus_core::accounts::random_secret("").expose().to_owned()
 }
 
-/// `{base}/discord/link?u=…&n=…&exp=…&kid=…&sig=…`: signed for [`LINK_PURPOSE`] over
-/// `{user}:{nonce}` until `expires_at`.
+/// A Discord username as shown on the confirmation page: Discord's username alphabet
+/// (lower-case letters, digits, `_` and `.`), at most 32 characters; anything else is dropped.
+pub fn link_name(username: &str) -> String {
+    username
+        .to_lowercase()
+        .chars()
+        .filter(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || *c == '_' || *c == '.')
+        .take(32)
+        .collect()
+}
+
+/// The signed text of a `/janus link` link: the Discord id, the nonce and the username shown.
+pub fn link_subject(user: &str, nonce: &str, name: &str) -> String {
+    format!("{user}:{nonce}:{name}")
+}
+
+/// `{base}/discord/link?u=…&name=…&n=…&exp=…&kid=…&sig=…`: signed for [`LINK_PURPOSE`] over
+/// [`link_subject`] until `expires_at`. `name` is [`link_name`]'s.
 pub fn link_url(
     signer: &janus_core::links::LinkSigner,
     base_url: &str,
     user: &str,
+    name: &str,
     nonce: &str,
     expires_at: i64,
 ) -> String {
-    let signature = signer.sign_for(LINK_PURPOSE, &format!("{user}:{nonce}"), expires_at);
+    let signature = signer.sign_for(LINK_PURPOSE, &link_subject(user, nonce, name), expires_at);
     format!(
-        "{}/discord/link?u={user}&n={nonce}&exp={expires_at}&kid={}&sig={}",
+        "{}/discord/link?u={user}&name={name}&n={nonce}&exp={expires_at}&kid={}&sig={}",
         base_url.trim_end_matches('/'),
         signature.kid,
         signature.sig
