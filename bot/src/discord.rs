@@ -162,6 +162,14 @@ impl Discord {
                 })?,
         };
         let Some(email) = email else {
+            crate::chat::audit(
+                &self.workflow,
+                "chat.identity_refused",
+                &format!("{CHANNEL}:{user_id}"),
+                None,
+                json!({ "platform": CHANNEL, "code": "unlinked" }),
+            )
+            .await;
             return Err(
                 "Janus does not know who you are on Discord yet. Run `/janus link` to connect your \
                  Discord account to your Janus sign-in."

@@ -457,6 +457,11 @@ async fn clicks_are_authorized_and_races_end_in_one_transition() {
         RequestState::Pending
     );
     assert_eq!(audited(&test, "command.refused").await, 2);
+    assert_eq!(
+        audited(&test, "chat.identity_refused").await,
+        1,
+        "the unlinked click is audited too"
+    );
 
     // Bob and Carol click at the same moment (and Bob twice): one approval wins.
     let (bob, carol, bob_again) = tokio::join!(
