@@ -885,7 +885,7 @@ async fn a_slow_click_is_deferred_then_answered_by_editing_the_original() {
                 .unwrap()
         }
     });
-    // Once the endpoint waits on Janus's clock, 2.5 s pass on it: Discord must hear back now.
+    // Once the endpoint waits on Janus's clock, its answer budget passes: Discord hears back now.
     let waiting = async {
         while clock.waiters() <= idle {
             tokio::task::yield_now().await;
@@ -895,11 +895,11 @@ async fn a_slow_click_is_deferred_then_answered_by_editing_the_original() {
         .await
         .expect("the endpoint waits for the deadline");
     // (Another waiter — the outbox worker going back to sleep — may have been counted: then the
-    // endpoint starts waiting just after, and the next 2.5 s step releases it.)
+    // endpoint starts waiting just after, and the next step releases it.)
     let mut click = click;
     let mut answer = None;
     for _ in 0..10 {
-        clock.advance(std::time::Duration::from_millis(2_500));
+        clock.advance(janus_bot::discord::ANSWER_BUDGET);
         if let Ok(done) = tokio::time::timeout(std::time::Duration::from_secs(1), &mut click).await {
             answer = Some(done.unwrap());
             break;
