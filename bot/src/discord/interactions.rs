@@ -226,3 +226,6 @@ async fn submitted(discord: &Discord, modal: ModalInteraction) -> Value {
         Ok(text) | Err(text) => ephemeral(&text),
     }
 }
+
+#[cfg(test)]
+mod tests;
