@@ -196,12 +196,22 @@ async fn janus_link_binds_a_discord_user_through_sso() {
     let page = browser.get(&forged).await.unwrap();
     assert_eq!(page.status, StatusCode::BAD_REQUEST);
     assert!(page.body.contains("not valid"), "{}", page.body);
+    let renamed = url.replace("name=newcomer", "name=admin");
+    assert_ne!(renamed, url);
+    assert_eq!(
+        browser.get(&renamed).await.unwrap().status,
+        StatusCode::BAD_REQUEST
+    );
+    let damaged = url.replace("exp=", "exp=soon");
+    let page = browser.get(&damaged).await.unwrap();
+    assert_eq!(page.status, StatusCode::BAD_REQUEST);
+    assert!(page.body.contains("incomplete or damaged"), "{}", page.body);
     let rejected = app.audit("discord.link_rejected").await;
     let codes: Vec<&str> = rejected
         .iter()
         .map(|(_, details)| details["code"].as_str().unwrap())
         .collect();
-    assert_eq!(codes, ["spent", "bad_signature"]);
+    assert_eq!(codes, ["spent", "bad_signature", "bad_signature", "malformed"]);
     assert_eq!(app.audit("discord.linked").await.len(), 1);
 
     // The binding is on Alice's page, and removable there.

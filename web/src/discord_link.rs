@@ -40,8 +40,9 @@ struct LinkQuery {
     name: String,
     #[serde(default)]
     n: String,
+    /// Read as text, so a damaged value is refused with a sentence (and audited) like any other.
     #[serde(default)]
-    exp: i64,
+    exp: String,
     #[serde(default)]
     kid: String,
     #[serde(default)]
@@ -77,8 +78,8 @@ async fn rejected(state: &AppState, viewer: &Viewer, code: &'static str, message
     html::refusal(StatusCode::BAD_REQUEST, "Discord account not linked", message)
 }
 
-/// Checks the link; the sentence for the person when it fails.
-async fn check(state: &AppState, viewer: &Viewer, query: &LinkQuery) -> Result<(), Response> {
+/// Checks the link; its expiry (Unix seconds), or the refusal for the person.
+async fn check(state: &AppState, viewer: &Viewer, query: &LinkQuery) -> Result<i64, Response> {
     if state.discord.is_none() {
         return Err(html::refusal(
             StatusCode::NOT_FOUND,
@@ -86,7 +87,13 @@ async fn check(state: &AppState, viewer: &Viewer, query: &LinkQuery) -> Result<(
             "This Janus does not use Discord.",
         ));
     }
-    let well_formed = snowflake(&query.u)
+    let exp = query
+        .exp
+        .parse::<i64>()
+        .ok()
+        .filter(|_| query.exp.bytes().all(|byte| byte.is_ascii_digit()));
+    let well_formed = exp.is_some()
+        && snowflake(&query.u)
         && janus_bot::discord::link_name(&query.name) == query.name
         && (16..=64).contains(&query.n.len())
         && query
@@ -108,7 +115,8 @@ async fn check(state: &AppState, viewer: &Viewer, query: &LinkQuery) -> Result<(
     };
     let now = state.workflow.clock().now().timestamp();
     // A longer-lived link than Janus issues is not one Janus issued.
-    if query.exp > now + LINK_TTL_SECONDS {
+    let exp = exp.unwrap_or_default();
+    if exp > now + LINK_TTL_SECONDS {
         return Err(rejected(
             state,
             viewer,
@@ -120,7 +128,7 @@ async fn check(state: &AppState, viewer: &Viewer, query: &LinkQuery) -> Result<(
     let subject = janus_bot::discord::link_subject(&query.u, &query.n, &query.name);
     if let Err(rejection) = state
         .links
-        .verify_for(LINK_PURPOSE, &subject, query.exp, &signature, now)
+        .verify_for(LINK_PURPOSE, &subject, exp, &signature, now)
     {
         let message = match rejection {
             janus_core::links::LinkRejection::Expired => "This link has expired; run /janus link again.",
@@ -128,7 +136,7 @@ async fn check(state: &AppState, viewer: &Viewer, query: &LinkQuery) -> Result<(
         };
         return Err(rejected(state, viewer, rejection.code(), message).await);
     }
-    Ok(())
+    Ok(exp)
 }
 
 async fn confirm(State(state): State<AppState>, viewer: Viewer, Query(query): Query<LinkQuery>) -> Response {
@@ -156,7 +164,7 @@ async fn confirm(State(state): State<AppState>, viewer: Viewer, Query(query): Qu
         u = hidden("u", &query.u),
         name_field = hidden("name", &query.name),
         n = hidden("n", &query.n),
-        exp = hidden("exp", &query.exp.to_string()),
+        exp = hidden("exp", &query.exp),
         kid = hidden("kid", &query.kid),
         sig = hidden("sig", &query.sig),
     );
@@ -168,11 +176,12 @@ async fn link(
     viewer: Viewer,
     CsrfForm(query): CsrfForm<LinkQuery>,
 ) -> Response {
-    if let Err(refusal) = check(&state, &viewer, &query).await {
-        return refusal;
-    }
+    let exp = match check(&state, &viewer, &query).await {
+        Ok(exp) => exp,
+        Err(refusal) => return refusal,
+    };
     let now = state.workflow.clock().now();
-    let expires_at = DateTime::from_timestamp(query.exp, 0).unwrap_or(now);
+    let expires_at = DateTime::from_timestamp(exp, 0).unwrap_or(now);
     let event = NewEvent {
         action: "discord.linked",
         actor: viewer.principal.to_string(),
