@@ -15,6 +15,7 @@ pub mod agents;
 mod backend;
 mod outbox;
 mod postgres;
+pub mod quick_commands;
 mod rows;
 pub mod search;
 mod sqlite;

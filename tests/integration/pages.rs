@@ -3,6 +3,7 @@
 
 mod access;
 mod browser;
+mod commands;
 mod export;
 mod forms;
 mod live;

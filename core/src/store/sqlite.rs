@@ -104,4 +104,5 @@ store_impl!(SqliteStore, Sqlite, for_update = "", skip_locked = "");
 outbox_impl!(SqliteStore, Sqlite, skip_locked = "");
 super::accounts::accounts_impl!(SqliteStore);
 super::agents::agents_impl!(SqliteStore);
+super::quick_commands::quick_commands_impl!(SqliteStore, for_update = "");
 super::search::search_impl!(SqliteStore, Sqlite);

@@ -12,6 +12,7 @@ use serde_json::json;
 
 use super::admin::{AdminLists, AdminPage, AdminQuery, Section};
 use super::clusters::{ClusterRow, ClustersPage};
+use super::commands::{ClusterCommands, CommandRow, CommandsPage};
 use super::detail::{DetailPage, timeline_entry};
 use super::display::{RequestView, Zone, approval_ttl_options, state_label};
 use super::home::{ClusterOption, FormErrors, HomePage, NamespaceChoice, RequestForm};
@@ -325,6 +326,47 @@ fn clusters_page() {
         ],
     };
     insta::assert_snapshot!("clusters", page.render().unwrap());
+}
+
+#[test]
+fn commands_page() {
+    let page = CommandsPage {
+        shell: shell("admin@example.com", true, true, Nav::Commands),
+        clusters: vec![
+            ClusterCommands {
+                name: "prod".to_owned(),
+                configured: true,
+                commands: vec![CommandRow {
+                    id: "qc-abcdefghij".to_owned(),
+                    name: "Big files".to_owned(),
+                    command: "du -ah . | sort -rh | head -n 5 > /tmp/\"top\" <x>".to_owned(),
+                    updated_by: "admin@example.com".to_owned(),
+                    updated: zone().moment(at(9, 30)),
+                }],
+            },
+            ClusterCommands {
+                name: "edge".to_owned(),
+                configured: true,
+                commands: Vec::new(),
+            },
+            ClusterCommands {
+                name: "old".to_owned(),
+                configured: false,
+                commands: vec![CommandRow {
+                    id: "qc-bbbbbbbbbb".to_owned(),
+                    name: "Uptime".to_owned(),
+                    command: "uptime".to_owned(),
+                    updated_by: "carol@example.com".to_owned(),
+                    updated: zone().moment(at(8, 0)),
+                }],
+            },
+        ],
+        max_name: 60,
+        max_command: 1_000,
+    };
+    let html = page.render().unwrap();
+    assert!(!html.contains("<x>"), "commands are escaped");
+    insta::assert_snapshot!("commands", html);
 }
 
 #[test]
