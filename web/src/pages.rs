@@ -28,6 +28,7 @@ mod events;
 mod home;
 mod settings;
 mod shell;
+pub(crate) mod terminal_view;
 #[cfg(test)]
 mod tests;
 

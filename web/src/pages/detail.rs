@@ -1,11 +1,14 @@
 //! `/requests/{id}`: one request and its timeline from the audit log (who did what, when).
 //! Visible to its requester, the approvers of its cluster and admins; anyone else gets the same
-//! 404 as for a request that does not exist (and the refusal is audited).
+//! 404 as for a request that does not exist (and the refusal is audited). The requester and admins
+//! also see the request's terminal sessions, replayed in the page with asciinema-player
+//! (`replay.js`, which reads `/api/v1/requests/{id}/recordings`).
 
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::header::CONTENT_SECURITY_POLICY;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
 use janus_core::audit::AuditRecord;
@@ -43,6 +46,8 @@ pub(crate) struct DetailPage {
     pub back: String,
     pub bulk: bool,
     pub ttl_options: Vec<(u64, String)>,
+    /// The requester and admins see the request's terminal sessions and replay them.
+    pub recordings: bool,
 }
 
 #[derive(Template)]
@@ -62,6 +67,7 @@ async fn page(
     viewer: Viewer,
 ) -> Result<Response, PageError> {
     let (request, timeline) = load(&state, &viewer, &id).await?;
+    let recordings = viewer.is_admin || request.requester == viewer.principal.as_str();
     let page = DetailPage {
         shell: Shell::new(&state, &viewer, format!("Request {id}"), Nav::None),
         back: format!("/requests/{}", request.id),
@@ -69,8 +75,22 @@ async fn page(
         timeline,
         bulk: false,
         ttl_options: approval_ttl_options(state.workflow.policy()),
+        recordings,
     };
-    Ok(render(StatusCode::OK, &page))
+    let mut response = render(StatusCode::OK, &page);
+    if recordings {
+        // asciinema-player runs its terminal emulator as WebAssembly, which needs
+        // 'wasm-unsafe-eval' (WebAssembly compilation only; JavaScript eval stays refused).
+        let policy = super::CONTENT_SECURITY_POLICY_VALUE.replacen(
+            "script-src 'self'",
+            "script-src 'self' 'wasm-unsafe-eval'",
+            1,
+        );
+        if let Ok(value) = HeaderValue::from_str(&policy) {
+            response.headers_mut().insert(CONTENT_SECURITY_POLICY, value);
+        }
+    }
+    Ok(response)
 }
 
 async fn partial(

@@ -40,6 +40,14 @@ fn assets() -> &'static AssetUrls {
         htmx_js: "/assets/h/vendor/htmx.min.js".to_owned(),
         sse_js: "/assets/h/vendor/htmx-ext-sse.min.js".to_owned(),
         app_js: "/assets/h/janus.js".to_owned(),
+        xterm_js: "/assets/h/vendor/xterm.js".to_owned(),
+        xterm_fit_js: "/assets/h/vendor/xterm-addon-fit.js".to_owned(),
+        xterm_css: "/assets/h/vendor/xterm.css".to_owned(),
+        terminal_js: "/assets/h/terminal.js".to_owned(),
+        terminal_css: "/assets/h/terminal.css".to_owned(),
+        player_js: "/assets/h/vendor/asciinema-player.min.js".to_owned(),
+        player_css: "/assets/h/vendor/asciinema-player.css".to_owned(),
+        replay_js: "/assets/h/replay.js".to_owned(),
     })
 }
 
@@ -286,8 +294,14 @@ fn request_page_with_its_timeline() {
         back: "/requests/jr-bbbbbbbb".to_owned(),
         bulk: false,
         ttl_options: approval_ttl_options(&policy()),
+        recordings: false,
     };
-    insta::assert_snapshot!("request", page.render().unwrap());
+    let html = page.render().unwrap();
+    assert!(
+        !html.contains("id=\"recordings\""),
+        "an approver does not replay sessions"
+    );
+    insta::assert_snapshot!("request", html);
 }
 
 #[test]
@@ -380,6 +394,7 @@ fn text_is_escaped_and_states_are_words() {
         back: "/".to_owned(),
         bulk: false,
         ttl_options: Vec::new(),
+        recordings: true,
     }
     .render()
     .unwrap();
@@ -388,6 +403,8 @@ fn text_is_escaped_and_states_are_words() {
         "{page}"
     );
     assert!(!page.contains("<script>"));
+    assert!(page.contains("id=\"recordings\" class=\"recordings\" data-request=\"jr-aaaaaaaa\""));
+    assert!(page.contains("/assets/h/vendor/asciinema-player.min.js"));
     assert!(page.contains(">Denied</span>") && page.contains("not during the freeze"));
     assert!(
         !page.contains("/withdraw\""),
