@@ -48,7 +48,7 @@ document.addEventListener('DOMContentLoaded', function () {
     TIMEOUT: 'Kubernetes did not answer in time.',
     INTERNAL: 'Something unexpected went wrong.',
   };
-  const WARNING_BADGE = /CrashLoopBackOff|OOMKilled|Error|BackOff|Restarts|Evicted|Failed|Unknown|Pending|ContainerCreating|Err/;
+  const WARNING_BADGE = /Not ready|CrashLoopBackOff|OOMKilled|Error|BackOff|Restarts|Evicted|Failed|Unknown|Pending|ContainerCreating|Err/;
 
   // ---- small helpers -------------------------------------------------------------------------
 

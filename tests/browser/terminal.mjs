@@ -1,0 +1,151 @@
+// The web terminal in a real browser (Debian's /usr/bin/chromium through playwright-core), over the
+// whole path: browser ⇄ central ⇄ agent ⇄ the fake Kubernetes API's pods/exec (a real /bin/sh).
+//
+// 1. The admin adds a quick command for the cluster on /admin/commands.
+// 2. Alice opens her signed terminal link: the first pod's shell opens; she types `echo hi` and
+//    reads `hi` back from the rendered xterm rows; JSON typed into the shell is shell input too.
+// 3. She opens the split pane (its own socket) and types there; only that pane shows it.
+// 4. She clicks the quick command: its output appears in the focused (second) pane.
+// 5. The admin, in another browser context, revokes the request on its page; both of alice's
+//    panes show the close message (reason `revoked`) within 5 s.
+// 6. Alice replays the recording of her first session on the request's page.
+//
+// Usage: node terminal.mjs <janus base URL> <terminal link> <alice cookie> <admin cookie> <request id> <screenshot>
+// where a cookie is `name=value`. Run by tests/integration/pages/terminal_browser.rs.
+// Prints `terminal ok <close latency ms>` and exits 0, or prints why and exits 1.
+import { chromium } from 'playwright-core';
+
+const [janus, link, aliceCookie, adminCookie, id, screenshot] = process.argv.slice(2);
+if (!screenshot) {
+  console.error('usage: node terminal.mjs <base> <link> <alice cookie> <admin cookie> <request id> <screenshot>');
+  process.exit(2);
+}
+const step = (text) => console.log(`step: ${text}`);
+const problems = [];
+const QUICK_OUTPUT = 'quick-42';
+
+/** Fails the run on CSP violations and script errors. A side panel's refused request (a 4xx the
+ *  page shows as a diagnostic) is the page working, not a problem. */
+function watch(page, who) {
+  page.on('console', (message) => {
+    if (message.type() !== 'error') return;
+    const where = message.location()?.url ?? '';
+    if (/^Failed to load resource/.test(message.text()) && where.includes('/api/v1/requests/')) return;
+    problems.push(`${who} console: ${message.text()} (${where})`);
+  });
+  page.on('pageerror', (error) => problems.push(`${who} page error: ${error.message}`));
+}
+
+async function context(browser, cookie, viewport) {
+  const [name, ...value] = cookie.split('=');
+  const created = await browser.newContext({ viewport });
+  await created.addCookies([{ name, value: value.join('='), url: janus }]);
+  return created;
+}
+
+/** Waits until a row of pane `index`'s rendered terminal reads exactly `text`. */
+async function rowReads(page, index, text, timeout = 10000) {
+  await page.waitForFunction(
+    ([pane, wanted]) => [...document.querySelectorAll(`#pane-${pane} .xterm-rows > div`)]
+      .some((row) => row.textContent.replace(/\u00a0/g, ' ').trim() === wanted),
+    [index, text],
+    { timeout },
+  );
+}
+
+async function paneText(page, index) {
+  return page.locator(`#pane-${index} .xterm-rows`).innerText();
+}
+
+const browser = await chromium.launch({
+  executablePath: '/usr/bin/chromium',
+  headless: true,
+  args: ['--no-sandbox', '--disable-dev-shm-usage'],
+});
+let status = 0;
+try {
+  const admin = await (await context(browser, adminCookie, { width: 1280, height: 900 })).newPage();
+  watch(admin, 'admin');
+  admin.on('dialog', (dialog) => dialog.accept());
+  step('the admin adds a quick command for prod');
+  await admin.goto(`${janus}/admin/commands`);
+  const prod = admin.locator('#cluster-prod');
+  await prod.getByLabel('Name').last().fill('Say hello');
+  await prod.getByLabel('Command').last().fill('echo quick-$((6*7))');
+  await prod.getByRole('button', { name: 'Add to prod' }).click();
+  await admin.locator('#cluster-prod .quick-command input[value="Say hello"]').waitFor();
+
+  const alice = await (await context(browser, aliceCookie, { width: 1400, height: 900 })).newPage();
+  watch(alice, 'alice');
+  step('alice opens her terminal link');
+  await alice.goto(link);
+  await alice.locator('#pane-0 .pane-status', { hasText: 'Connected' }).waitFor({ timeout: 15000 });
+  const tabs = await alice.locator('.ns-tab').allTextContents();
+  if (tabs.join(',') !== 'payments') throw new Error(`namespace tabs: ${tabs}`);
+  const pod = await alice.locator('#pane-0 .pod-select').inputValue();
+  if (!pod) throw new Error('no pod picked');
+
+  step(`alice types echo hi in ${pod}`);
+  await alice.locator('#pane-0 .xterm-screen').click();
+  await alice.keyboard.type('echo hi\n');
+  await rowReads(alice, 0, 'hi');
+  step('JSON typed into the shell is shell input, not a control message');
+  await alice.keyboard.type(`echo '{"v":1,"type":"resize","cols":3,"rows":3}'\n`);
+  await rowReads(alice, 0, '{"v":1,"type":"resize","cols":3,"rows":3}');
+
+  step('alice opens the split pane and types there');
+  await alice.getByRole('button', { name: 'Split' }).click();
+  await alice.locator('#pane-1 .pane-status', { hasText: 'Connected' }).waitFor({ timeout: 15000 });
+  await alice.locator('#pane-1 .xterm-screen').click();
+  await alice.keyboard.type('echo second-$((40+2))\n');
+  await rowReads(alice, 1, 'second-42');
+  if ((await paneText(alice, 0)).includes('second-42')) throw new Error('the first pane shows the second pane’s input');
+
+  step('alice sends the quick command to the focused pane');
+  await alice.getByRole('button', { name: 'Say hello' }).click();
+  await rowReads(alice, 1, QUICK_OUTPUT);
+  if ((await paneText(alice, 0)).includes(QUICK_OUTPUT)) throw new Error('the quick command went to the wrong pane');
+
+  step('the admin revokes the request from another browser context');
+  await admin.goto(`${janus}/requests/${id}`);
+  await admin.getByLabel('Reason').fill('browser test');
+  const started = Date.now();
+  await admin.getByRole('button', { name: 'Revoke' }).click();
+  for (const pane of [0, 1]) {
+    await alice.locator(`#pane-${pane} .term-closed[data-reason="revoked"]:not([hidden])`).waitFor({ timeout: 5000 });
+  }
+  const latency = Date.now() - started;
+  const message = await alice.locator('#pane-0 .term-closed').innerText();
+  if (!/revoked/i.test(message)) throw new Error(`close message: ${message}`);
+  if (!(await paneText(alice, 0)).includes(message.trim())) throw new Error('the close message is not in the terminal');
+  step(`both panes closed ${latency} ms after the click: ${message}`);
+  await alice.screenshot({ path: screenshot });
+
+  step('alice replays her session on the request page');
+  await alice.goto(`${janus}/requests/${id}`);
+  const replay = alice.locator('#recordings button.replay');
+  await replay.first().waitFor({ timeout: 10000 });
+  if ((await replay.count()) < 2) throw new Error(`expected two recorded sessions, found ${await replay.count()}`);
+  // Each session is replayed in turn until the first pane's (the one with `echo hi`) plays.
+  let replayed = false;
+  for (let index = 0; index < (await replay.count()) && !replayed; index += 1) {
+    await replay.nth(index).click();
+    await alice.locator('#player .ap-player').waitFor({ timeout: 10000 });
+    await alice.waitForFunction(
+      () => /echo hi|second-42/.test(document.querySelector('#player').textContent),
+      null,
+      { timeout: 15000 },
+    );
+    replayed = /echo hi/.test(await alice.locator('#player').textContent());
+  }
+  if (!replayed) throw new Error('no recording replays `echo hi`');
+  if (problems.length) throw new Error(`browser problems:\n${problems.join('\n')}`);
+  console.log(`terminal ok ${latency}`);
+} catch (error) {
+  console.error(`terminal journey failed: ${error.stack ?? error}`);
+  if (problems.length) console.error(problems.join('\n'));
+  status = 1;
+} finally {
+  await browser.close();
+}
+process.exit(status);
