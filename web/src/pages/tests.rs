@@ -17,6 +17,7 @@ use super::detail::{DetailPage, timeline_entry};
 use super::display::{RequestView, Zone, approval_ttl_options, state_label};
 use super::home::{ClusterOption, FormErrors, HomePage, NamespaceChoice, RequestForm};
 use super::shell::{Nav, Shell};
+use super::terminal_view::{TerminalPage, content_security_policy};
 use crate::assets::AssetUrls;
 
 fn at(hour: u32, minute: u32) -> DateTime<Utc> {
@@ -410,4 +411,55 @@ fn text_is_escaped_and_states_are_words() {
         !page.contains("/withdraw\""),
         "a finished request has no withdraw button"
     );
+}
+
+fn terminal(watch: Option<&str>) -> TerminalPage {
+    TerminalPage {
+        request_id: "jr-aaaaaaaa".to_owned(),
+        cluster: "prod".to_owned(),
+        requester: "alice@example.com".to_owned(),
+        email: "alice@example.com".to_owned(),
+        namespaces: vec!["payments".to_owned(), "check\"out<x>".to_owned()],
+        namespaces_json: r#"["payments","check\"out<x>"]"#.to_owned(),
+        expires: Some(zone().moment(at(11, 0))),
+        watch: watch.map(str::to_owned),
+        nonce: "bm9uY2U".to_owned(),
+        assets: assets(),
+    }
+}
+
+#[test]
+fn terminal_page() {
+    let html = terminal(None).render().unwrap();
+    assert!(!html.contains("<x>"), "namespaces are escaped");
+    assert!(html.contains(r#"<script src="/assets/h/terminal.js" nonce="bm9uY2U" defer></script>"#));
+    assert_eq!(
+        html.matches("<script").count(),
+        3,
+        "xterm.js, its fit addon, terminal.js; nothing inline"
+    );
+    assert!(!html.contains("<style"), "no inline style element");
+    insta::assert_snapshot!("terminal", html);
+}
+
+#[test]
+fn terminal_page_watching() {
+    let html = terminal(Some("ts-abc")).render().unwrap();
+    assert!(html.contains(r#"data-watch="ts-abc""#));
+    assert!(html.contains("Watching read-only"));
+    for absent in ["id=\"split\"", "class=\"ns-tab\"", "id=\"quick-commands\""] {
+        assert!(!html.contains(absent), "{absent} in watch mode");
+    }
+}
+
+#[test]
+fn the_terminal_policy_allows_only_nonced_style_elements() {
+    let policy = content_security_policy("bm9uY2U");
+    assert!(policy.contains("script-src 'self';"), "{policy}");
+    assert!(
+        policy.contains("style-src-elem 'self' 'nonce-bm9uY2U';"),
+        "{policy}"
+    );
+    assert!(!policy.contains("unsafe-eval") && !policy.contains("style-src 'unsafe-inline'"));
+    assert!(policy.contains("connect-src 'self'") && policy.contains("frame-ancestors 'none'"));
 }
