@@ -64,6 +64,7 @@ pub(crate) fn routes() -> Router<AppState> {
         .merge(clusters::routes())
         .merge(commands::routes())
         .merge(settings::routes())
+        .merge(terminal_view::routes())
         .merge(events::routes())
         .layer(axum::middleware::map_response(security_headers))
 }

@@ -36,7 +36,7 @@ impl Dashboard {
     }
 
     /// An Active request of `requester` in `prod`, granted as the agent would report it.
-    async fn active(&self, requester: &str) -> AccessRequest {
+    pub(super) async fn active(&self, requester: &str) -> AccessRequest {
         let request = self.submit(requester, &["payments"]).await;
         self.approve(&request, BOB).await;
         let now = self.clock.now();

@@ -13,18 +13,55 @@
 //! attributes; no style can load anything from elsewhere (`img-src`, `font-src` stay `'self'`).
 
 use askama::Template;
+use axum::Router;
+use axum::extract::{Path, State};
 use axum::http::header::{
     CACHE_CONTROL, CONTENT_SECURITY_POLICY, REFERRER_POLICY, X_CONTENT_TYPE_OPTIONS, X_FRAME_OPTIONS,
 };
 use axum::http::{HeaderValue, StatusCode};
-use axum::response::{Html, IntoResponse, Response};
-use janus_core::domain::AccessRequest;
+use axum::response::{Html, IntoResponse, Redirect, Response};
+use axum::routing::get;
+use janus_core::domain::{AccessRequest, RequestId, RequestState};
 
 use super::display::Moment;
 use super::shell::zone;
+use super::{PageError, refuse};
 use crate::AppState;
 use crate::assets::{AssetUrls, urls};
 use crate::auth::Viewer;
+
+pub(super) fn routes() -> Router<AppState> {
+    Router::new().route("/requests/{id}/terminal", get(open_own))
+}
+
+/// `GET /requests/{id}/terminal` (the "Open terminal" button): the requester of an Active request
+/// is sent to a freshly signed link; anyone else gets the 404 of a request they may not see.
+async fn open_own(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+) -> Result<Response, PageError> {
+    let Some(request_id) = RequestId::parse(&id) else {
+        return Err(PageError::NotFound);
+    };
+    let Some(request) = state.workflow.store().get_request(&request_id).await? else {
+        return Err(PageError::NotFound);
+    };
+    if request.requester != viewer.principal {
+        let path = format!("/requests/{request_id}/terminal");
+        return Err(refuse(&state, &viewer, "not_the_requester", &path, PageError::NotFound).await);
+    }
+    if request.state != RequestState::Active {
+        return Err(PageError::BadRequest(format!(
+            "Request {request_id} is {}, not active, so it has no terminal.",
+            request.state
+        )));
+    }
+    match crate::links::terminal_link(&state, &request) {
+        Some(link) => Ok(Redirect::to(&link).into_response()),
+        None => Err(PageError::NotFound),
+    }
+}
 
 #[derive(Template)]
 #[template(path = "terminal.html")]
