@@ -63,6 +63,7 @@ const browser = await chromium.launch({
   args: ['--no-sandbox', '--disable-dev-shm-usage'],
 });
 let status = 0;
+let alice = null;
 try {
   const admin = await (await context(browser, adminCookie, { width: 1280, height: 900 })).newPage();
   watch(admin, 'admin');
@@ -75,7 +76,7 @@ try {
   await prod.getByRole('button', { name: 'Add to prod' }).click();
   await admin.locator('#cluster-prod .quick-command input[value="Say hello"]').waitFor();
 
-  const alice = await (await context(browser, aliceCookie, { width: 1400, height: 900 })).newPage();
+  alice = await (await context(browser, aliceCookie, { width: 1400, height: 900 })).newPage();
   watch(alice, 'alice');
   step('alice opens her terminal link');
   await alice.goto(link);
@@ -143,6 +144,17 @@ try {
   console.log(`terminal ok ${latency}`);
 } catch (error) {
   console.error(`terminal journey failed: ${error.stack ?? error}`);
+  if (alice) {
+    for (const pane of await alice.locator('.pane').all()) {
+      console.error(`pane: ${(await pane.innerText()).slice(0, 2000)}`);
+    }
+    const pods = await alice.evaluate(async (request) => {
+      const response = await fetch(`/api/v1/requests/${request}/terminal/pods?namespace=payments`);
+      return `${response.status} ${await response.text()}`;
+    }, id).catch((problem) => `${problem}`);
+    console.error(`pods: ${pods.slice(0, 2000)}`);
+    await alice.screenshot({ path: screenshot }).catch(() => {});
+  }
   if (problems.length) console.error(problems.join('\n'));
   status = 1;
 } finally {

@@ -309,16 +309,20 @@ document.addEventListener('DOMContentLoaded', function () {
     pane.label.textContent = pane.namespace;
     pane.podSelect.replaceChildren(el('option', { value: '' }, 'Loading…'));
     let pods = [];
+    let failed = false;
     try {
       const body = await getJson(api + 'pods?namespace=' + encodeURIComponent(pane.namespace));
       pods = body.items || [];
       showProblem(pane.problem, null);
     } catch (problem) {
+      failed = true;
       showProblem(pane.problem, problem);
     }
     pane.pods = pods;
     pane.podSelect.replaceChildren();
-    if (!pods.length) pane.podSelect.append(el('option', { value: '' }, 'No pods in ' + pane.namespace));
+    if (!pods.length) {
+      pane.podSelect.append(el('option', { value: '' }, failed ? 'Pods could not be listed' : 'No pods in ' + pane.namespace));
+    }
     for (const pod of pods) {
       const notes = [pod.phase].concat(pod.badges || []).filter(Boolean).join(', ');
       pane.podSelect.append(el('option', { value: pod.name }, pod.name + (notes ? ' (' + notes + ')' : '')));
