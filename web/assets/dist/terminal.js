@@ -447,6 +447,14 @@ document.addEventListener('DOMContentLoaded', function () {
       const source = new EventSource(url);
       logSource = source;
       source.addEventListener('message', (event) => appendLog(event.data + '\n'));
+      // A failure while following arrives as one `diagnostic` event, then the stream ends.
+      source.addEventListener('diagnostic', (event) => {
+        let diagnostic = null;
+        try { diagnostic = JSON.parse(event.data); } catch (_) { /* not JSON */ }
+        if (diagnostic) showProblem(logsProblem, { diagnostic });
+        source.close();
+        if (logSource === source) logSource = null;
+      });
       source.addEventListener('error', () => {
         if (source.readyState === EventSource.CLOSED && logSource === source) {
           showProblem(logsProblem, { code: 'follow_stopped', message: 'Following the logs stopped; press Refresh to see why.' });
