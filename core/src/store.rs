@@ -16,6 +16,7 @@ mod backend;
 mod outbox;
 mod postgres;
 pub mod quick_commands;
+pub mod recordings;
 mod rows;
 pub mod search;
 mod sqlite;

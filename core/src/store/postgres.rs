@@ -158,3 +158,4 @@ super::accounts::accounts_impl!(PgStore);
 super::agents::agents_impl!(PgStore);
 super::quick_commands::quick_commands_impl!(PgStore, for_update = " FOR UPDATE");
 super::search::search_impl!(PgStore, Postgres);
+super::recordings::recordings_impl!(PgStore);

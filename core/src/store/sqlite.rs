@@ -106,3 +106,4 @@ super::accounts::accounts_impl!(SqliteStore);
 super::agents::agents_impl!(SqliteStore);
 super::quick_commands::quick_commands_impl!(SqliteStore, for_update = "");
 super::search::search_impl!(SqliteStore, Sqlite);
+super::recordings::recordings_impl!(SqliteStore);
