@@ -379,3 +379,88 @@ async fn side_panels_use_the_grant_and_report_diagnostics() {
     );
     term.finish().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_agent_refuses_a_session_without_a_live_grant_before_touching_kubernetes() {
+    let term = TerminalApp::start("").await;
+    let request = term.active(ALICE, &["payments"]).await;
+    // Central still sees the request Active; the agent's vault no longer holds its token (as
+    // between a revoke's cleanup at the agent and the change reaching central).
+    assert!(term.app.agent.vault().remove(&request.id.to_string(), "payments"));
+    term.app.kube.clear_request_log();
+    let query = format!("request={}&namespace=payments&pod=web-1", request.id);
+    let mut shell = term
+        .connect(ALICE, &query)
+        .await
+        .expect("central lets the requester in");
+    let error = shell.control("error").await;
+    let diagnostic = &error["diagnostic"];
+    assert_eq!(diagnostic["code"], "TOKEN_NOT_READY", "{error}");
+    assert_eq!(diagnostic["action"], "exec");
+    assert_eq!(diagnostic["retryable"], true);
+    assert_eq!(shell.control("closed").await["reason"], "error");
+    shell.drain().await;
+    // Kubernetes never heard of it.
+    assert!(
+        term.app
+            .kube
+            .request_log()
+            .iter()
+            .all(|logged| logged.namespace != "payments"),
+        "{:?}",
+        term.app.kube.request_log()
+    );
+    assert!(shell.output.is_empty());
+    term.finish().await;
+}
+
+crate::support::both_backends!(recordings_are_stored_listed_and_read);
+
+async fn recordings_are_stored_listed_and_read(env: &crate::support::TestEnv) {
+    use janus_core::clock::Clock as _;
+    use janus_core::store::recordings::Recording;
+    let at = env.clock.now();
+    let recording = |session: &str, request: &str, offset: i64| Recording {
+        session: session.to_owned(),
+        request_id: request.to_owned(),
+        cluster: "prod".to_owned(),
+        namespace: "payments".to_owned(),
+        pod: "web-1".to_owned(),
+        container: String::new(),
+        requester: ALICE.to_owned(),
+        started_at: at + chrono::Duration::seconds(offset),
+        ended_at: at + chrono::Duration::seconds(offset + 5),
+        end_reason: "exit".to_owned(),
+        bytes: 42,
+        truncated: offset == 1,
+    };
+    let cast = "{\"version\":2,\"width\":80,\"height\":24}\n[0.5,\"o\",\"hé\"]\n";
+    let store = &env.store;
+    store
+        .save_recording(&recording("ts-b", "jr-1", 1), cast)
+        .await
+        .unwrap();
+    store
+        .save_recording(&recording("ts-a", "jr-1", 0), cast)
+        .await
+        .unwrap();
+    store
+        .save_recording(&recording("ts-c", "jr-2", 0), cast)
+        .await
+        .unwrap();
+    let listed = store.recordings("jr-1").await.unwrap();
+    assert_eq!(
+        listed,
+        vec![recording("ts-a", "jr-1", 0), recording("ts-b", "jr-1", 1)]
+    );
+    let (found, text) = store.recording("ts-b").await.unwrap().unwrap();
+    assert_eq!((found, text.as_str()), (recording("ts-b", "jr-1", 1), cast));
+    assert_eq!(store.recording("ts-nope").await.unwrap(), None);
+    // A session id is stored once.
+    assert!(
+        store
+            .save_recording(&recording("ts-a", "jr-1", 0), cast)
+            .await
+            .is_err()
+    );
+}
