@@ -464,3 +464,32 @@ async fn recordings_are_stored_listed_and_read(env: &crate::support::TestEnv) {
             .is_err()
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_recording_stops_at_its_bound_and_says_so() {
+    let term = TerminalApp::start("terminal:\n  recordingMaxBytes: 2000\n").await;
+    let request = term.active(ALICE, &["payments"]).await;
+    let mut shell = term.shell(&request, ALICE).await;
+    shell.send(b"seq 1 2000; exit\r").await;
+    shell.control("closed").await;
+    shell.drain().await;
+    let cookie = term.cookie(ALICE).await;
+    let (_, list) = term
+        .get(&cookie, &format!("/api/v1/requests/{}/recordings", request.id))
+        .await;
+    let list: Value = serde_json::from_str(&list).unwrap();
+    assert_eq!(list["items"][0]["truncated"], true, "{list}");
+    let bytes = list["items"][0]["bytes"].as_u64().unwrap();
+    assert!(bytes <= 2000 && bytes > 100, "{bytes}");
+    let session = list["items"][0]["session"].as_str().unwrap();
+    let (_, cast) = term.get(&cookie, &format!("/api/v1/recordings/{session}")).await;
+    assert_eq!(u64::try_from(cast.len()).unwrap(), bytes);
+    // What was kept still replays (a prefix of what the browser saw).
+    let replayed = replay_output(&cast).unwrap();
+    assert!(
+        String::from_utf8(shell.output.clone())
+            .unwrap()
+            .starts_with(&replayed)
+    );
+    term.finish().await;
+}

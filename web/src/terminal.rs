@@ -31,8 +31,6 @@ mod relay;
 
 /// How long an offered session waits for the agent's dial.
 const DIAL_WINDOW: Duration = Duration::from_secs(20);
-/// The default bound of one session's recording (5 MiB).
-pub const RECORDING_MAX_BYTES: usize = 5 * 1024 * 1024;
 
 pub fn routes() -> Router<AppState> {
     Router::new()

@@ -24,9 +24,7 @@ use serde::Deserialize;
 use serde_json::json;
 use tokio::sync::broadcast;
 
-use super::{
-    DIAL_WINDOW, RECORDING_MAX_BYTES, Refusal, Watched, authorize, offer_for, refuse, same_origin, valid_name,
-};
+use super::{DIAL_WINDOW, Refusal, Watched, authorize, offer_for, refuse, same_origin, valid_name};
 use crate::AppState;
 use crate::auth::Viewer;
 
@@ -328,7 +326,7 @@ impl Relay<'_> {
             spec.rows,
             self.started_at.timestamp(),
             &title,
-            RECORDING_MAX_BYTES,
+            usize::try_from(state.config.terminal.recording_max_bytes).unwrap_or(usize::MAX),
         );
         let mut capture = LineCapture::default();
         let mut last_input = clock.now();
