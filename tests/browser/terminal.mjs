@@ -127,19 +127,22 @@ try {
   const replay = alice.locator('#recordings button.replay');
   await replay.first().waitFor({ timeout: 10000 });
   if ((await replay.count()) < 2) throw new Error(`expected two recorded sessions, found ${await replay.count()}`);
-  // Each session is replayed in turn until the first pane's (the one with `echo hi`) plays.
-  let replayed = false;
-  for (let index = 0; index < (await replay.count()) && !replayed; index += 1) {
+  // Each session is replayed to its last frame: the first pane's ends with the JSON it echoed,
+  // the second pane's with the quick command's output.
+  const seen = new Set();
+  for (let index = 0; index < (await replay.count()); index += 1) {
     await replay.nth(index).click();
     await alice.locator('#player .ap-player').waitFor({ timeout: 10000 });
     await alice.waitForFunction(
-      () => /echo hi|second-42/.test(document.querySelector('#player').textContent),
+      () => /quick-42|"cols":3/.test(document.querySelector('#player').textContent),
       null,
       { timeout: 15000 },
     );
-    replayed = /echo hi/.test(await alice.locator('#player').textContent());
+    const frame = await alice.locator('#player').textContent();
+    if (frame.includes('"cols":3')) seen.add('first pane');
+    if (frame.includes(QUICK_OUTPUT)) seen.add('second pane');
   }
-  if (!replayed) throw new Error('no recording replays `echo hi`');
+  if (seen.size !== 2) throw new Error(`replayed only: ${[...seen].join(', ')}`);
   if (problems.length) throw new Error(`browser problems:\n${problems.join('\n')}`);
   console.log(`terminal ok ${latency}`);
 } catch (error) {
@@ -153,6 +156,16 @@ try {
       return `${response.status} ${await response.text()}`;
     }, id).catch((problem) => `${problem}`);
     console.error(`pods: ${pods.slice(0, 2000)}`);
+    const recordings = await alice.locator('#recordings').innerText().catch(() => 'no #recordings');
+    console.error(`recordings: ${recordings.slice(0, 2000)}`);
+    const cast = await alice.evaluate(async () => {
+      const session = document.querySelector('#player')?.dataset.session;
+      if (!session) return 'no session replayed';
+      const response = await fetch(`/api/v1/recordings/${session}`);
+      return `${response.status} ${response.headers.get('content-type')}\n${await response.text()}`;
+    }).catch((problem) => `${problem}`);
+    console.error(`replayed cast: ${cast.slice(0, 1500)}`);
+    if (process.env.JANUS_DEBUG_CAST) (await import('node:fs')).writeFileSync(process.env.JANUS_DEBUG_CAST, cast);
     await alice.screenshot({ path: screenshot }).catch(() => {});
   }
   if (problems.length) console.error(problems.join('\n'));

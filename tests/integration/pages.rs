@@ -7,6 +7,7 @@ mod commands;
 mod export;
 mod forms;
 mod live;
+mod terminal_browser;
 mod terminal_page;
 
 use std::sync::Arc;

@@ -56,7 +56,9 @@ document.addEventListener('DOMContentLoaded', function () {
     const table = el('table', { class: 'events recordings-table' });
     const head = el('tr');
     for (const title of ['Started', 'Pod', 'Ended', 'Size', '']) head.append(el('th', { scope: 'col' }, title));
-    table.append(el('thead')).firstChild.append(head);
+    const thead = el('thead');
+    thead.append(head);
+    table.append(thead);
     const body = el('tbody');
     for (const item of items) {
       const row = el('tr', { 'data-session': item.session });
