@@ -6,8 +6,10 @@
 //    reads `hi` back from the rendered xterm rows; JSON typed into the shell is shell input too.
 // 3. She opens the split pane (its own socket) and types there; only that pane shows it.
 // 4. She clicks the quick command: its output appears in the focused (second) pane.
-// 5. The admin, in another browser context, revokes the request on its page; both of alice's
-//    panes show the close message (reason `revoked`) within 5 s.
+// 5. The admin watches alice's first session read-only from the request page: sees what she
+//    types, and what the admin types reaches nobody.
+// 6. The admin revokes the request on its page; both of alice's panes and the admin's watching
+//    page show the close message (reason `revoked`) within 5 s.
 // 6. Alice replays the recording of her first session on the request's page.
 //
 // Usage: node terminal.mjs <janus base URL> <terminal link> <alice cookie> <admin cookie> <request id> <screenshot>
@@ -107,6 +109,27 @@ try {
   await rowReads(alice, 1, QUICK_OUTPUT);
   if ((await paneText(alice, 0)).includes(QUICK_OUTPUT)) throw new Error('the quick command went to the wrong pane');
 
+  step('the admin watches alice’s first session read-only');
+  await admin.goto(`${janus}/requests/${id}`);
+  const live = admin.locator('a.watch-live');
+  await live.first().waitFor();
+  if ((await live.count()) !== 2) throw new Error(`expected two live sessions, found ${await live.count()}`);
+  const watcher = await admin.context().newPage();
+  watch(watcher, 'admin watching');
+  await watcher.goto(await live.first().getAttribute('href').then((href) => `${janus}${href}`));
+  await watcher.locator('#pane-0 .pane-status', { hasText: 'Watching' }).waitFor({ timeout: 15000 });
+  await alice.locator('#pane-0 .xterm-screen').click();
+  await alice.keyboard.type('echo watched-$((2+3))\n');
+  await rowReads(alice, 0, 'watched-5');
+  await rowReads(watcher, 0, 'watched-5');
+  step('what the watcher types reaches nobody');
+  await watcher.locator('#pane-0 .xterm-screen').click();
+  await watcher.keyboard.type('echo intruder\n');
+  await alice.keyboard.type('echo after-$((1+1))\n');
+  await rowReads(alice, 0, 'after-2');
+  await rowReads(watcher, 0, 'after-2');
+  if ((await paneText(alice, 0)).includes('intruder')) throw new Error('the watcher typed into alice’s shell');
+
   step('the admin revokes the request from another browser context');
   await admin.goto(`${janus}/requests/${id}`);
   await admin.getByLabel('Reason').fill('browser test');
@@ -115,7 +138,11 @@ try {
   for (const pane of [0, 1]) {
     await alice.locator(`#pane-${pane} .term-closed[data-reason="revoked"]:not([hidden])`).waitFor({ timeout: 5000 });
   }
-  const latency = Date.now() - started;
+  // When each page showed it (its own clock reading, so the test's polling does not count).
+  const shownAt = [];
+  for (const pane of [0, 1]) shownAt.push(Number(await alice.locator(`#pane-${pane} .term-closed`).getAttribute('data-at')));
+  const latency = Math.max(...shownAt) - started;
+  await watcher.locator('#pane-0 .term-closed[data-reason="revoked"]:not([hidden])').waitFor({ timeout: 5000 });
   const message = await alice.locator('#pane-0 .term-closed').innerText();
   if (!/revoked/i.test(message)) throw new Error(`close message: ${message}`);
   if (!(await paneText(alice, 0)).includes(message.trim())) throw new Error('the close message is not in the terminal');
@@ -165,7 +192,6 @@ try {
       return `${response.status} ${response.headers.get('content-type')}\n${await response.text()}`;
     }).catch((problem) => `${problem}`);
     console.error(`replayed cast: ${cast.slice(0, 1500)}`);
-    if (process.env.JANUS_DEBUG_CAST) (await import('node:fs')).writeFileSync(process.env.JANUS_DEBUG_CAST, cast);
     await alice.screenshot({ path: screenshot }).catch(() => {});
   }
   if (problems.length) console.error(problems.join('\n'));

@@ -7,7 +7,6 @@ document.addEventListener('DOMContentLoaded', function () {
   const section = document.getElementById('recordings');
   if (!section || typeof AsciinemaPlayer === 'undefined') return;
   const requestId = section.dataset.request;
-  const canWatch = section.dataset.watch === 'true';
   const list = section.querySelector('.recordings-list');
   const holder = document.getElementById('player');
   let player = null;
@@ -63,7 +62,7 @@ document.addEventListener('DOMContentLoaded', function () {
     for (const item of items) {
       const row = el('tr', { 'data-session': item.session });
       const target = [item.namespace, item.pod].filter(Boolean).join('/') + (item.container ? ' · ' + item.container : '');
-      const ended = item.endedAt ? when(item.endedAt) + (item.endReason ? ' (' + item.endReason + ')' : '') : 'live';
+      const ended = when(item.endedAt) + (item.endReason ? ' (' + item.endReason + ')' : '');
       row.append(
         el('td', {}, when(item.startedAt)),
         el('td', {}, target),
@@ -74,9 +73,6 @@ document.addEventListener('DOMContentLoaded', function () {
       const replay = el('button', { type: 'button', class: 'replay secondary', 'aria-pressed': 'false' }, 'Replay');
       replay.addEventListener('click', () => play(item.session, replay));
       actions.append(replay, ' ', el('a', { href: '/api/v1/recordings/' + encodeURIComponent(item.session), download: item.session + '.cast' }, 'Download'));
-      if (!item.endedAt && canWatch) {
-        actions.append(' ', el('a', { href: '/t/' + encodeURIComponent(requestId) + '?watch=' + encodeURIComponent(item.session), class: 'watch-live' }, 'Watch live'));
-      }
       row.append(actions);
       body.append(row);
     }

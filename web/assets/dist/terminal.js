@@ -268,6 +268,7 @@ document.addEventListener('DOMContentLoaded', function () {
     const shown = text || CLOSED_TEXT[reason] || CLOSED_TEXT.error;
     pane.closedShown = true;
     pane.closed.dataset.reason = reason;
+    pane.closed.dataset.at = String(Date.now());
     pane.closed.textContent = shown;
     pane.closed.hidden = false;
     pane.node.classList.add('ended');

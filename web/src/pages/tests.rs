@@ -296,6 +296,7 @@ fn request_page_with_its_timeline() {
         bulk: false,
         ttl_options: approval_ttl_options(&policy()),
         recordings: false,
+        live: Vec::new(),
     };
     let html = page.render().unwrap();
     assert!(
@@ -396,6 +397,12 @@ fn text_is_escaped_and_states_are_words() {
         bulk: false,
         ttl_options: Vec::new(),
         recordings: true,
+        live: vec![super::detail::LiveSession {
+            session: "ts-live1".to_owned(),
+            by: alice.to_owned(),
+            target: "payments/web-1 · app".to_owned(),
+            opened: zone().moment(at(10, 0)),
+        }],
     }
     .render()
     .unwrap();
@@ -406,6 +413,9 @@ fn text_is_escaped_and_states_are_words() {
     assert!(!page.contains("<script>"));
     assert!(page.contains("id=\"recordings\" class=\"recordings\" data-request=\"jr-aaaaaaaa\""));
     assert!(page.contains("/assets/h/vendor/asciinema-player.min.js"));
+    assert!(
+        page.contains(r#"href="/t/jr-aaaaaaaa?watch=ts-live1">Watch payments/web-1 · app read-only</a>"#)
+    );
     assert!(page.contains(">Denied</span>") && page.contains("not during the freeze"));
     assert!(
         !page.contains("/withdraw\""),
@@ -462,4 +472,31 @@ fn the_terminal_policy_allows_only_nonced_style_elements() {
     );
     assert!(!policy.contains("unsafe-eval") && !policy.contains("style-src 'unsafe-inline'"));
     assert!(policy.contains("connect-src 'self'") && policy.contains("frame-ancestors 'none'"));
+}
+
+#[test]
+fn live_sessions_are_opened_and_not_closed() {
+    let event = |seq: i64, action: &str, session: &str| AuditRecord {
+        seq,
+        at: at(10, 0),
+        actor: "alice@example.com".to_owned(),
+        action: action.to_owned(),
+        request_id: Some("jr-aaaaaaaa".to_owned()),
+        cluster: Some("prod".to_owned()),
+        details: json!({ "session": session, "namespace": "payments", "pod": "web-1", "container": "" }),
+        prev_hash: String::new(),
+        hash: String::new(),
+    };
+    let events = [
+        event(1, "terminal.opened", "ts-a"),
+        event(2, "terminal.opened", "ts-b"),
+        event(3, "terminal.command", "ts-a"),
+        event(4, "terminal.closed", "ts-a"),
+    ];
+    let live = super::detail::live_sessions(&events, zone());
+    assert_eq!(live.len(), 1);
+    assert_eq!(
+        (live[0].session.as_str(), live[0].target.as_str()),
+        ("ts-b", "payments/web-1")
+    );
 }
