@@ -4,6 +4,8 @@
 // 1. The admin adds a quick command for the cluster on /admin/commands.
 // 2. Alice opens her signed terminal link: the first pod's shell opens; she types `echo hi` and
 //    reads `hi` back from the rendered xterm rows; JSON typed into the shell is shell input too.
+//    The sidebar shows the pod's logs (also followed) and events; the picker shows a crash-looping
+//    pod's badges.
 // 3. She opens the split pane (its own socket) and types there; only that pane shows it.
 // 4. She clicks the quick command: its output appears in the focused (second) pane.
 // 5. The admin watches alice's first session read-only from the request page: sees what she
@@ -95,6 +97,23 @@ try {
   step('JSON typed into the shell is shell input, not a control message');
   await alice.keyboard.type(`echo '{"v":1,"type":"resize","cols":3,"rows":3}'\n`);
   await rowReads(alice, 0, '{"v":1,"type":"resize","cols":3,"rows":3}');
+
+  step('the sidebar shows the pod’s logs and events');
+  await alice.locator('#logs', { hasText: 'listening on :8080' }).waitFor({ timeout: 10000 });
+  await alice.locator('#events', { hasText: 'Pulled' }).waitFor({ timeout: 10000 });
+  step('the pod picker shows a crash-looping pod’s health');
+  await alice.locator('#pane-0 .pod-select').selectOption('worker-1');
+  for (const badge of ['Not ready', 'CrashLoopBackOff', 'OOMKilled', 'Restarts: 5']) {
+    await alice.locator(`#pane-0 .badges .badge-warn[data-badge="${badge}"]`).waitFor({ timeout: 5000 });
+  }
+  await alice.locator('#events', { hasText: 'BackOff' }).waitFor({ timeout: 10000 });
+  step('following the logs streams them');
+  await alice.locator('#logs-follow').check();
+  await alice.locator('#logs', { hasText: 'fatal: out of memory' }).waitFor({ timeout: 10000 });
+  await alice.locator('#logs-follow').uncheck();
+  await alice.locator('#pane-0 .pod-select').selectOption('web-1');
+  const stillOpen = await alice.locator('#pane-0 .pane-status').innerText();
+  if (!/Connected/.test(stillOpen)) throw new Error(`picking a pod closed the shell: ${stillOpen}`);
 
   step('alice opens the split pane and types there');
   await alice.getByRole('button', { name: 'Split' }).click();

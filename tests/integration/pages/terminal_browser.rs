@@ -4,7 +4,8 @@
 //!
 //! `tests/browser/terminal.mjs` does the clicking: the admin adds a quick command on
 //! `/admin/commands`; alice opens her signed link, types `echo hi` and reads `hi` from the rendered
-//! xterm rows, splits the pane and types in the second one, runs the quick command; the admin
+//! xterm rows, reads the pod's logs, events and health badges, splits the pane and types in the
+//! second one, runs the quick command; the admin watches her first session read-only, then
 //! revokes the request in another browser context and both panes show the close message; alice
 //! replays the recording on the request page. Screenshot: `target/artifacts/terminal.png`.
 //!
@@ -43,6 +44,41 @@ async fn a_browser_runs_a_shell_splits_sends_a_quick_command_and_is_closed_by_re
             request.expires_at.unwrap().timestamp(),
         )
         .url(&app.central.base);
+    // Something for the sidebar and the badges: logs and an event of web-1, a crash-looping
+    // worker-1 that was OOM-killed.
+    let kube = &app.kube;
+    kube.append_log("payments", "web-1", "app", "started, listening on :8080");
+    kube.append_log("payments", "worker-1", "worker", "fatal: out of memory");
+    kube.add_event(
+        "payments",
+        "Pod",
+        "web-1",
+        "Normal",
+        "Pulled",
+        "Container image pulled",
+    )
+    .unwrap();
+    kube.add_event(
+        "payments",
+        "Pod",
+        "worker-1",
+        "Warning",
+        "BackOff",
+        "Back-off restarting failed container",
+    )
+    .unwrap();
+    let mut worker = kube.object("Pod", Some("payments"), "worker-1").unwrap();
+    worker["status"] = serde_json::json!({
+        "phase": "Running",
+        "containerStatuses": [
+            {"name": "worker", "ready": false, "restartCount": 5,
+             "state": {"waiting": {"reason": "CrashLoopBackOff", "message": "back-off 5m0s"}},
+             "lastState": {"terminated": {"reason": "OOMKilled", "exitCode": 137}}},
+            {"name": "sidecar", "ready": true, "restartCount": 0,
+             "state": {"running": {"startedAt": "2030-01-01T00:00:00Z"}}}
+        ],
+    });
+    kube.apply(worker).unwrap();
     let alice = terminal.cookie("alice@example.com").await;
     let admin = terminal.cookie("admin@example.com").await;
 
@@ -78,7 +114,7 @@ async fn a_browser_runs_a_shell_splits_sends_a_quick_command_and_is_closed_by_re
         .trim()
         .parse()
         .unwrap();
-    eprintln!("both panes showed the close message {latency} ms after the admin clicked Revoke");
+    eprintln!("{stdout}both panes showed the close message {latency} ms after the admin clicked Revoke");
 
     // What the browser did went through the workflow and is in the audit log.
     let ended = app.central.workflow.get(&request.id).await.unwrap();
