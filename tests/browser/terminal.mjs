@@ -4,8 +4,8 @@
 // 1. The admin adds a quick command for the cluster on /admin/commands.
 // 2. Alice opens her signed terminal link: the first pod's shell opens; she types `echo hi` and
 //    reads `hi` back from the rendered xterm rows; JSON typed into the shell is shell input too.
-//    The sidebar shows the pod's logs (also followed) and events; the picker shows a crash-looping
-//    pod's badges.
+//    The sidebar shows the pod's logs (also followed) and events, and a refused log read as a
+//    structured diagnostic; the picker shows a crash-looping pod's badges.
 // 3. She opens the split pane (its own socket) and types there; only that pane shows it.
 // 4. She clicks the quick command: its output appears in the focused (second) pane.
 // 5. The admin watches alice's first session read-only from the request page: sees what she
@@ -107,6 +107,18 @@ try {
     await alice.locator(`#pane-0 .badges .badge-warn[data-badge="${badge}"]`).waitFor({ timeout: 5000 });
   }
   await alice.locator('#events', { hasText: 'BackOff' }).waitFor({ timeout: 10000 });
+  step('a refused log read is shown as a structured diagnostic');
+  const diagnostic = alice.locator('#logs-problem .diagnostic[data-code="RBAC_DENIED"]');
+  await diagnostic.waitFor({ timeout: 10000 });
+  const fields = {};
+  for (const row of await diagnostic.locator('dl > div').all()) {
+    fields[await row.getAttribute('data-field')] = (await row.locator('dd').innerText()).trim();
+  }
+  const expected = { action: 'logs', cluster: 'prod', namespace: 'payments', pod: 'worker-1', code: 'RBAC_DENIED', retryable: 'no' };
+  for (const [field, value] of Object.entries(expected)) {
+    if (fields[field] !== value) throw new Error(`diagnostic ${field}: ${fields[field]} (all: ${JSON.stringify(fields)})`);
+  }
+  if (!fields.message || fields.message === '—') throw new Error('the diagnostic has no message');
   step('following the logs streams them');
   await alice.locator('#logs-follow').check();
   await alice.locator('#logs', { hasText: 'fatal: out of memory' }).waitFor({ timeout: 10000 });

@@ -79,6 +79,14 @@ async fn a_browser_runs_a_shell_splits_sends_a_quick_command_and_is_closed_by_re
         ],
     });
     kube.apply(worker).unwrap();
+    // Its first log read is refused by Kubernetes: the sidebar shows the diagnostic.
+    kube.faults().fail_next(
+        janus_fixtures::kube::RequestMatcher::new("get", "pods/log")
+            .in_namespace("payments")
+            .named("worker-1"),
+        1,
+        403,
+    );
     let alice = terminal.cookie("alice@example.com").await;
     let admin = terminal.cookie("admin@example.com").await;
 

@@ -410,6 +410,9 @@ document.addEventListener('DOMContentLoaded', function () {
   const MAX_LOG_CHARS = 1000000;
   let logSource = null;
   let sidebarKey = '';
+  // Each load bumps its counter; an answer to an older load is dropped.
+  let logsLoad = 0;
+  let eventsLoad = 0;
 
   function refreshSidebar(force) {
     const pane = focused;
@@ -428,6 +431,7 @@ document.addEventListener('DOMContentLoaded', function () {
   }
 
   async function loadLogs(pane) {
+    const load = ++logsLoad;
     if (logSource) {
       logSource.close();
       logSource = null;
@@ -465,13 +469,15 @@ document.addEventListener('DOMContentLoaded', function () {
     }
     try {
       const response = await request(url, 'text/plain');
-      appendLog(await response.text());
+      const text = await response.text();
+      if (load === logsLoad) appendLog(text);
     } catch (problem) {
-      showProblem(logsProblem, problem);
+      if (load === logsLoad) showProblem(logsProblem, problem);
     }
   }
 
   async function loadEvents(pane) {
+    const load = ++eventsLoad;
     events.replaceChildren();
     showProblem(eventsProblem, null);
     if (!pane || !pane.pod || watch) {
@@ -481,6 +487,7 @@ document.addEventListener('DOMContentLoaded', function () {
     try {
       const params = new URLSearchParams({ namespace: pane.namespace, pod: pane.pod });
       const body = await getJson(api + 'events?' + params.toString());
+      if (load !== eventsLoad) return;
       const items = body.items || [];
       if (!items.length) events.append(el('li', { class: 'empty' }, 'No events for ' + pane.pod + '.'));
       for (const item of items) {
@@ -493,7 +500,7 @@ document.addEventListener('DOMContentLoaded', function () {
         events.append(entry);
       }
     } catch (problem) {
-      showProblem(eventsProblem, problem);
+      if (load === eventsLoad) showProblem(eventsProblem, problem);
     }
   }
 
