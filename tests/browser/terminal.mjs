@@ -164,8 +164,12 @@ try {
   step('the admin revokes the request from another browser context');
   await admin.goto(`${janus}/requests/${id}`);
   await admin.getByLabel('Reason').fill('browser test');
+  const answered = admin.waitForResponse((response) => response.request().method() === 'POST'
+    && response.url().endsWith(`/requests/${id}/revoke`));
   const started = Date.now();
   await admin.getByRole('button', { name: 'Revoke' }).click();
+  const clicked = Date.now();
+  await answered;
   for (const pane of [0, 1]) {
     await alice.locator(`#pane-${pane} .term-closed[data-reason="revoked"]:not([hidden])`).waitFor({ timeout: 5000 });
   }
@@ -173,6 +177,7 @@ try {
   const shownAt = [];
   for (const pane of [0, 1]) shownAt.push(Number(await alice.locator(`#pane-${pane} .term-closed`).getAttribute('data-at')));
   const latency = Math.max(...shownAt) - started;
+  step(`the click itself (with the confirm dialog) took ${clicked - started} ms`);
   await watcher.locator('#pane-0 .term-closed[data-reason="revoked"]:not([hidden])').waitFor({ timeout: 5000 });
   const message = await alice.locator('#pane-0 .term-closed').innerText();
   if (!/revoked/i.test(message)) throw new Error(`close message: ${message}`);
