@@ -35,7 +35,7 @@ use crate::central::SessionSocket;
 /// prompt (set by `PROMPT_COMMAND` once, before the first prompt, so rc files load as usual);
 /// `sh` with a plain prompt when there is no bash.
 pub const SHELL_SCRIPT: &str = r#"if command -v bash >/dev/null 2>&1; then
-export PROMPT_COMMAND='PS1="\[\e[36m\]\u@\h\[\e[0m\]:\[\e[34m\]\w\[\e[0m\]\$ "; unset PROMPT_COMMAND'
+export PROMPT_COMMAND='PS1="\[\e[36m\]\u@\h\[\e[0m\]:\[\e[34m\]\w\[\e[0m\]\\$ "; unset PROMPT_COMMAND'
 exec bash -i
 fi
 PS1="$(id -un 2>/dev/null || echo user)@$(hostname 2>/dev/null || echo pod):\$PWD \$ "
@@ -608,6 +608,56 @@ mod unit_tests {
         assert_eq!(classify(&api(401)).0, DiagnosticCode::TokenNotReady);
         assert_eq!(classify(&api(504)).0, DiagnosticCode::Timeout);
         assert_eq!(classify(&api(500)).0, DiagnosticCode::Internal);
+    }
+
+    /// Runs `sh -c SHELL_SCRIPT` with only `programs` on the PATH (symlinked into a directory)
+    /// and `input` on stdin; returns stdout.
+    fn run_script(programs: &[(&str, &str)], home_rc: Option<&str>, input: &str) -> String {
+        use std::io::Write as _;
+        let bin = tempfile::tempdir().unwrap();
+        for (program, name) in programs {
+            std::os::unix::fs::symlink(program, bin.path().join(name)).unwrap();
+        }
+        let home = tempfile::tempdir().unwrap();
+        if let Some(rc) = home_rc {
+            std::fs::write(home.path().join(".bashrc"), rc).unwrap();
+        }
+        let mut child = std::process::Command::new("/bin/sh")
+            .arg("-c")
+            .arg(SHELL_SCRIPT)
+            .env_clear()
+            .env("PATH", bin.path())
+            .env("HOME", home.path())
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        child.stdin.take().unwrap().write_all(input.as_bytes()).unwrap();
+        let output = child.wait_with_output().unwrap();
+        String::from_utf8_lossy(&output.stdout).into_owned()
+    }
+
+    #[test]
+    fn bash_gets_the_coloured_prompt_after_its_rc_files() {
+        let output = run_script(
+            &[("/bin/bash", "bash")],
+            Some("export FROM_RC=loaded\nPS1='rc-prompt '\n"),
+            "echo \"rc=$FROM_RC\"; echo \"ps1=$PS1\"; exit\n",
+        );
+        // The rc file ran (its environment is there) and our prompt replaced its PS1.
+        assert!(output.contains("rc=loaded"), "{output}");
+        assert!(
+            output.contains(r"ps1=\[\e[36m\]\u@\h\[\e[0m\]:\[\e[34m\]\w\[\e[0m\]\$ "),
+            "{output}"
+        );
+    }
+
+    #[test]
+    fn without_bash_sh_gets_a_plain_prompt() {
+        // No bash, no `id`, no `hostname`: sh with the plain fallback prompt.
+        let output = run_script(&[("/usr/bin/dash", "sh")], None, "echo \"ps1=$PS1\"; exit\n");
+        assert!(output.contains("ps1=user@pod:$PWD $ "), "{output}");
     }
 
     #[test]

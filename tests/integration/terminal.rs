@@ -21,7 +21,10 @@ async fn a_shell_runs_through_central_and_the_agent_and_is_recorded() {
 
     // Output, not the echo of the input: the shell printed `hello` on a line of its own.
     shell.send(b"echo hello\r").await;
-    shell.read_until("\rhello\r\n").await;
+    let output = shell.read_until("\rhello\r\n").await;
+    // The coloured prompt: cyan user@host, blue path (bash is on the fake's PATH).
+    assert!(output.contains("\u{1b}[36m"), "{output:?}");
+    assert!(output.contains("\u{1b}[34m"), "{output:?}");
 
     // A resize reaches the exec stream: the shell's terminal has the new size.
     shell
