@@ -261,7 +261,11 @@ async fn try_open(setup: &Setup) -> Option<Socket> {
     request
         .headers_mut()
         .insert("cookie", setup.cookie.parse().unwrap());
-    let (mut socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let config =
+        tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default().read_buffer_size(16 * 1024);
+    let (mut socket, _) = tokio_tungstenite::connect_async_with_config(request, Some(config), true)
+        .await
+        .unwrap();
     loop {
         match socket.next().await {
             Some(Ok(Message::Text(text))) if text.contains("\"ready\"") => return Some(socket),

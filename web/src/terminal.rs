@@ -29,6 +29,9 @@ mod agent;
 mod panels;
 mod relay;
 
+/// Each terminal socket reads through a buffer this large (tungstenite's default, 128 KiB, is
+/// resident per socket once used; two sockets per session add up at a thousand sessions).
+const SOCKET_READ_BUFFER: usize = 16 * 1024;
 /// How long an offered session waits for the agent's dial.
 const DIAL_WINDOW: Duration = Duration::from_secs(20);
 
@@ -145,7 +148,7 @@ impl Hub {
     }
 
     pub(crate) fn go_live(&self, sid: &str, request_id: &str) -> broadcast::Sender<Watched> {
-        let (feed, _) = broadcast::channel(256);
+        let (feed, _) = broadcast::channel(64);
         Self::lock(&self.inner.live).insert(
             sid.to_owned(),
             Live {
@@ -343,11 +346,15 @@ pub(crate) async fn authorize(
 }
 
 /// A WebSocket handshake from another site is refused: the `Origin`, when sent, must be this
-/// server's own.
-fn same_origin(headers: &HeaderMap) -> bool {
+/// server's own (the `Host` it was reached at, or `webui.baseUrl`).
+fn same_origin(headers: &HeaderMap, base_url: &str) -> bool {
     let Some(origin) = headers.get("origin").and_then(|value| value.to_str().ok()) else {
         return true;
     };
+    let base = base_url.trim().trim_end_matches('/');
+    if !base.is_empty() && origin.eq_ignore_ascii_case(base) {
+        return true;
+    }
     let Some(host) = headers.get("host").and_then(|value| value.to_str().ok()) else {
         return false;
     };

@@ -295,7 +295,10 @@ impl Central for HttpCentral {
                 .map_err(|_| CentralError::Identity(format!("header {name} is not valid")))?;
             request.headers_mut().insert(name, value);
         }
-        let connect = tokio_tungstenite::connect_async(request);
+        let config =
+            tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default().read_buffer_size(16 * 1024);
+        // Keystrokes are small frames: no Nagle delay on them.
+        let connect = tokio_tungstenite::connect_async_with_config(request, Some(config), true);
         match tokio::time::timeout(REQUEST_TIMEOUT, connect).await {
             Ok(Ok((socket, _))) => Ok(socket),
             Ok(Err(tokio_tungstenite::tungstenite::Error::Http(response))) => Err(CentralError::Rejected {

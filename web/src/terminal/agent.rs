@@ -93,6 +93,7 @@ pub(super) async fn dial(
     }
     let sender = pending.socket;
     Ok(upgrade
+        .read_buffer_size(super::SOCKET_READ_BUFFER)
         .on_upgrade(move |socket| async move {
             // The browser side may have gone meanwhile; the socket then just closes.
             let _ = sender.send(socket);

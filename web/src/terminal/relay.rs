@@ -53,7 +53,7 @@ pub(super) async fn browser_socket(
     upgrade: WebSocketUpgrade,
 ) -> Response {
     let actor = viewer.principal.to_string();
-    if !same_origin(&headers) {
+    if !same_origin(&headers, &state.config.webui.base_url) {
         let refusal = Refusal::forbidden(
             "cross_origin",
             "The terminal may only be opened from Janus's own pages.",
@@ -97,6 +97,7 @@ pub(super) async fn browser_socket(
         rows,
     };
     upgrade
+        .read_buffer_size(super::SOCKET_READ_BUFFER)
         .on_upgrade(move |socket| async move { run(state, socket, spec).await })
         .into_response()
 }
@@ -469,6 +470,7 @@ async fn watch(state: AppState, viewer: Viewer, sid: &str, upgrade: WebSocketUpg
     };
     let sid = sid.to_owned();
     upgrade
+        .read_buffer_size(super::SOCKET_READ_BUFFER)
         .on_upgrade(move |mut socket| async move {
             super::audit(&state, "terminal.watched", &actor, &request, json!({"session": sid})).await;
             let ready = ServerControl::Ready {
