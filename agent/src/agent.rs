@@ -52,6 +52,10 @@ struct Inner {
     /// The namespaces central last accepted; `None` until the first report succeeded.
     reported_namespaces: Mutex<Option<Vec<String>>>,
     tokens_restored: AtomicBool,
+    /// Open terminal sessions, closed by cleanup of their request.
+    sessions: crate::terminal::Sessions,
+    /// The agent's own Kubernetes configuration, from which grant-token clients are made.
+    kube_config: Mutex<Option<kube::Config>>,
 }
 
 impl Agent {
@@ -72,12 +76,45 @@ impl Agent {
                 sweep_interval: sweep_interval.max(Duration::from_secs(1)),
                 reported_namespaces: Mutex::new(None),
                 tokens_restored: AtomicBool::new(false),
+                sessions: crate::terminal::Sessions::default(),
+                kube_config: Mutex::new(None),
             }),
         }
     }
 
     pub fn cluster(&self) -> &str {
         &self.inner.cluster
+    }
+
+    /// Sets the Kubernetes configuration terminal sessions copy (server, TLS) and
+    /// authenticate with the grant's token instead of the agent's own.
+    pub fn set_kube_config(&self, config: kube::Config) {
+        *self
+            .inner
+            .kube_config
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner()) = Some(config);
+    }
+
+    pub(crate) fn kube_config(&self) -> Option<kube::Config> {
+        self.inner
+            .kube_config
+            .lock()
+            .unwrap_or_else(|poisoned| poisoned.into_inner())
+            .clone()
+    }
+
+    /// The open terminal sessions.
+    pub fn sessions(&self) -> &crate::terminal::Sessions {
+        &self.inner.sessions
+    }
+
+    pub(crate) fn central(&self) -> &Arc<dyn Central> {
+        &self.inner.central
+    }
+
+    pub(crate) fn clock(&self) -> &Arc<dyn Clock> {
+        &self.inner.clock
     }
 
     /// The grant tokens this agent holds.
@@ -119,6 +156,15 @@ impl Agent {
                         );
                     }),
                     WorkKind::Cleanup => {
+                        // Open terminals of the request end first: the agent closes their
+                        // exec streams itself.
+                        let closed = self
+                            .inner
+                            .sessions
+                            .close_request(&grant.request_id, janus_core::terminal::CloseReason::Revoked);
+                        if closed > 0 {
+                            tracing::info!(sessions = closed, "terminal sessions of the request closed");
+                        }
                         self.inner
                             .kubernetes
                             .cleanup(&grant.request_id)
@@ -207,7 +253,8 @@ impl Agent {
             self.restore_at_start().await;
             tokio::join!(
                 self.work_loop(stopped.clone()),
-                self.maintenance_loop(stopped.clone())
+                self.maintenance_loop(stopped.clone()),
+                self.session_loop(stopped.clone())
             );
         };
         tokio::join!(signal, loops);
@@ -314,6 +361,38 @@ impl Agent {
             tokio::select! {
                 () = self.inner.clock.sleep(delay) => {}
                 _ = stopped.wait_for(|stop| *stop) => {}
+            }
+        }
+    }
+
+    /// Long-polls central for terminal sessions and serves each in a task of its own.
+    async fn session_loop(&self, mut stopped: watch::Receiver<bool>) {
+        let cluster = self.inner.cluster.as_str();
+        let mut backoff = Backoff::default();
+        loop {
+            if *stopped.borrow() {
+                return;
+            }
+            let next = tokio::select! {
+                next = self.inner.central.next_sessions(LONG_POLL_WAIT) => next,
+                _ = stopped.wait_for(|stop| *stop) => return,
+            };
+            match next {
+                Ok(offers) => {
+                    backoff.reset();
+                    for offer in offers {
+                        let agent = self.clone();
+                        tokio::spawn(async move { agent.serve_session(offer).await });
+                    }
+                }
+                Err(error) => {
+                    let delay = backoff.next_delay();
+                    tracing::warn!(cluster, error = %error, retry_in_ms = delay.as_millis(), "no sessions from central");
+                    tokio::select! {
+                        () = self.inner.clock.sleep(delay) => {}
+                        _ = stopped.wait_for(|stop| *stop) => return,
+                    }
+                }
             }
         }
     }

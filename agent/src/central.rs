@@ -8,7 +8,7 @@ use std::fmt;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use janus_core::agent_protocol::{ReportAck, ReportOutcome, WorkAssignment, WorkReport};
+use janus_core::agent_protocol::{ReportAck, ReportOutcome, SessionOffer, WorkAssignment, WorkReport};
 use janus_core::queue::{Completion, WorkOutcome};
 use janus_core::workflow::{Workflow, WorkflowError};
 
@@ -29,7 +29,27 @@ pub trait Central: Send + Sync + fmt::Debug {
 
     /// Tells central the cluster's namespaces.
     async fn report_namespaces(&self, namespaces: &[String]) -> Result<(), CentralError>;
+
+    /// Waits up to `wait` for terminal sessions central wants opened. Central in the same
+    /// process serves no terminal through the agent (yet): it never offers one.
+    async fn next_sessions(&self, wait: Duration) -> Result<Vec<SessionOffer>, CentralError> {
+        let _ = wait;
+        futures::future::pending::<()>().await;
+        Ok(Vec::new())
+    }
+
+    /// Dials the WebSocket of an offered session.
+    async fn dial_session(&self, session: &str) -> Result<SessionSocket, CentralError> {
+        let _ = session;
+        Err(CentralError::Identity(
+            "this central does not serve terminal sessions".to_owned(),
+        ))
+    }
 }
+
+/// The agent's end of a terminal session.
+pub type SessionSocket =
+    tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
 
 /// Why a call to central failed. Never carries a token or the agent's key.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -49,6 +49,13 @@ pub enum KubeConfigError {
 /// client as it rotates) when set, else the `kubeconfig` file, else in-cluster
 /// configuration, then `~/.kube/config`.
 pub async fn build_kube_client(config: &AgentConfig) -> Result<kube::Client, KubeConfigError> {
+    let kube_config = build_kube_config(config).await?;
+    kube::Client::try_from(kube_config).map_err(|error| KubeConfigError::Client(error.to_string()))
+}
+
+/// The configuration [`build_kube_client`] uses (terminal sessions copy it and swap in a
+/// grant's token).
+pub async fn build_kube_config(config: &AgentConfig) -> Result<kube::Config, KubeConfigError> {
     crate::install_crypto_provider();
     let kube_config = if !config.api_server_url.trim().is_empty() {
         let url = config.api_server_url.trim();
@@ -94,7 +101,7 @@ pub async fn build_kube_client(config: &AgentConfig) -> Result<kube::Client, Kub
                 .map_err(|error| KubeConfigError::Infer(error.to_string()))?,
         }
     };
-    kube::Client::try_from(kube_config).map_err(|error| KubeConfigError::Client(error.to_string()))
+    Ok(kube_config)
 }
 
 /// What went wrong talking to Kubernetes, worded for the card and the audit log:

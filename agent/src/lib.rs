@@ -28,6 +28,7 @@ mod agent;
 mod backoff;
 mod central;
 mod kubernetes;
+mod terminal;
 mod vault;
 
 #[cfg(test)]
@@ -38,8 +39,9 @@ pub use backoff::Backoff;
 pub use central::{Central, CentralError, HttpCentral, InProcessCentral};
 pub use kubernetes::{
     Deleted, GrantError, KubeConfigError, KubeFailure, Kubernetes, MANAGED_BY, MIN_TOKEN_SECONDS,
-    SweepSummary, build_kube_client, object_name,
+    SweepSummary, build_kube_client, build_kube_config, object_name,
 };
+pub use terminal::{SHELL_SCRIPT, Sessions, classify, pod_summary};
 pub use vault::{TokenVault, VaultEntry};
 
 /// An error of the agent's parts, for callers that mix them.
@@ -61,8 +63,10 @@ pub async fn run_from_config(
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
     let mut shutdown = std::pin::pin!(shutdown);
-    let client = build_kube_client(config)
+    let kube_config = build_kube_config(config)
         .await
+        .context("The agent could not build its Kubernetes client")?;
+    let client = kube::Client::try_from(kube_config.clone())
         .context("The agent could not build its Kubernetes client")?;
     let mut backoff = Backoff::default();
     let central = loop {

@@ -7,6 +7,10 @@
 //! - `GET /work?wait=<seconds>` — long-poll; 200 [`WorkAssignment`] or 204 when nothing came.
 //! - `POST /work/{id}/result` — body [`WorkReport`]; 200 [`ReportAck`].
 //! - `PUT /namespaces` — body [`NamespaceReport`].
+//! - `GET /sessions?wait=<seconds>` — long-poll for terminal sessions; 200
+//!   [`SessionOffers`] or 204.
+//! - `GET /sessions/{sid}` — WebSocket the agent dials to serve one offered session
+//!   (docs/terminal-protocol.md §4).
 //!
 //! Every request after enrollment is signed (see [`signing_input`]) with the headers
 //! [`HEADER_CLUSTER`], [`HEADER_TIMESTAMP`] and [`HEADER_SIGNATURE`]; central accepts a
@@ -101,6 +105,64 @@ pub struct ReportAck {
 #[serde(rename_all = "camelCase")]
 pub struct NamespaceReport {
     pub namespaces: Vec<String>,
+}
+
+/// What a terminal session does at the agent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum SessionKind {
+    /// An interactive shell (`pods/exec` with a TTY).
+    Exec,
+    /// The namespace's pods with health badges (one JSON result).
+    Pods,
+    /// A container's log (binary chunks; with `follow`, until closed).
+    Logs,
+    /// A pod's events (one JSON result).
+    Events,
+}
+
+impl SessionKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SessionKind::Exec => "exec",
+            SessionKind::Pods => "pods",
+            SessionKind::Logs => "logs",
+            SessionKind::Events => "events",
+        }
+    }
+}
+
+/// A session central asks the agent to open. The session id is random (256 bits), single
+/// use and short-lived; it is bound to everything below, and central pairs the agent's dial
+/// with the browser only when the dialing agent's cluster is [`SessionOffer::cluster`].
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionOffer {
+    pub session: String,
+    pub kind: SessionKind,
+    pub cluster: String,
+    pub request_id: String,
+    pub namespace: String,
+    #[serde(default)]
+    pub pod: String,
+    #[serde(default)]
+    pub container: String,
+    #[serde(default)]
+    pub cols: u16,
+    #[serde(default)]
+    pub rows: u16,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tail_lines: Option<i64>,
+    #[serde(default)]
+    pub follow: bool,
+    /// The dial must come before this.
+    pub dial_by: DateTime<Utc>,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct SessionOffers {
+    pub sessions: Vec<SessionOffer>,
 }
 
 /// The ClusterRole a profile binds.

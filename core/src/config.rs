@@ -63,6 +63,24 @@ pub struct Config {
     pub discord: DiscordConfig,
     pub clusters: Vec<ClusterConfig>,
     pub agent: AgentConfig,
+    pub terminal: TerminalConfig,
+}
+
+/// The web terminal (`terminal:`, docs/terminal-protocol.md).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+pub struct TerminalConfig {
+    /// The most one session's recording (asciicast v2) may hold; past it the recording stops
+    /// and is marked truncated. 0 records nothing.
+    pub recording_max_bytes: u64,
+}
+
+impl Default for TerminalConfig {
+    fn default() -> Self {
+        Self {
+            recording_max_bytes: 5 * 1024 * 1024,
+        }
+    }
 }
 
 /// Workflow settings: TTLs, timeouts, admins, exclusions and limits (`janus:`).

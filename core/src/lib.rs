@@ -10,6 +10,7 @@
 //! - [`accounts`]: sessions, API tokens, the local admin, spent links (sign-in storage).
 //! - [`links`]: signed terminal links. [`config`]: the YAML contract.
 //! - [`clock`]: the `Clock` port; the only code that reads the system clock.
+//! - [`quick_commands`]: per-cluster commands a terminal sends with a click (checks; SQL in the store).
 //! - [`duration`]: `90m | 2h | 3600` as typed by people, one parser for every channel.
 //!
 //! This crate names no web, chat or Kubernetes type (a test checks its dependencies).
@@ -26,8 +27,10 @@ pub mod links;
 pub mod metrics;
 pub mod outbox;
 pub mod queue;
+pub mod quick_commands;
 pub mod scheduler;
 pub mod secret;
 pub mod store;
+pub mod terminal;
 pub mod time;
 pub mod workflow;

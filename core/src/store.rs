@@ -16,6 +16,8 @@ mod backend;
 pub mod discord;
 mod outbox;
 mod postgres;
+pub mod quick_commands;
+pub mod recordings;
 mod rows;
 pub mod search;
 mod sqlite;

@@ -53,6 +53,12 @@ impl Central {
         let workflow = Workflow::new(store.clone(), policy, Arc::new(clock.clone()) as Arc<dyn Clock>);
         let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
         let base = format!("http://{}", listener.local_addr().unwrap());
+        // Left at its default, the base URL is where this central really serves (links, and the
+        // Origin a browser's form posts must carry).
+        let mut config = config;
+        if config.webui.base_url == janus_core::config::WebUiConfig::default().base_url {
+            config.webui.base_url = base.clone();
+        }
         let (stop, stopped) = oneshot::channel::<()>();
         let state = janus_web::AppState::new(workflow.clone(), config);
         tokio::spawn(janus_web::serve(listener, state, async move {

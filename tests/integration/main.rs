@@ -33,6 +33,8 @@ mod serve;
 mod slack;
 mod store_conformance;
 mod support;
+mod terminal;
+mod terminal_support;
 mod web_auth;
 mod web_links;
 mod web_sessions;

@@ -3,9 +3,12 @@
 
 mod access;
 mod browser;
+mod commands;
 mod export;
 mod forms;
 mod live;
+mod terminal_browser;
+mod terminal_page;
 
 use std::sync::Arc;
 

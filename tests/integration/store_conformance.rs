@@ -24,6 +24,7 @@ both_backends!(
     retention_purges_only_settled_requests,
     a_batch_applies_only_to_requests_still_in_the_expected_state,
     discord_links_are_single_use_and_removable_by_their_owner,
+    quick_commands_are_kept_per_cluster_with_unique_names_and_audited,
 );
 
 async fn round_trip_keeps_every_field(env: &TestEnv) {
@@ -652,4 +653,133 @@ async fn discord_links_are_single_use_and_removable_by_their_owner(env: &TestEnv
         ],
         "each change is audited in its transaction; refused ones write nothing"
     );
+async fn quick_commands_are_kept_per_cluster_with_unique_names_and_audited(env: &TestEnv) {
+    use janus_core::quick_commands::{QuickCommand, QuickCommandProblem};
+    let now = env.clock.now();
+    let command = |id: &str, cluster: &str, name: &str| QuickCommand {
+        id: id.to_owned(),
+        cluster: cluster.to_owned(),
+        name: name.to_owned(),
+        command: format!("echo {name}"),
+        created_by: "admin@example.com".to_owned(),
+        created_at: now,
+        updated_by: "admin@example.com".to_owned(),
+        updated_at: now,
+    };
+    let store = &env.store;
+    store
+        .create_quick_command(&command("qc-aaaaaaaaaa", "prod", "b"))
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .create_quick_command(&command("qc-bbbbbbbbbb", "prod", "a"))
+        .await
+        .unwrap()
+        .unwrap();
+    store
+        .create_quick_command(&command("qc-cccccccccc", "edge", "a"))
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        store
+            .create_quick_command(&command("qc-dddddddddd", "prod", "a"))
+            .await
+            .unwrap(),
+        Err(QuickCommandProblem::DuplicateName {
+            cluster: "prod".into(),
+            name: "a".into()
+        })
+    );
+    let names = |commands: Vec<QuickCommand>| -> Vec<String> {
+        commands
+            .into_iter()
+            .map(|c| format!("{}/{}", c.cluster, c.name))
+            .collect()
+    };
+    assert_eq!(
+        names(store.quick_commands(Some("prod")).await.unwrap()),
+        ["prod/a", "prod/b"]
+    );
+    assert_eq!(
+        names(store.quick_commands(None).await.unwrap()),
+        ["edge/a", "prod/a", "prod/b"]
+    );
+    let stored = store.quick_command("qc-aaaaaaaaaa").await.unwrap().unwrap();
+    assert_eq!(
+        stored,
+        command("qc-aaaaaaaaaa", "prod", "b"),
+        "round trip to the microsecond"
+    );
+
+    let later = now + TimeDelta::seconds(5);
+    assert_eq!(
+        store
+            .update_quick_command("qc-aaaaaaaaaa", "a", "ls", "carol@example.com", later)
+            .await
+            .unwrap(),
+        Err(QuickCommandProblem::DuplicateName {
+            cluster: "prod".into(),
+            name: "a".into()
+        }),
+        "names are unique within a cluster"
+    );
+    let updated = store
+        .update_quick_command("qc-aaaaaaaaaa", "b2", "ls -l", "carol@example.com", later)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (updated.updated_by.as_str(), updated.updated_at),
+        ("carol@example.com", later)
+    );
+    assert_eq!(
+        store.quick_command("qc-aaaaaaaaaa").await.unwrap().unwrap(),
+        updated
+    );
+    assert_eq!(
+        store
+            .update_quick_command("qc-zzzzzzzzzz", "x", "y", "carol@example.com", later)
+            .await
+            .unwrap(),
+        Err(QuickCommandProblem::NotFound)
+    );
+    let deleted = store
+        .delete_quick_command("qc-cccccccccc", "carol@example.com", later)
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(deleted.cluster, "edge");
+    assert_eq!(
+        store
+            .delete_quick_command("qc-cccccccccc", "carol@example.com", later)
+            .await
+            .unwrap(),
+        Err(QuickCommandProblem::NotFound)
+    );
+    assert_eq!(
+        names(store.quick_commands(None).await.unwrap()),
+        ["prod/a", "prod/b2"]
+    );
+
+    let events: Vec<(String, Option<String>)> = store
+        .audit_page(0, 1_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|event| (event.action, event.cluster))
+        .collect();
+    let expected: Vec<(String, Option<String>)> = [
+        ("quick_command.created", "prod"),
+        ("quick_command.created", "prod"),
+        ("quick_command.created", "edge"),
+        ("quick_command.updated", "prod"),
+        ("quick_command.deleted", "edge"),
+    ]
+    .into_iter()
+    .map(|(action, cluster)| (action.to_owned(), Some(cluster.to_owned())))
+    .collect();
+    assert_eq!(events, expected, "refused changes write no event");
+    assert!(env.verify_chain().await.is_ok());
 }

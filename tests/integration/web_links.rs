@@ -5,7 +5,7 @@ use janus_core::domain::RequestState;
 use janus_fixtures::browser::Browser;
 use reqwest::StatusCode;
 
-use crate::web_support::{ALICE, BOB, WebApp};
+use crate::web_support::{ADMIN, ALICE, BOB, WebApp};
 
 const LINK_KEYS: &str = "links:\n  keys: [{ kid: k1, secret: first-secret-0123456789 }, { kid: k0, secret: old-secret-0123456789 }]\n";
 
@@ -54,12 +54,29 @@ async fn sso_links_open_only_for_their_signed_in_principal() {
     let alice = app.browser_as(ALICE, &[]).await;
     let page = alice.get(&url).await.unwrap();
     assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    // The terminal page: one tab per granted namespace, in order, and the grant's end.
+    let payments = page
+        .body
+        .find("data-namespace=\"payments\"")
+        .expect("a payments tab");
+    let checkout = page
+        .body
+        .find("data-namespace=\"checkout\"")
+        .expect("a checkout tab");
+    assert!(payments < checkout, "{}", page.body);
+    assert!(page.body.contains(&format!("data-request=\"{}\"", request.id)));
+    assert!(page.body.contains("datetime=\"2030-01-01T01:00:00.000000Z\""));
+    let policy = page
+        .headers
+        .get("content-security-policy")
+        .unwrap()
+        .to_str()
+        .unwrap();
     assert!(
-        page.body.contains("<li>payments</li><li>checkout</li>"),
-        "{}",
-        page.body
+        policy.contains("script-src 'self';") && !policy.contains("unsafe-eval"),
+        "{policy}"
     );
-    assert!(page.body.contains("2030-01-01T01:00:00.000000Z"));
+    assert_eq!(page.headers.get("referrer-policy").unwrap(), "no-referrer");
 
     // Links from the API are the same links.
     let (_, body) = crate::web_support::api(
@@ -264,6 +281,50 @@ async fn nothing_is_approved_through_a_link_or_a_get() {
     assert_eq!(
         app.workflow.get(&request.id).await.unwrap().state,
         RequestState::Pending
+    );
+    app.finish().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn only_admins_watch_a_session_read_only() {
+    let app = WebApp::start(LINK_KEYS).await;
+    let request = app.active(ALICE, "prod", &["payments"]).await;
+    let url = app.url(&format!("/t/{}?watch=ts-abc_123", request.id));
+
+    let anonymous = Browser::new().get(&url).await.unwrap();
+    assert_eq!(anonymous.status, StatusCode::SEE_OTHER);
+    assert_eq!(anonymous.location().unwrap().path(), "/auth/login");
+
+    let admin = app.browser_as(ADMIN, &[]).await;
+    let page = admin.get(&url).await.unwrap();
+    assert_eq!(page.status, StatusCode::OK, "{}", page.body);
+    assert!(page.body.contains("data-watch=\"ts-abc_123\""), "{}", page.body);
+    assert!(page.body.contains("Watching read-only"));
+    assert!(!page.body.contains("id=\"split\""), "nothing to type into");
+    assert!(!page.body.contains("id=\"quick-commands\""));
+
+    // The requester herself and an approver of the cluster may not watch.
+    for email in [ALICE, BOB] {
+        let browser = app.browser_as(email, &[]).await;
+        let page = browser.get(&url).await.unwrap();
+        assert_eq!(page.status, StatusCode::FORBIDDEN, "{email}");
+        assert!(page.body.contains("Only Janus admins may watch"), "{}", page.body);
+    }
+    let malformed = admin
+        .get(&app.url(&format!("/t/{}?watch=ts%22%3E%3Cscript%3E", request.id)))
+        .await
+        .unwrap();
+    assert_eq!(malformed.status, StatusCode::BAD_REQUEST);
+    let unknown = admin.get(&app.url("/t/jr-aaaaaaaa?watch=ts-1")).await.unwrap();
+    assert_eq!(unknown.status, StatusCode::NOT_FOUND);
+    assert_eq!(
+        rejected_codes(&app).await,
+        [
+            format!("{ALICE} watch_not_admin"),
+            format!("{BOB} watch_not_admin"),
+            format!("{ADMIN} malformed"),
+            format!("{ADMIN} unknown_request"),
+        ]
     );
     app.finish().await;
 }

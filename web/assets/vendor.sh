@@ -11,6 +11,14 @@ files=(
     "node_modules/htmx-ext-sse/LICENSE:htmx-ext-sse.LICENSE.txt"
     "node_modules/modern-normalize/modern-normalize.css:modern-normalize.css"
     "node_modules/modern-normalize/license:modern-normalize.LICENSE.txt"
+    "node_modules/@xterm/xterm/lib/xterm.js:xterm.js"
+    "node_modules/@xterm/xterm/css/xterm.css:xterm.css"
+    "node_modules/@xterm/xterm/LICENSE:xterm.LICENSE.txt"
+    "node_modules/@xterm/addon-fit/lib/addon-fit.js:xterm-addon-fit.js"
+    "node_modules/@xterm/addon-fit/LICENSE:xterm-addon-fit.LICENSE.txt"
+    "node_modules/asciinema-player/dist/bundle/asciinema-player.min.js:asciinema-player.min.js"
+    "node_modules/asciinema-player/dist/bundle/asciinema-player.css:asciinema-player.css"
+    "node_modules/asciinema-player/LICENSE:asciinema-player.LICENSE.txt"
 )
 mkdir -p dist/vendor
 status=0
@@ -23,6 +31,6 @@ for pair in "${files[@]}"; do
     fi
 done
 if [[ "${1:-}" != "--check" ]]; then
-    node -e 'const l=require("./package-lock.json").packages;for(const n of ["htmx.org","htmx-ext-sse","modern-normalize"])console.log(n+" "+l["node_modules/"+n].version)' > dist/vendor/VERSIONS
+    node -e 'const l=require("./package-lock.json").packages;for(const n of ["htmx.org","htmx-ext-sse","modern-normalize","@xterm/xterm","@xterm/addon-fit","asciinema-player"])console.log(n+" "+l["node_modules/"+n].version)' > dist/vendor/VERSIONS
 fi
 exit "$status"

@@ -13,6 +13,7 @@
 //! - The routes are registered through [`ApiRoutes`], which records each (method, path): the
 //!   OpenAPI document is checked against that list in a test.
 
+mod commands;
 mod openapi;
 mod requests;
 mod tokens;
@@ -82,6 +83,11 @@ fn build() -> ApiRoutes {
             Method::POST,
             "/api/v1/requests/{id}/extend",
             post(requests::extend),
+        )
+        .add(
+            Method::GET,
+            "/api/v1/requests/{id}/terminal/commands",
+            get(commands::list),
         )
         .add(Method::GET, "/api/v1/tokens", get(tokens::list))
         .add(Method::POST, "/api/v1/tokens", post(tokens::create))

@@ -1,7 +1,8 @@
 //! The dashboard's static files, embedded in the binary (no CDN: many clusters are air-gapped).
 //!
 //! `web/assets/dist/` holds Janus's own CSS and JS and, under `vendor/`, the npm packages pinned by
-//! `web/assets/package-lock.json` (htmx, its SSE extension, modern-normalize), copied there by
+//! `web/assets/package-lock.json` (htmx, its SSE extension, modern-normalize, xterm.js and its fit
+//! addon, asciinema-player), copied there by
 //! `web/assets/vendor.sh` and checked in. Each file is served at `/assets/<hash>/<path>`, where
 //! `<hash>` is the start of its SHA-256, with `Cache-Control: immutable` for a year: a new build
 //! changes the URL, never the bytes behind one. A request with an old hash still gets the current
@@ -32,6 +33,17 @@ pub struct AssetUrls {
     pub htmx_js: String,
     pub sse_js: String,
     pub app_js: String,
+    /// The terminal page (`/t/{id}`): xterm.js, its fit addon and stylesheet, and Janus's own
+    /// terminal script and styles.
+    pub xterm_js: String,
+    pub xterm_fit_js: String,
+    pub xterm_css: String,
+    pub terminal_js: String,
+    pub terminal_css: String,
+    /// Recording replay on the request page: asciinema-player and Janus's script that starts it.
+    pub player_js: String,
+    pub player_css: String,
+    pub replay_js: String,
 }
 
 /// Path → its hash prefix, computed once.
@@ -63,6 +75,14 @@ pub fn urls() -> &'static AssetUrls {
         htmx_js: url("vendor/htmx.min.js"),
         sse_js: url("vendor/htmx-ext-sse.min.js"),
         app_js: url("janus.js"),
+        xterm_js: url("vendor/xterm.js"),
+        xterm_fit_js: url("vendor/xterm-addon-fit.js"),
+        xterm_css: url("vendor/xterm.css"),
+        terminal_js: url("terminal.js"),
+        terminal_css: url("terminal.css"),
+        player_js: url("vendor/asciinema-player.min.js"),
+        player_css: url("vendor/asciinema-player.css"),
+        replay_js: url("replay.js"),
     })
 }
 
@@ -110,6 +130,14 @@ mod tests {
             &urls.htmx_js,
             &urls.sse_js,
             &urls.app_js,
+            &urls.xterm_js,
+            &urls.xterm_fit_js,
+            &urls.xterm_css,
+            &urls.terminal_js,
+            &urls.terminal_css,
+            &urls.player_js,
+            &urls.player_css,
+            &urls.replay_js,
         ] {
             assert!(!url.contains("/missing/"), "{url} is not embedded");
             let hash = url.split('/').nth(2).unwrap();

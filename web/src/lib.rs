@@ -19,6 +19,7 @@ mod health;
 pub mod html;
 mod links;
 pub mod pages;
+pub mod terminal;
 
 use std::future::Future;
 use std::net::SocketAddr;
@@ -53,6 +54,8 @@ pub struct AppState {
     /// Signs and verifies terminal links (`links.keys`; see [`AppState::new`]).
     pub links: Arc<LinkSigner>,
     pub(crate) auth: Arc<auth::AuthRuntime>,
+    /// Terminal sessions offered to agents and live (see [`terminal`]).
+    pub terminals: terminal::Hub,
     /// Keys values the server derives (header-mode CSRF tokens); see [`AppState::derived_secret`].
     server_key: Arc<Secret>,
     stopping: watch::Receiver<bool>,
@@ -88,6 +91,7 @@ impl AppState {
             issuers: agent_identity::IssuerCache::default(),
             links,
             auth: Arc::default(),
+            terminals: terminal::Hub::default(),
             server_key: Arc::new(server_key),
             stopping,
             stop: Arc::new(stop),
@@ -160,6 +164,7 @@ pub fn router(state: AppState) -> Router {
         .merge(api::routes())
         .merge(pages::routes())
         .merge(assets::routes())
+        .merge(terminal::routes())
         .nest("/agent/v1", agent_api::routes())
         .with_state(state.clone());
     if let Some(slack) = &state.slack {

@@ -9,8 +9,11 @@
 //!   browser is sent back to the same URL, now signed in. A second use is refused. Someone signed
 //!   in as another person is refused (sign out first).
 //!
-//! Every refusal is a plain page and a `link.rejected` audit event with a stable code. Until the
-//! terminal exists, an accepted link shows the grant: cluster, namespaces, expiry.
+//! An accepted link shows the terminal page (`pages::terminal_view`). `/t/{id}?watch=<session>`
+//! is the same page for an admin watching a live session of the request read-only; it needs no
+//! link, only a signed-in admin (the socket checks the session again).
+//!
+//! Every refusal is a plain page and a `link.rejected` audit event with a stable code.
 
 use std::time::Duration;
 
@@ -23,10 +26,10 @@ use chrono::{DateTime, Utc};
 use janus_core::config::LinksMode;
 use janus_core::domain::{AccessRequest, NewEvent, Principal, RequestId, RequestState};
 use janus_core::links::{LinkParams, LinkRejection};
-use janus_core::time::format_rfc3339;
 use serde_json::json;
 
 use crate::auth::{Identity, Peer, Viewer};
+use crate::pages::terminal_view::TerminalPage;
 use crate::{AppState, html};
 
 pub fn routes() -> Router<AppState> {
@@ -55,6 +58,7 @@ enum Refusal {
     UnknownRequest,
     NotActive(RequestState),
     AlreadyUsed,
+    NotAdmin,
     Unavailable,
 }
 
@@ -65,6 +69,7 @@ impl Refusal {
             Refusal::UnknownRequest => "unknown_request",
             Refusal::NotActive(_) => "not_active",
             Refusal::AlreadyUsed => "already_used",
+            Refusal::NotAdmin => "watch_not_admin",
             Refusal::Unavailable => "unavailable",
         }
     }
@@ -82,6 +87,10 @@ impl Refusal {
                 "This terminal link was already used to sign in; ask for a new link or sign in to Janus."
                     .to_owned()
             }
+            Refusal::NotAdmin => {
+                "Only Janus admins may watch someone else's terminal session; open your own terminal link instead."
+                    .to_owned()
+            }
             Refusal::Unavailable => "Janus cannot check this link right now; try again shortly.".to_owned(),
         }
     }
@@ -94,7 +103,7 @@ impl Refusal {
                 StatusCode::GONE
             }
             Refusal::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
-            Refusal::Link(_) => StatusCode::FORBIDDEN,
+            Refusal::Link(_) | Refusal::NotAdmin => StatusCode::FORBIDDEN,
         }
     }
 }
@@ -138,6 +147,9 @@ async fn open(
 ) -> Response {
     let signed_in = viewer.as_ref().map(|viewer| &viewer.principal);
     let here = uri.path_and_query().map_or("/", |path| path.as_str()).to_owned();
+    if let Some(session) = watch_param(query.as_deref().unwrap_or("")) {
+        return watch(&state, viewer, &id, session, peer, &headers, here).await;
+    }
     let params = match LinkParams::from_query(query.as_deref().unwrap_or("")) {
         Ok(params) => params,
         Err(rejection) => return refuse(&state, signed_in, &id, Refusal::Link(rejection), peer).await,
@@ -181,8 +193,8 @@ async fn open(
     if request.state != RequestState::Active {
         return refuse(&state, signed_in, &id, Refusal::NotActive(request.state), peer).await;
     }
-    if viewer.is_some() {
-        return grant_page(&request, now);
+    if let Some(viewer) = &viewer {
+        return TerminalPage::new(&state, viewer, &request, None).respond();
     }
     // links.mode: link, nobody signed in: spend the link and sign its holder in.
     let link_expires = DateTime::<Utc>::from_timestamp(verified.expires_at, 0).unwrap_or(now);
@@ -207,22 +219,55 @@ async fn open(
     crate::auth::establish_session(&state, &identity, &headers, peer.0, Some(&here), Some(lifetime)).await
 }
 
-fn grant_page(request: &AccessRequest, now: DateTime<Utc>) -> Response {
-    let expires = request.expires_at.map(format_rfc3339).unwrap_or_default();
-    let remaining = request.remaining(now).num_minutes();
-    let namespaces: String = request
-        .namespaces
-        .iter()
-        .map(|namespace| format!("<li>{}</li>", html::escape(namespace)))
-        .collect();
-    let body = format!(
-        "<p>Access to cluster <strong>{cluster}</strong> is active for <strong>{who}</strong>.</p>\n\
-         <h2>Namespaces</h2>\n<ul id=\"namespaces\">{namespaces}</ul>\n\
-         <p>Expires at <time id=\"expires-at\" datetime=\"{expires}\">{expires}</time> \
-         (UTC; in {remaining} minutes).</p>\n\
-         <p>The web terminal opens here in a coming release.</p>",
-        cluster = html::escape(&request.cluster),
-        who = html::escape(request.requester.as_str()),
-    );
-    html::page(StatusCode::OK, &format!("Terminal · {}", request.id), &body)
+/// `watch=<session>` from the query, if present. A session id that is not `[A-Za-z0-9_-]{1,64}`
+/// is passed on empty, and refused as malformed.
+fn watch_param(query: &str) -> Option<String> {
+    let (_, value) = url::form_urlencoded::parse(query.as_bytes()).find(|(name, _)| name == "watch")?;
+    let valid = !value.is_empty()
+        && value.len() <= 64
+        && value
+            .bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_');
+    Some(if valid { value.into_owned() } else { String::new() })
+}
+
+/// `/t/{id}?watch=<session>`: an admin watching a live session of an Active request, read-only.
+async fn watch(
+    state: &AppState,
+    viewer: Option<Viewer>,
+    id: &str,
+    session: String,
+    peer: Peer,
+    headers: &HeaderMap,
+    here: String,
+) -> Response {
+    let Some(viewer) = viewer else {
+        return crate::auth::AuthRejection::SignInRequired {
+            api: false,
+            htmx: headers.contains_key("HX-Request"),
+            next: here,
+        }
+        .into_response();
+    };
+    let actor = Some(&viewer.principal);
+    if !viewer.is_admin {
+        return refuse(state, actor, id, Refusal::NotAdmin, peer).await;
+    }
+    if session.is_empty() {
+        return refuse(state, actor, id, Refusal::Link(LinkRejection::Malformed), peer).await;
+    }
+    let Some(request_id) = RequestId::parse(id) else {
+        return refuse(state, actor, id, Refusal::UnknownRequest, peer).await;
+    };
+    let request = match state.workflow.get(&request_id).await {
+        Ok(request) => request,
+        Err(janus_core::workflow::WorkflowError::NotFound(_)) => {
+            return refuse(state, actor, id, Refusal::UnknownRequest, peer).await;
+        }
+        Err(_) => return refuse(state, actor, id, Refusal::Unavailable, peer).await,
+    };
+    if request.state != RequestState::Active {
+        return refuse(state, actor, id, Refusal::NotActive(request.state), peer).await;
+    }
+    TerminalPage::new(state, &viewer, &request, Some(session)).respond()
 }

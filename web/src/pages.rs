@@ -8,7 +8,7 @@
 //!   approve / deny / revoke, bulk deny and revoke.
 //! - `/requests/{id}` — a request and its timeline from the audit log.
 //! - `/admin/audit` (+ JSON Lines and CSV export), `/admin/clusters` (+ join tokens),
-//!   `/admin/settings` — admins only.
+//!   `/admin/commands` (quick commands), `/admin/settings` — admins only.
 //! - `/events` — server-sent events: one `request` event (and one `request-<id>`) per committed
 //!   change the viewer may see.
 //!
@@ -21,12 +21,14 @@ mod actions;
 mod admin;
 mod audit;
 mod clusters;
+mod commands;
 mod detail;
 pub(crate) mod display;
 mod events;
 mod home;
 mod settings;
 mod shell;
+pub(crate) mod terminal_view;
 #[cfg(test)]
 mod tests;
 
@@ -60,7 +62,9 @@ pub(crate) fn routes() -> Router<AppState> {
         .merge(detail::routes())
         .merge(audit::routes())
         .merge(clusters::routes())
+        .merge(commands::routes())
         .merge(settings::routes())
+        .merge(terminal_view::routes())
         .merge(events::routes())
         .layer(axum::middleware::map_response(security_headers))
 }

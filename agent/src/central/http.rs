@@ -21,13 +21,14 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::SigningKey;
 use janus_core::agent_protocol::{
     Enrollment, HEADER_CLUSTER, HEADER_SIGNATURE, HEADER_TIMESTAMP, MAX_WAIT_SECONDS, NamespaceReport,
-    ReportAck, WorkAssignment, WorkReport, encode_public_key, sign, signing_input,
+    ReportAck, SessionOffer, SessionOffers, WorkAssignment, WorkReport, encode_public_key, sign,
+    signing_input,
 };
 use janus_core::clock::Clock;
 use janus_core::config::{AgentConfig, AgentIdentityMode};
 use reqwest::{Method, StatusCode};
 
-use super::{Central, CentralError};
+use super::{Central, CentralError, SessionSocket};
 
 /// How long any call but the long-poll may take.
 const REQUEST_TIMEOUT: Duration = Duration::from_secs(30);
@@ -140,6 +141,29 @@ impl HttpCentral {
         &self.cluster
     }
 
+    /// The headers that prove the agent's identity for one request.
+    async fn identity_headers(
+        &self,
+        method: &str,
+        signed_path: &str,
+        body: &[u8],
+    ) -> Result<Vec<(&'static str, String)>, CentralError> {
+        let mut headers = vec![(HEADER_CLUSTER, self.cluster.clone())];
+        match &self.identity {
+            Identity::Signed(key) => {
+                let timestamp = self.clock.now().timestamp();
+                let input = signing_input(method, signed_path, &self.cluster, timestamp, body);
+                headers.push((HEADER_TIMESTAMP, timestamp.to_string()));
+                headers.push((HEADER_SIGNATURE, sign(key, &input)));
+            }
+            Identity::ServiceAccount { token_file } => {
+                let token = read_secret_file(token_file, "agent.serviceAccountTokenFile").await?;
+                headers.push(("authorization", format!("Bearer {token}")));
+            }
+        }
+        Ok(headers)
+    }
+
     /// Builds a request with the agent's identity headers. `path_and_query` starts with `/`.
     async fn request(
         &self,
@@ -154,28 +178,12 @@ impl HttpCentral {
             None => url.path().to_owned(),
         };
         let body_bytes = body.unwrap_or_default();
-        let mut builder = self
-            .http
-            .request(method.clone(), url)
-            .header(HEADER_CLUSTER, &self.cluster);
-        match &self.identity {
-            Identity::Signed(key) => {
-                let timestamp = self.clock.now().timestamp();
-                let input = signing_input(
-                    method.as_str(),
-                    &signed_path,
-                    &self.cluster,
-                    timestamp,
-                    &body_bytes,
-                );
-                builder = builder
-                    .header(HEADER_TIMESTAMP, timestamp.to_string())
-                    .header(HEADER_SIGNATURE, sign(key, &input));
-            }
-            Identity::ServiceAccount { token_file } => {
-                let token = read_secret_file(token_file, "agent.serviceAccountTokenFile").await?;
-                builder = builder.bearer_auth(token);
-            }
+        let mut builder = self.http.request(method.clone(), url);
+        for (name, value) in self
+            .identity_headers(method.as_str(), &signed_path, &body_bytes)
+            .await?
+        {
+            builder = builder.header(name, value);
         }
         if !body_bytes.is_empty() {
             builder = builder
@@ -246,6 +254,60 @@ impl Central for HttpCentral {
             return Ok(());
         }
         Err(refusal(response, false).await)
+    }
+
+    async fn next_sessions(&self, wait: Duration) -> Result<Vec<SessionOffer>, CentralError> {
+        let seconds = wait.as_secs().min(MAX_WAIT_SECONDS);
+        let response = self
+            .request(Method::GET, &format!("/agent/v1/sessions?wait={seconds}"), None)
+            .await?
+            .timeout(Duration::from_secs(seconds) + LONG_POLL_GRACE)
+            .send()
+            .await
+            .map_err(unreachable)?;
+        match response.status() {
+            StatusCode::NO_CONTENT => Ok(Vec::new()),
+            StatusCode::OK => response
+                .json::<SessionOffers>()
+                .await
+                .map(|offers| offers.sessions)
+                .map_err(|error| CentralError::Protocol(crate::error_chain(&error))),
+            _ => Err(refusal(response, false).await),
+        }
+    }
+
+    async fn dial_session(&self, session: &str) -> Result<SessionSocket, CentralError> {
+        use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+        let path = format!("/agent/v1/sessions/{session}");
+        let url = if let Some(rest) = self.base.strip_prefix("https://") {
+            format!("wss://{rest}{path}")
+        } else if let Some(rest) = self.base.strip_prefix("http://") {
+            format!("ws://{rest}{path}")
+        } else {
+            return Err(CentralError::Identity(format!("bad central URL {:?}", self.base)));
+        };
+        let mut request = url
+            .into_client_request()
+            .map_err(|error| CentralError::Identity(format!("bad session URL: {error}")))?;
+        for (name, value) in self.identity_headers("GET", &path, &[]).await? {
+            let value = value
+                .parse()
+                .map_err(|_| CentralError::Identity(format!("header {name} is not valid")))?;
+            request.headers_mut().insert(name, value);
+        }
+        let config =
+            tokio_tungstenite::tungstenite::protocol::WebSocketConfig::default().read_buffer_size(16 * 1024);
+        // Keystrokes are small frames: no Nagle delay on them.
+        let connect = tokio_tungstenite::connect_async_with_config(request, Some(config), true);
+        match tokio::time::timeout(REQUEST_TIMEOUT, connect).await {
+            Ok(Ok((socket, _))) => Ok(socket),
+            Ok(Err(tokio_tungstenite::tungstenite::Error::Http(response))) => Err(CentralError::Rejected {
+                status: response.status().as_u16(),
+                message: "central refused the session".to_owned(),
+            }),
+            Ok(Err(error)) => Err(CentralError::Unreachable(crate::error_chain(&error))),
+            Err(_) => Err(CentralError::Unreachable("the session dial timed out".to_owned())),
+        }
     }
 }
 

@@ -166,6 +166,10 @@ pub(super) fn schema() -> Shape {
         ("discord", discord),
         ("clusters", list(cluster)),
         ("agent", agent),
+        (
+            "terminal",
+            Record(vec![("recordingMaxBytes", Shape::Whole(u64::MAX))]),
+        ),
     ])
 }
 

@@ -157,4 +157,6 @@ outbox_impl!(PgStore, Postgres, skip_locked = " FOR UPDATE OF o SKIP LOCKED");
 super::accounts::accounts_impl!(PgStore);
 super::discord::discord_impl!(PgStore);
 super::agents::agents_impl!(PgStore);
+super::quick_commands::quick_commands_impl!(PgStore, for_update = " FOR UPDATE");
 super::search::search_impl!(PgStore, Postgres);
+super::recordings::recordings_impl!(PgStore);

@@ -105,4 +105,6 @@ outbox_impl!(SqliteStore, Sqlite, skip_locked = "");
 super::accounts::accounts_impl!(SqliteStore);
 super::discord::discord_impl!(SqliteStore);
 super::agents::agents_impl!(SqliteStore);
+super::quick_commands::quick_commands_impl!(SqliteStore, for_update = "");
 super::search::search_impl!(SqliteStore, Sqlite);
+super::recordings::recordings_impl!(SqliteStore);

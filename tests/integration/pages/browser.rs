@@ -27,7 +27,7 @@ fn browser_dir() -> PathBuf {
 }
 
 /// `None` (skip) when Chromium is missing and not required; installs the npm package once.
-async fn ready() -> Option<PathBuf> {
+pub(super) async fn ready() -> Option<PathBuf> {
     let required = std::env::var("JANUS_REQUIRE_BROWSER").is_ok_and(|value| value == "1");
     if !Path::new(CHROMIUM).exists() {
         assert!(

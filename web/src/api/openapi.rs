@@ -122,6 +122,11 @@ fn paths() -> Value {
         "/api/v1/requests/{id}/withdraw": command("The requester takes the request back (pending, approved or active).", None),
         "/api/v1/requests/{id}/revoke": command("An approver or admin ends the request (pending, approved or active).", Some("Reason")),
         "/api/v1/requests/{id}/extend": command("The requester asks for more time on an active request; approved like a request.", Some("Extend")),
+        "/api/v1/requests/{id}/terminal/commands": { "get": {
+            "summary": "The quick commands of the request's cluster (managed by admins on /admin/commands), for its terminal. The requester of an active request, or an admin.",
+            "parameters": id_parameter(),
+            "responses": with_errors(ok("200", "The commands, by name.", "QuickCommandList"), &["401", "403", "404", "409"]),
+        } },
         "/api/v1/tokens": {
             "get": {
                 "summary": "The caller's API tokens (never their secrets).",
@@ -179,6 +184,7 @@ fn schemas() -> Value {
         "Token": { "type": "object", "properties": { "id": { "type": "string" }, "name": { "type": "string" }, "createdAt": { "type": "string", "format": "date-time" }, "expiresAt": { "type": "string", "format": "date-time" }, "lastUsedAt": { "type": ["string", "null"], "format": "date-time" }, "revokedAt": { "type": ["string", "null"], "format": "date-time" } } },
         "TokenList": { "type": "object", "properties": { "items": { "type": "array", "items": { "$ref": "#/components/schemas/Token" } } } },
         "NewToken": { "type": "object", "required": ["name"], "additionalProperties": false, "properties": { "name": { "type": "string", "maxLength": 100 }, "expiresInSeconds": { "type": "integer", "minimum": 60, "maximum": 31536000 } } },
+        "QuickCommandList": { "type": "object", "required": ["items"], "properties": { "items": { "type": "array", "items": { "type": "object", "required": ["id", "name", "command"], "properties": { "id": { "type": "string" }, "name": { "type": "string" }, "command": { "type": "string", "description": "One line; the terminal sends it followed by Enter." } } } } } },
         "NewTokenResponse": { "allOf": [{ "$ref": "#/components/schemas/Token" }, { "type": "object", "required": ["token"], "properties": { "token": { "type": "string" } } }] },
     })
 }

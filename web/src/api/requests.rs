@@ -94,7 +94,7 @@ pub fn view(state: &AppState, viewer: &Viewer, request: &AccessRequest) -> Value
     })
 }
 
-fn parse_id(id: &str) -> Result<RequestId, ApiError> {
+pub(super) fn parse_id(id: &str) -> Result<RequestId, ApiError> {
     RequestId::parse(id).ok_or_else(|| {
         ApiError::new(
             StatusCode::NOT_FOUND,
@@ -107,7 +107,7 @@ fn parse_id(id: &str) -> Result<RequestId, ApiError> {
     })
 }
 
-fn not_found(id: &RequestId) -> ApiError {
+pub(super) fn not_found(id: &RequestId) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "not_found",

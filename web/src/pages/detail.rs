@@ -1,11 +1,14 @@
 //! `/requests/{id}`: one request and its timeline from the audit log (who did what, when).
 //! Visible to its requester, the approvers of its cluster and admins; anyone else gets the same
-//! 404 as for a request that does not exist (and the refusal is audited).
+//! 404 as for a request that does not exist (and the refusal is audited). The requester and admins
+//! also see the request's terminal sessions, replayed in the page with asciinema-player
+//! (`replay.js`, which reads `/api/v1/requests/{id}/recordings`).
 
 use askama::Template;
 use axum::Router;
 use axum::extract::{Path, State};
-use axum::http::StatusCode;
+use axum::http::header::CONTENT_SECURITY_POLICY;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::Response;
 use axum::routing::get;
 use janus_core::audit::AuditRecord;
@@ -43,6 +46,66 @@ pub(crate) struct DetailPage {
     pub back: String,
     pub bulk: bool,
     pub ttl_options: Vec<(u64, String)>,
+    /// The requester and admins see the request's terminal sessions and replay them.
+    pub recordings: bool,
+    /// For admins: the request's terminal sessions open now, to watch read-only.
+    pub live: Vec<LiveSession>,
+}
+
+/// A terminal session opened and not yet closed, as the audit log tells.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct LiveSession {
+    pub session: String,
+    pub by: String,
+    pub target: String,
+    pub opened: Moment,
+}
+
+/// The sessions of `events` (one request's audit log) with `terminal.opened` and no
+/// `terminal.closed` yet, oldest first.
+pub(crate) fn live_sessions(events: &[AuditRecord], zone: Zone) -> Vec<LiveSession> {
+    let text = |event: &AuditRecord, key: &str| {
+        event
+            .details
+            .get(key)
+            .and_then(Value::as_str)
+            .unwrap_or("")
+            .to_owned()
+    };
+    let closed: Vec<String> = events
+        .iter()
+        .filter(|event| event.action == "terminal.closed")
+        .map(|event| text(event, "session"))
+        .collect();
+    events
+        .iter()
+        .filter(|event| event.action == "terminal.opened")
+        .filter(|event| {
+            let session = text(event, "session");
+            !session.is_empty() && !closed.contains(&session)
+        })
+        .map(|event| {
+            let container = text(event, "container");
+            LiveSession {
+                session: text(event, "session"),
+                by: event.actor.clone(),
+                target: format!(
+                    "{}/{}{}",
+                    text(event, "namespace"),
+                    text(event, "pod"),
+                    if container.is_empty() {
+                        String::new()
+                    } else {
+                        format!(" · {container}")
+                    }
+                ),
+                opened: Moment {
+                    iso: janus_core::time::format_rfc3339(event.at),
+                    text: zone.format_long(event.at),
+                },
+            }
+        })
+        .collect()
 }
 
 #[derive(Template)]
@@ -62,6 +125,14 @@ async fn page(
     viewer: Viewer,
 ) -> Result<Response, PageError> {
     let (request, timeline) = load(&state, &viewer, &id).await?;
+    let recordings = viewer.is_admin || request.requester == viewer.principal.as_str();
+    let live = match RequestId::parse(&request.id) {
+        Some(request_id) if viewer.is_admin && request.state == "active" => {
+            let events = state.workflow.store().audit_for_request(&request_id).await?;
+            live_sessions(&events, zone(&state))
+        }
+        _ => Vec::new(),
+    };
     let page = DetailPage {
         shell: Shell::new(&state, &viewer, format!("Request {id}"), Nav::None),
         back: format!("/requests/{}", request.id),
@@ -69,8 +140,23 @@ async fn page(
         timeline,
         bulk: false,
         ttl_options: approval_ttl_options(state.workflow.policy()),
+        recordings,
+        live,
     };
-    Ok(render(StatusCode::OK, &page))
+    let mut response = render(StatusCode::OK, &page);
+    if recordings {
+        // asciinema-player runs its terminal emulator as WebAssembly, which needs
+        // 'wasm-unsafe-eval' (WebAssembly compilation only; JavaScript eval stays refused).
+        let policy = super::CONTENT_SECURITY_POLICY_VALUE.replacen(
+            "script-src 'self'",
+            "script-src 'self' 'wasm-unsafe-eval'",
+            1,
+        );
+        if let Ok(value) = HeaderValue::from_str(&policy) {
+            response.headers_mut().insert(CONTENT_SECURITY_POLICY, value);
+        }
+    }
+    Ok(response)
 }
 
 async fn partial(

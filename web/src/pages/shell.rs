@@ -13,6 +13,7 @@ pub enum Nav {
     Admin,
     Audit,
     Clusters,
+    Commands,
     Settings,
     None,
 }
@@ -52,6 +53,7 @@ impl Shell {
             Nav::Admin => "admin",
             Nav::Audit => "audit",
             Nav::Clusters => "clusters",
+            Nav::Commands => "commands",
             Nav::Settings => "settings",
             Nav::None => "",
         };

@@ -12,10 +12,12 @@ use serde_json::json;
 
 use super::admin::{AdminLists, AdminPage, AdminQuery, Section};
 use super::clusters::{ClusterRow, ClustersPage};
+use super::commands::{ClusterCommands, CommandRow, CommandsPage};
 use super::detail::{DetailPage, timeline_entry};
 use super::display::{RequestView, Zone, approval_ttl_options, state_label};
 use super::home::{ClusterOption, FormErrors, HomePage, NamespaceChoice, RequestForm};
 use super::shell::{Nav, Shell};
+use super::terminal_view::{TerminalPage, content_security_policy};
 use crate::assets::AssetUrls;
 
 fn at(hour: u32, minute: u32) -> DateTime<Utc> {
@@ -39,6 +41,14 @@ fn assets() -> &'static AssetUrls {
         htmx_js: "/assets/h/vendor/htmx.min.js".to_owned(),
         sse_js: "/assets/h/vendor/htmx-ext-sse.min.js".to_owned(),
         app_js: "/assets/h/janus.js".to_owned(),
+        xterm_js: "/assets/h/vendor/xterm.js".to_owned(),
+        xterm_fit_js: "/assets/h/vendor/xterm-addon-fit.js".to_owned(),
+        xterm_css: "/assets/h/vendor/xterm.css".to_owned(),
+        terminal_js: "/assets/h/terminal.js".to_owned(),
+        terminal_css: "/assets/h/terminal.css".to_owned(),
+        player_js: "/assets/h/vendor/asciinema-player.min.js".to_owned(),
+        player_css: "/assets/h/vendor/asciinema-player.css".to_owned(),
+        replay_js: "/assets/h/replay.js".to_owned(),
     })
 }
 
@@ -285,8 +295,15 @@ fn request_page_with_its_timeline() {
         back: "/requests/jr-bbbbbbbb".to_owned(),
         bulk: false,
         ttl_options: approval_ttl_options(&policy()),
+        recordings: false,
+        live: Vec::new(),
     };
-    insta::assert_snapshot!("request", page.render().unwrap());
+    let html = page.render().unwrap();
+    assert!(
+        !html.contains("id=\"recordings\""),
+        "an approver does not replay sessions"
+    );
+    insta::assert_snapshot!("request", html);
 }
 
 #[test]
@@ -328,6 +345,47 @@ fn clusters_page() {
 }
 
 #[test]
+fn commands_page() {
+    let page = CommandsPage {
+        shell: shell("admin@example.com", true, true, Nav::Commands),
+        clusters: vec![
+            ClusterCommands {
+                name: "prod".to_owned(),
+                configured: true,
+                commands: vec![CommandRow {
+                    id: "qc-abcdefghij".to_owned(),
+                    name: "Big files".to_owned(),
+                    command: "du -ah . | sort -rh | head -n 5 > /tmp/\"top\" <x>".to_owned(),
+                    updated_by: "admin@example.com".to_owned(),
+                    updated: zone().moment(at(9, 30)),
+                }],
+            },
+            ClusterCommands {
+                name: "edge".to_owned(),
+                configured: true,
+                commands: Vec::new(),
+            },
+            ClusterCommands {
+                name: "old".to_owned(),
+                configured: false,
+                commands: vec![CommandRow {
+                    id: "qc-bbbbbbbbbb".to_owned(),
+                    name: "Uptime".to_owned(),
+                    command: "uptime".to_owned(),
+                    updated_by: "carol@example.com".to_owned(),
+                    updated: zone().moment(at(8, 0)),
+                }],
+            },
+        ],
+        max_name: 60,
+        max_command: 1_000,
+    };
+    let html = page.render().unwrap();
+    assert!(!html.contains("<x>"), "commands are escaped");
+    insta::assert_snapshot!("commands", html);
+}
+
+#[test]
 fn text_is_escaped_and_states_are_words() {
     let alice = "alice@example.com";
     let html = view(&request("jr-aaaaaaaa", alice, RequestState::Denied), alice, false);
@@ -338,6 +396,13 @@ fn text_is_escaped_and_states_are_words() {
         back: "/".to_owned(),
         bulk: false,
         ttl_options: Vec::new(),
+        recordings: true,
+        live: vec![super::detail::LiveSession {
+            session: "ts-live1".to_owned(),
+            by: alice.to_owned(),
+            target: "payments/web-1 · app".to_owned(),
+            opened: zone().moment(at(10, 0)),
+        }],
     }
     .render()
     .unwrap();
@@ -346,9 +411,92 @@ fn text_is_escaped_and_states_are_words() {
         "{page}"
     );
     assert!(!page.contains("<script>"));
+    assert!(page.contains("id=\"recordings\" class=\"recordings\" data-request=\"jr-aaaaaaaa\""));
+    assert!(page.contains("/assets/h/vendor/asciinema-player.min.js"));
+    assert!(
+        page.contains(r#"href="/t/jr-aaaaaaaa?watch=ts-live1">Watch payments/web-1 · app read-only</a>"#)
+    );
     assert!(page.contains(">Denied</span>") && page.contains("not during the freeze"));
     assert!(
         !page.contains("/withdraw\""),
         "a finished request has no withdraw button"
+    );
+}
+
+fn terminal(watch: Option<&str>) -> TerminalPage {
+    TerminalPage {
+        request_id: "jr-aaaaaaaa".to_owned(),
+        cluster: "prod".to_owned(),
+        requester: "alice@example.com".to_owned(),
+        email: "alice@example.com".to_owned(),
+        namespaces: vec!["payments".to_owned(), "check\"out<x>".to_owned()],
+        namespaces_json: r#"["payments","check\"out<x>"]"#.to_owned(),
+        expires: Some(zone().moment(at(11, 0))),
+        watch: watch.map(str::to_owned),
+        nonce: "bm9uY2U".to_owned(),
+        assets: assets(),
+    }
+}
+
+#[test]
+fn terminal_page() {
+    let html = terminal(None).render().unwrap();
+    assert!(!html.contains("<x>"), "namespaces are escaped");
+    assert!(html.contains(r#"<script src="/assets/h/terminal.js" nonce="bm9uY2U" defer></script>"#));
+    assert_eq!(
+        html.matches("<script").count(),
+        3,
+        "xterm.js, its fit addon, terminal.js; nothing inline"
+    );
+    assert!(!html.contains("<style"), "no inline style element");
+    insta::assert_snapshot!("terminal", html);
+}
+
+#[test]
+fn terminal_page_watching() {
+    let html = terminal(Some("ts-abc")).render().unwrap();
+    assert!(html.contains(r#"data-watch="ts-abc""#));
+    assert!(html.contains("Watching read-only"));
+    for absent in ["id=\"split\"", "class=\"ns-tab\"", "id=\"quick-commands\""] {
+        assert!(!html.contains(absent), "{absent} in watch mode");
+    }
+}
+
+#[test]
+fn the_terminal_policy_allows_only_nonced_style_elements() {
+    let policy = content_security_policy("bm9uY2U");
+    assert!(policy.contains("script-src 'self';"), "{policy}");
+    assert!(
+        policy.contains("style-src-elem 'self' 'nonce-bm9uY2U';"),
+        "{policy}"
+    );
+    assert!(!policy.contains("unsafe-eval") && !policy.contains("style-src 'unsafe-inline'"));
+    assert!(policy.contains("connect-src 'self'") && policy.contains("frame-ancestors 'none'"));
+}
+
+#[test]
+fn live_sessions_are_opened_and_not_closed() {
+    let event = |seq: i64, action: &str, session: &str| AuditRecord {
+        seq,
+        at: at(10, 0),
+        actor: "alice@example.com".to_owned(),
+        action: action.to_owned(),
+        request_id: Some("jr-aaaaaaaa".to_owned()),
+        cluster: Some("prod".to_owned()),
+        details: json!({ "session": session, "namespace": "payments", "pod": "web-1", "container": "" }),
+        prev_hash: String::new(),
+        hash: String::new(),
+    };
+    let events = [
+        event(1, "terminal.opened", "ts-a"),
+        event(2, "terminal.opened", "ts-b"),
+        event(3, "terminal.command", "ts-a"),
+        event(4, "terminal.closed", "ts-a"),
+    ];
+    let live = super::detail::live_sessions(&events, zone());
+    assert_eq!(live.len(), 1);
+    assert_eq!(
+        (live[0].session.as_str(), live[0].target.as_str()),
+        ("ts-b", "payments/web-1")
     );
 }

@@ -1,0 +1,200 @@
+//! Test setup for the web terminal: central (real HTTP) + the real agent (long-polls, dials
+//! sessions back, execs with the grant's token) + the fake Kubernetes API server, an Active
+//! request, signed-in browsers, and a client of the browser protocol
+//! (docs/terminal-protocol.md §1).
+
+use std::time::Duration;
+
+use futures::{SinkExt as _, StreamExt as _};
+use janus_core::accounts::{Accounts, ClientInfo};
+use janus_core::config::Config;
+use janus_core::domain::AccessRequest;
+use serde_json::Value;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+
+use crate::grants::TestApp;
+use crate::support::person;
+
+/// Everything a terminal needs, with `prod` granted to alice in `payments`.
+pub struct TerminalApp {
+    pub app: TestApp,
+    pub accounts: Accounts,
+}
+
+impl TerminalApp {
+    /// `clusters: prod` (approver bob) plus `extra` YAML lines at the top level (e.g.
+    /// `janus:\n  idleTimeoutSeconds: 600\n`).
+    pub async fn start(extra: &str) -> TerminalApp {
+        let yaml = format!(
+            "{extra}clusters:\n  - name: prod\n    approvers: [bob@example.com]\n  - name: quorum\n    approvers: [bob@example.com]\n    approvalsRequired: 2\n"
+        );
+        let config = Config::load(Some(&yaml), &[], &|_| Err(std::io::Error::other("no files"))).unwrap();
+        let app = TestApp::start_with_config(config).await;
+        // Sessions copy the agent's own Kubernetes settings and swap in the grant's token.
+        let kube_config = janus_agent::build_kube_config(&app.config).await.unwrap();
+        app.agent.set_kube_config(kube_config);
+        let accounts = Accounts::for_workflow(&app.central.workflow);
+        TerminalApp { app, accounts }
+    }
+
+    pub async fn finish(self) {
+        self.app.finish().await;
+    }
+
+    /// An Active request of `requester` in `namespaces` of `prod`, its tokens in the agent.
+    pub async fn active(&self, requester: &str, namespaces: &[&str]) -> AccessRequest {
+        self.app.active(requester, namespaces).await
+    }
+
+    /// The `Cookie` header of a new dashboard session of `email`.
+    pub async fn cookie(&self, email: &str) -> String {
+        let (secret, _) = self
+            .accounts
+            .sign_in(&person(email), &[], "test", &ClientInfo::default(), None)
+            .await
+            .unwrap();
+        format!("janus_session={}", secret.expose())
+    }
+
+    /// Opens `/ws/terminal?<query>` as `email`: the socket, or the HTTP status of the refusal.
+    pub async fn connect(&self, email: &str, query: &str) -> Result<TermClient, u16> {
+        let cookie = self.cookie(email).await;
+        self.connect_with(&cookie, query).await
+    }
+
+    pub async fn connect_with(&self, cookie: &str, query: &str) -> Result<TermClient, u16> {
+        let url = format!(
+            "{}/ws/terminal?{query}",
+            self.app.central.base.replacen("http://", "ws://", 1)
+        );
+        let mut request = url.into_client_request().unwrap();
+        request.headers_mut().insert("cookie", cookie.parse().unwrap());
+        match tokio_tungstenite::connect_async(request).await {
+            Ok((socket, _)) => Ok(TermClient {
+                socket,
+                output: Vec::new(),
+                controls: Vec::new(),
+            }),
+            Err(tokio_tungstenite::tungstenite::Error::Http(response)) => Err(response.status().as_u16()),
+            Err(error) => panic!("the terminal socket failed: {error}"),
+        }
+    }
+
+    /// Opens alice's shell in payments/web-1 and waits for `ready`.
+    pub async fn shell(&self, request: &AccessRequest, email: &str) -> TermClient {
+        let query = format!(
+            "request={}&namespace=payments&pod=web-1&cols=80&rows=24",
+            request.id
+        );
+        let mut client = self.connect(email, &query).await.expect("the socket opens");
+        let ready = client.control("ready").await;
+        assert!(ready["session"].as_str().unwrap().starts_with("ts-"));
+        client
+    }
+
+    /// GET `path` on central with `cookie`: status and body.
+    pub async fn get(&self, cookie: &str, path: &str) -> (u16, String) {
+        let response = reqwest::Client::new()
+            .get(format!("{}{path}", self.app.central.base))
+            .header("cookie", cookie)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status().as_u16();
+        (status, response.text().await.unwrap())
+    }
+
+    /// The audit events of `action`, details only, oldest first.
+    pub async fn audit(&self, action: &str) -> Vec<Value> {
+        self.app
+            .central
+            .store
+            .audit_page(0, 100_000)
+            .await
+            .unwrap()
+            .into_iter()
+            .filter(|event| event.action == action)
+            .map(|event| event.details)
+            .collect()
+    }
+}
+
+/// A client of the browser protocol: binary frames are terminal bytes, text frames controls.
+pub struct TermClient {
+    pub socket: tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>,
+    /// Every terminal byte received so far.
+    pub output: Vec<u8>,
+    /// Every control message received so far.
+    pub controls: Vec<Value>,
+}
+
+/// Waits at most this long for anything the tests expect (a hang fails instead of blocking).
+pub const PATIENCE: Duration = Duration::from_secs(30);
+
+impl TermClient {
+    pub async fn send(&mut self, bytes: &[u8]) {
+        self.socket.send(Message::binary(bytes.to_vec())).await.unwrap();
+    }
+
+    pub async fn send_control(&mut self, control: &Value) {
+        self.socket
+            .send(Message::text(control.to_string()))
+            .await
+            .unwrap();
+    }
+
+    /// Reads one frame; false when the socket ended.
+    async fn read_one(&mut self) -> bool {
+        match tokio::time::timeout(PATIENCE, self.socket.next()).await {
+            Ok(Some(Ok(Message::Binary(bytes)))) => {
+                self.output.extend_from_slice(&bytes);
+                true
+            }
+            Ok(Some(Ok(Message::Text(text)))) => {
+                self.controls
+                    .push(serde_json::from_str(&text).expect("control frames are JSON"));
+                true
+            }
+            Ok(Some(Ok(Message::Close(_)) | Err(_)) | None) => false,
+            Ok(Some(Ok(_))) => true,
+            Err(_) => panic!(
+                "nothing came for {PATIENCE:?}; output so far: {:?}; controls: {:?}",
+                String::from_utf8_lossy(&self.output),
+                self.controls
+            ),
+        }
+    }
+
+    /// Reads until the output contains `needle`; returns the output as text.
+    pub async fn read_until(&mut self, needle: &str) -> String {
+        while !String::from_utf8_lossy(&self.output).contains(needle) {
+            assert!(
+                self.read_one().await,
+                "the socket ended before {needle:?}; output: {:?}; controls: {:?}",
+                String::from_utf8_lossy(&self.output),
+                self.controls
+            );
+        }
+        String::from_utf8_lossy(&self.output).into_owned()
+    }
+
+    /// Reads until a control message of `kind` arrives (or was already received) and returns it.
+    pub async fn control(&mut self, kind: &str) -> Value {
+        loop {
+            if let Some(found) = self.controls.iter().find(|control| control["type"] == kind) {
+                return found.clone();
+            }
+            assert!(
+                self.read_one().await,
+                "the socket ended before a {kind:?} message; controls: {:?}",
+                self.controls
+            );
+        }
+    }
+
+    /// Reads to the end of the socket (after `closed`).
+    pub async fn drain(&mut self) {
+        while self.read_one().await {}
+    }
+}

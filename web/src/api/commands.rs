@@ -1,0 +1,63 @@
+//! `GET /api/v1/requests/{id}/terminal/commands`: the quick commands of the request's cluster, for
+//! the terminal page's buttons. Like the terminal itself: the requester of an Active request, or
+//! an admin (who may watch its sessions). Anyone else who may see the request gets a 403 and an
+//! `auth.refused` event; a request one may not see is a 404 like a missing one.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use janus_core::domain::{NewEvent, RequestState};
+use serde_json::{Value, json};
+
+use super::requests::{not_found, parse_id};
+use crate::auth::Viewer;
+use crate::{ApiError, AppState};
+
+pub async fn list(
+    State(state): State<AppState>,
+    viewer: Viewer,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    let id = parse_id(&id)?;
+    let request = state.workflow.get(&id).await?;
+    if !viewer.can_see(&request) {
+        return Err(not_found(&id));
+    }
+    if request.requester != viewer.principal && !viewer.is_admin {
+        let event = NewEvent {
+            action: "auth.refused",
+            actor: viewer.principal.to_string(),
+            request_id: Some(id.clone()),
+            cluster: Some(request.cluster.clone()),
+            details: json!({ "code": "not_the_requester", "path": format!("/api/v1/requests/{id}/terminal/commands") }),
+        };
+        if let Err(error) = state.workflow.audit(event).await {
+            tracing::error!(%error, "could not audit a refusal");
+        }
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "not_the_requester",
+            "Only the requester (or an admin) may use this request's terminal.",
+        ));
+    }
+    if request.state != RequestState::Active {
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            "not_active",
+            format!(
+                "Request {id} is {}, not active; quick commands are for its terminal while access lasts.",
+                request.state
+            ),
+        ));
+    }
+    let items: Vec<Value> = state
+        .workflow
+        .store()
+        .quick_commands(Some(&request.cluster))
+        .await
+        .map_err(janus_core::workflow::WorkflowError::from)?
+        .into_iter()
+        .map(|command| json!({ "id": command.id, "name": command.name, "command": command.command }))
+        .collect();
+    Ok(Json(json!({ "items": items })))
+}
