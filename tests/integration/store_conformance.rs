@@ -653,6 +653,8 @@ async fn discord_links_are_single_use_and_removable_by_their_owner(env: &TestEnv
         ],
         "each change is audited in its transaction; refused ones write nothing"
     );
+}
+
 async fn quick_commands_are_kept_per_cluster_with_unique_names_and_audited(env: &TestEnv) {
     use janus_core::quick_commands::{QuickCommand, QuickCommandProblem};
     let now = env.clock.now();
