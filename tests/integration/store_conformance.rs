@@ -495,6 +495,30 @@ async fn retention_purges_only_settled_requests(env: &TestEnv) {
         .await
         .unwrap();
     let live = env.submit("frank@example.com", &["payments"]).await;
+    // A terminal recording goes with its request, and only then.
+    let recording = |session: &str, request: &janus_core::domain::AccessRequest| {
+        janus_core::store::recordings::Recording {
+            session: session.to_owned(),
+            request_id: request.id.to_string(),
+            cluster: request.cluster.clone(),
+            namespace: "payments".to_owned(),
+            pod: "api-0".to_owned(),
+            container: "api".to_owned(),
+            requester: request.requester.to_string(),
+            started_at: env.clock.now(),
+            ended_at: env.clock.now(),
+            end_reason: "user".to_owned(),
+            bytes: 40,
+            truncated: false,
+        }
+    };
+    let cast = "{\"version\":2,\"width\":80,\"height\":24}\n";
+    for (session, request) in [("ts-denied", &denied), ("ts-dirty", &dirty)] {
+        env.store
+            .save_recording(&recording(session, request), cast)
+            .await
+            .unwrap();
+    }
 
     env.clock.advance(std::time::Duration::from_secs(86_400 + 1));
     let purged = env
@@ -509,6 +533,8 @@ async fn retention_purges_only_settled_requests(env: &TestEnv) {
     assert!(env.store.get_request(&denied.id).await.unwrap().is_none());
     assert!(env.store.get_request(&dirty.id).await.unwrap().is_some());
     assert!(env.store.get_request(&live.id).await.unwrap().is_some());
+    assert_eq!(env.store.recording("ts-denied").await.unwrap(), None);
+    assert!(env.store.recording("ts-dirty").await.unwrap().is_some());
     assert_eq!(
         env.audit_actions(&denied).await,
         ["request.submitted", "request.denied"],

@@ -625,6 +625,9 @@ macro_rules! store_impl {
                     "DELETE FROM chat_messages WHERE request_id IN (SELECT id FROM requests \
                      WHERE state NOT IN ('pending', 'approved', 'active') \
                      AND credentials IN ('none', 'cleaned') AND ended_at <= $1)",
+                    "DELETE FROM terminal_recordings WHERE request_id IN (SELECT id FROM requests \
+                     WHERE state NOT IN ('pending', 'approved', 'active') \
+                     AND credentials IN ('none', 'cleaned') AND ended_at <= $1)",
                 ] {
                     sqlx::query(statement)
                         .bind(Timestamp::from(ended_before))
