@@ -259,3 +259,6 @@ pub fn direct_message(request: &AccessRequest, event: &str) -> Option<String> {
     };
     Some(text)
 }
+
+#[cfg(test)]
+pub(crate) mod samples;
