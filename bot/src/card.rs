@@ -6,6 +6,7 @@
 use chrono::{DateTime, Utc};
 use janus_core::domain::{AccessRequest, CredentialsStatus, Policy, RequestState};
 use janus_core::duration::format_duration;
+use janus_core::workflow::Workflow;
 
 /// A button or menu on the card. The action id is what comes back on a click.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -115,6 +116,28 @@ pub struct Card {
     pub actions: Vec<CardAction>,
     /// The TTL choices for [`CardAction::TtlOverride`], in seconds.
     pub ttl_options: Vec<u64>,
+}
+
+/// The card of `request` as it is now, with who made its latest decision read from the audit
+/// log (for "Revoked by …"). What every adapter's notifier renders.
+pub async fn current_card(workflow: &Workflow, request: &AccessRequest) -> Card {
+    let decided_by = if request.state.is_terminal() {
+        workflow
+            .store()
+            .audit_for_request(&request.id)
+            .await
+            .ok()
+            .and_then(|events| {
+                events
+                    .iter()
+                    .rev()
+                    .find(|event| event.action.starts_with("request."))
+                    .map(|event| event.actor.clone())
+            })
+    } else {
+        None
+    };
+    card(request, workflow.policy(), decided_by.as_deref())
 }
 
 /// Builds the card. `decided_by` is who caused the latest decision (the audit log's actor),

@@ -27,28 +27,8 @@ impl DiscordNotifier {
         DiscordNotifier { discord }
     }
 
-    /// Who made the latest decision, from the audit log (for "Revoked by …").
-    async fn decided_by(&self, request: &AccessRequest) -> Option<String> {
-        if !request.state.is_terminal() {
-            return None;
-        }
-        let events = self
-            .discord
-            .workflow
-            .store()
-            .audit_for_request(&request.id)
-            .await
-            .ok()?;
-        events
-            .iter()
-            .rev()
-            .find(|event| event.action.starts_with("request."))
-            .map(|event| event.actor.clone())
-    }
-
     async fn card(&self, request: &AccessRequest) -> Card {
-        let decided_by = self.decided_by(request).await;
-        card::card(request, self.discord.workflow.policy(), decided_by.as_deref())
+        card::current_card(&self.discord.workflow, request).await
     }
 
     fn channel_of(&self, request: &AccessRequest) -> Option<String> {
