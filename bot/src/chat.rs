@@ -31,6 +31,19 @@ pub async fn audit(
     }
 }
 
+/// Audits that a chat user could not be identified as a principal (`chat.identity_refused`,
+/// actor `<platform>:<user id>`); `code` says why (`no_email`, `bad_email`, `unlinked`).
+pub async fn identity_refused(workflow: &Workflow, platform: &str, user_id: &str, code: &str) {
+    audit(
+        workflow,
+        "chat.identity_refused",
+        &format!("{platform}:{user_id}"),
+        None,
+        serde_json::json!({ "platform": platform, "code": code }),
+    )
+    .await;
+}
+
 /// Runs `command` on `id` as `actor`, from `platform` (`slack`, `discord`). `expected` is
 /// the state the clicked card showed: a click on a card that moved on is refused.
 pub async fn act(

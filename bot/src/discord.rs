@@ -166,22 +166,17 @@ impl Discord {
                 })?,
         };
         let Some(email) = email else {
-            crate::chat::audit(
-                &self.workflow,
-                "chat.identity_refused",
-                &format!("{CHANNEL}:{user_id}"),
-                None,
-                json!({ "platform": CHANNEL, "code": "unlinked" }),
-            )
-            .await;
+            crate::chat::identity_refused(&self.workflow, CHANNEL, user_id, "unlinked").await;
             return Err(
                 "Janus does not know who you are on Discord yet. Run `/janus link` to connect your \
                  Discord account to your Janus sign-in."
                     .to_owned(),
             );
         };
-        let principal = Principal::parse(&email)
-            .map_err(|_| "The account linked to your Discord user is not one Janus can use.".to_owned())?;
+        let Ok(principal) = Principal::parse(&email) else {
+            crate::chat::identity_refused(&self.workflow, CHANNEL, user_id, "bad_email").await;
+            return Err("The account linked to your Discord user is not one Janus can use.".to_owned());
+        };
         self.remember(user_id, &principal).await;
         Ok(principal)
     }

@@ -132,14 +132,17 @@ impl Slack {
             "Janus could not look up your Slack profile right now; try again in a moment.".to_owned()
         })?;
         let Some(email) = email else {
+            crate::chat::identity_refused(&self.workflow, CHANNEL, user_id, "no_email").await;
             return Err(
                 "Janus identifies people by email, and your Slack profile shows none. Ask a \
                         workspace admin to make emails visible, or use the Janus dashboard."
                     .to_owned(),
             );
         };
-        let principal = Principal::parse(&email)
-            .map_err(|_| "Your Slack profile email is not one Janus can use.".to_owned())?;
+        let Ok(principal) = Principal::parse(&email) else {
+            crate::chat::identity_refused(&self.workflow, CHANNEL, user_id, "bad_email").await;
+            return Err("Your Slack profile email is not one Janus can use.".to_owned());
+        };
         {
             let mut cache = self.identities.lock().unwrap_or_else(|p| p.into_inner());
             if cache.len() >= IDENTITY_CACHE_ENTRIES {

@@ -639,6 +639,11 @@ async fn malformed_commands_and_unknown_people_get_a_sentence() {
     assert!(answer.contains("excluded"), "{answer}");
     let answer = test.command(NOMAIL, "request prod payments 1h because").await;
     assert!(answer.contains("your Slack profile shows none"), "{answer}");
+    assert_eq!(
+        audited(&test, "chat.identity_refused").await,
+        1,
+        "a person Janus cannot identify is refused on the record"
+    );
     let answer = test.command(EVE, "help").await;
     assert!(answer.contains("/janus request"), "{answer}");
     assert!(
