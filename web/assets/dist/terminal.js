@@ -307,18 +307,23 @@ document.addEventListener('DOMContentLoaded', function () {
   // ---- pods ----------------------------------------------------------------------------------
 
   async function loadPods(pane, autoConnect) {
+    // As in the sidebar: each load bumps the pane's counter, and the answer to an older load (a
+    // namespace tab switched away from meanwhile) is dropped.
+    const load = (pane.podLoads = (pane.podLoads || 0) + 1);
     pane.label.textContent = pane.namespace;
     pane.podSelect.replaceChildren(el('option', { value: '' }, 'Loading…'));
     let pods = [];
     let failed = false;
+    let problem = null;
     try {
       const body = await getJson(api + 'pods?namespace=' + encodeURIComponent(pane.namespace));
       pods = body.items || [];
-      showProblem(pane.problem, null);
-    } catch (problem) {
+    } catch (error) {
       failed = true;
-      showProblem(pane.problem, problem);
+      problem = error;
     }
+    if (load !== pane.podLoads) return;
+    showProblem(pane.problem, problem);
     pane.pods = pods;
     pane.podSelect.replaceChildren();
     if (!pods.length) {
