@@ -21,7 +21,7 @@ use crate::agent_api::{Central, enrollment_config};
 use crate::support::{TempDir, draft, person};
 
 const SEED: &str = include_str!("../../fixtures/kube/example-seed.yaml");
-const AGENT_KUBE_TOKEN: &str = "agent-kube-token";
+pub const AGENT_KUBE_TOKEN: &str = "agent-kube-token";
 /// The Kubernetes user the agent is in the seed (and in the chart's agent mode).
 pub const AGENT_USER: &str = "system:serviceaccount:janus:janus-agent";
 
@@ -42,7 +42,7 @@ pub fn is_rbac(object: &serde_json::Value) -> bool {
 }
 
 /// The seed's own RBAC: `janus-exec`, the agent's ClusterRole, binding and ServiceAccount.
-fn seed_rbac() -> Vec<serde_json::Value> {
+pub fn seed_rbac() -> Vec<serde_json::Value> {
     seed_objects().into_iter().filter(is_rbac).collect()
 }
 
@@ -79,7 +79,7 @@ impl TestApp {
         agent_user: &str,
     ) -> TestApp {
         let central = Central::start(config).await;
-        let kube = fake_cluster(&central, rbac, agent_user).await;
+        let kube = fake_cluster(Arc::new(central.clock.clone()), rbac, agent_user).await;
         let dir = TempDir::new();
         let join_token = central
             .workflow
@@ -118,7 +118,7 @@ impl TestApp {
     pub async fn start_embedded(config: janus_core::config::Config) -> TestApp {
         let identity = EmbeddedIdentity::generate();
         let central = Central::start_with_embedded_agent(config, "prod", identity.public_key()).await;
-        let kube = fake_cluster(&central, &seed_rbac(), AGENT_USER).await;
+        let kube = fake_cluster(Arc::new(central.clock.clone()), &seed_rbac(), AGENT_USER).await;
         let dir = TempDir::new();
         std::fs::write(dir.path().join("kube-token"), AGENT_KUBE_TOKEN).unwrap();
         let config = AgentConfig {
@@ -294,14 +294,10 @@ fn upgrade_status(message: &str) -> u16 {
         .unwrap_or(0)
 }
 
-/// The fake cluster on central's clock: the seed's objects with `rbac`, the agent's own token
+/// The fake cluster on `clock`: the seed's objects with `rbac`, the agent's own token
 /// as `agent_user`, and the pods the tests use.
-async fn fake_cluster(central: &Central, rbac: &[serde_json::Value], agent_user: &str) -> FakeKube {
-    let kube = FakeKube::builder()
-        .clock(Arc::new(central.clock.clone()) as Arc<dyn Clock>)
-        .start()
-        .await
-        .unwrap();
+pub async fn fake_cluster(clock: Arc<dyn Clock>, rbac: &[serde_json::Value], agent_user: &str) -> FakeKube {
+    let kube = FakeKube::builder().clock(clock).start().await.unwrap();
     for object in seed_objects().into_iter().filter(|object| !is_rbac(object)) {
         kube.apply(object).unwrap();
     }
