@@ -92,7 +92,7 @@ pub async fn authenticate_session(
     let Some(embedded) = state
         .embedded_agent
         .as_ref()
-        .filter(|embedded| embedded.cluster == claimed)
+        .filter(|embedded| !embedded.cluster.is_empty() && embedded.cluster == claimed)
     else {
         return authenticate(state, method, uri, headers, &[]).await;
     };
