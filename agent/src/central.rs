@@ -2,12 +2,15 @@
 //!
 //! Two adapters: [`HttpCentral`] for `janus agent` (long-poll over HTTP, signed requests or
 //! a service-account token), and [`InProcessCentral`] for the agent that `janus serve` runs
-//! in-process (`agent.embedded`), which calls the [`Workflow`] directly.
+//! in-process (`agent.embedded`), which calls the [`Workflow`] directly for work and, for
+//! terminal sessions, central's own session routes on loopback ([`InProcessCentral::with_sessions`]).
 
 use std::fmt;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
+use ed25519_dalek::{SigningKey, VerifyingKey};
 use janus_core::agent_protocol::{ReportAck, ReportOutcome, SessionOffer, WorkAssignment, WorkReport};
 use janus_core::queue::{Completion, WorkOutcome};
 use janus_core::workflow::{Workflow, WorkflowError};
@@ -30,8 +33,8 @@ pub trait Central: Send + Sync + fmt::Debug {
     /// Tells central the cluster's namespaces.
     async fn report_namespaces(&self, namespaces: &[String]) -> Result<(), CentralError>;
 
-    /// Waits up to `wait` for terminal sessions central wants opened. Central in the same
-    /// process serves no terminal through the agent (yet): it never offers one.
+    /// Waits up to `wait` for terminal sessions central wants opened. This default never
+    /// offers one (an adapter without a session path).
     async fn next_sessions(&self, wait: Duration) -> Result<Vec<SessionOffer>, CentralError> {
         let _ = wait;
         futures::future::pending::<()>().await;
@@ -93,12 +96,49 @@ impl CentralError {
 /// How long the in-process agent holds a lease on an item.
 const IN_PROCESS_LEASE: Duration = Duration::from_secs(60);
 
+/// The identity of the embedded agent on central's session routes: an Ed25519 key pair made
+/// when `janus serve` starts and held in memory only (never written, never shared). Central
+/// accepts its public key for the embedded agent's cluster alone, on the two session routes
+/// alone (`janus_web::AppState::with_embedded_agent`).
+pub struct EmbeddedIdentity {
+    key: SigningKey,
+}
+
+impl EmbeddedIdentity {
+    /// A fresh key pair from the operating system's random source.
+    pub fn generate() -> Self {
+        EmbeddedIdentity {
+            key: SigningKey::generate(&mut rand::rngs::OsRng),
+        }
+    }
+
+    /// What central checks the embedded agent's signatures with.
+    pub fn public_key(&self) -> VerifyingKey {
+        self.key.verifying_key()
+    }
+}
+
+impl fmt::Debug for EmbeddedIdentity {
+    fn fmt(&self, formatter: &mut fmt::Formatter<'_>) -> fmt::Result {
+        formatter
+            .debug_struct("EmbeddedIdentity")
+            .field(
+                "public_key",
+                &janus_core::agent_protocol::encode_public_key(&self.public_key()),
+            )
+            .finish()
+    }
+}
+
 /// Central in the same process: the embedded agent of `janus serve`.
 #[derive(Debug, Clone)]
 pub struct InProcessCentral {
     workflow: Workflow,
     cluster: String,
     lease: Duration,
+    /// Central's session routes on loopback, signed with the [`EmbeddedIdentity`]; without
+    /// it the agent is offered no session.
+    sessions: Option<Arc<HttpCentral>>,
 }
 
 impl InProcessCentral {
@@ -107,7 +147,27 @@ impl InProcessCentral {
             workflow,
             cluster: cluster.into(),
             lease: IN_PROCESS_LEASE,
+            sessions: None,
         }
+    }
+
+    /// Serves terminal sessions through central's own session routes at `central_url` (the
+    /// address this process listens on, reached on loopback), signed with `identity`. Sessions
+    /// then take exactly the path of a separately deployed agent: the same long-poll, the same
+    /// signed dial, the same checks on both sides.
+    pub fn with_sessions(
+        mut self,
+        central_url: &str,
+        identity: EmbeddedIdentity,
+    ) -> Result<Self, CentralError> {
+        let http = HttpCentral::with_key(
+            central_url,
+            &self.cluster,
+            identity.key,
+            self.workflow.clock().clone(),
+        )?;
+        self.sessions = Some(Arc::new(http));
+        Ok(self)
     }
 
     /// Overrides the lease taken on claimed items (default 60 s).
@@ -161,6 +221,25 @@ impl Central for InProcessCentral {
             .report_namespaces(&self.cluster, namespaces)
             .await
             .map_err(from_workflow)
+    }
+
+    async fn next_sessions(&self, wait: Duration) -> Result<Vec<SessionOffer>, CentralError> {
+        match &self.sessions {
+            Some(http) => http.next_sessions(wait).await,
+            None => {
+                futures::future::pending::<()>().await;
+                Ok(Vec::new())
+            }
+        }
+    }
+
+    async fn dial_session(&self, session: &str) -> Result<SessionSocket, CentralError> {
+        match &self.sessions {
+            Some(http) => http.dial_session(session).await,
+            None => Err(CentralError::Identity(
+                "the embedded agent was started without central's session address".to_owned(),
+            )),
+        }
     }
 }
 

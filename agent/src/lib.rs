@@ -13,7 +13,7 @@
 //! - [`Kubernetes`] — grant, cleanup, sweep, token restore; [`build_kube_client`].
 //! - [`TokenVault`] — the grant tokens, in memory only.
 //!
-//! Entry points for the binary: [`run_from_config`] and [`run_embedded`].
+//! Entry points for the binary: [`run_from_config`] and [`run_embedded`] ([`embedded_agent`]).
 
 use std::future::Future;
 use std::sync::Arc;
@@ -36,7 +36,7 @@ mod tests;
 
 pub use agent::{Agent, LONG_POLL_WAIT};
 pub use backoff::Backoff;
-pub use central::{Central, CentralError, HttpCentral, InProcessCentral};
+pub use central::{Central, CentralError, EmbeddedIdentity, HttpCentral, InProcessCentral};
 pub use kubernetes::{
     Deleted, GrantError, KubeConfigError, KubeFailure, Kubernetes, MANAGED_BY, MIN_TOKEN_SECONDS,
     SweepSummary, build_kube_client, build_kube_config, object_name,
@@ -66,8 +66,6 @@ pub async fn run_from_config(
     let kube_config = build_kube_config(config)
         .await
         .context("The agent could not build its Kubernetes client")?;
-    let client = kube::Client::try_from(kube_config.clone())
-        .context("The agent could not build its Kubernetes client")?;
     let mut backoff = Backoff::default();
     let central = loop {
         match HttpCentral::connect(config, clock.clone()).await {
@@ -88,43 +86,72 @@ pub async fn run_from_config(
             }
         }
     };
-    let agent = Agent::new(
-        client,
-        Arc::new(central),
-        config.cluster_name.trim(),
-        clock,
-        Duration::from_secs(config.sweep_interval_seconds),
-    );
+    let agent = agent_with(config, kube_config, Arc::new(central), clock)
+        .context("The agent could not build its Kubernetes client")?;
     agent.run(shutdown).await;
     Ok(())
 }
 
 /// The agent `janus serve` runs in-process for `agent.clusterName` when `agent.embedded`
-/// is set: same Kubernetes side, central reached through the [`Workflow`] directly.
+/// is set: same Kubernetes side, work through the [`Workflow`] directly, terminal sessions
+/// through central's own session routes at `central_url` (see [`embedded_agent`]).
 pub async fn run_embedded(
     config: &AgentConfig,
     workflow: Workflow,
+    central_url: &str,
+    identity: EmbeddedIdentity,
     shutdown: impl Future<Output = ()>,
 ) -> anyhow::Result<()> {
+    let agent = embedded_agent(config, workflow, central_url, identity).await?;
+    agent.run(shutdown).await;
+    Ok(())
+}
+
+/// Builds the embedded agent: [`InProcessCentral`] for work, and for sessions the loopback
+/// HTTP path of central at `central_url`, signed with `identity` (whose public key central
+/// was given with `janus_web::AppState::with_embedded_agent`).
+pub async fn embedded_agent(
+    config: &AgentConfig,
+    workflow: Workflow,
+    central_url: &str,
+    identity: EmbeddedIdentity,
+) -> anyhow::Result<Agent> {
     let cluster = config.cluster_name.trim();
     anyhow::ensure!(
         !cluster.is_empty(),
         "`agent.clusterName` is empty; the embedded agent needs the cluster it manages."
     );
-    let client = build_kube_client(config)
+    let kube_config = build_kube_config(config)
         .await
         .context("The embedded agent could not build its Kubernetes client")?;
     let clock = workflow.clock().clone();
-    let central = InProcessCentral::new(workflow, cluster);
+    let central = InProcessCentral::new(workflow, cluster)
+        .with_sessions(central_url, identity)
+        .context("The embedded agent could not reach central's session routes")?;
+    agent_with(config, kube_config, Arc::new(central), clock)
+        .context("The embedded agent could not build its Kubernetes client")
+}
+
+/// The agent of `agent.clusterName` talking to `central`: its own Kubernetes client from
+/// `kube_config`, which terminal sessions also copy (server, TLS) with the grant's token in
+/// place of the agent's credentials.
+pub fn agent_with(
+    config: &AgentConfig,
+    kube_config: kube::Config,
+    central: Arc<dyn Central>,
+    clock: Arc<dyn Clock>,
+) -> Result<Agent, KubeConfigError> {
+    let client = kube::Client::try_from(kube_config.clone())
+        .map_err(|error| KubeConfigError::Client(error.to_string()))?;
     let agent = Agent::new(
         client,
-        Arc::new(central),
-        cluster,
+        central,
+        config.cluster_name.trim(),
         clock,
         Duration::from_secs(config.sweep_interval_seconds),
     );
-    agent.run(shutdown).await;
-    Ok(())
+    agent.set_kube_config(kube_config);
+    Ok(agent)
 }
 
 /// Installs rustls' `ring` provider for the process (kube and reqwest need one); a no-op

@@ -42,17 +42,27 @@ pub async fn run(config: Option<&Path>) -> anyhow::Result<ExitCode> {
         }
     };
     let scheduler = tokio::spawn(Scheduler::new(workflow.clone()).run(wait_for_stop()));
-    let embedded = config.agent.embedded.then(|| {
+    let mut state = janus_web::AppState::new(workflow.clone(), config.clone());
+    let embedded = if config.agent.embedded {
+        // Terminal sessions reach the embedded agent through this server's own session routes
+        // on loopback, signed with a key pair made now and held in memory only; the server
+        // accepts its public key for `agent.clusterName` on those routes alone.
+        let identity = janus_agent::EmbeddedIdentity::generate();
+        state = state.with_embedded_agent(config.agent.cluster_name.trim(), identity.public_key());
+        let own_url = janus_web::own_url(address);
         let (agent_config, workflow) = (config.agent.clone(), workflow.clone());
         let stopped = wait_for_stop();
         tracing::info!(cluster = %agent_config.cluster_name, "starting the embedded agent");
-        tokio::spawn(async move {
-            if let Err(error) = janus_agent::run_embedded(&agent_config, workflow, stopped).await {
+        Some(tokio::spawn(async move {
+            if let Err(error) =
+                janus_agent::run_embedded(&agent_config, workflow, &own_url, identity, stopped).await
+            {
                 tracing::error!(error = format!("{error:#}"), "the embedded agent stopped");
             }
-        })
-    });
-    let state = janus_web::AppState::new(workflow, config.clone());
+        }))
+    } else {
+        None
+    };
     if config.auth.mode == AuthMode::Local {
         announce_local_admin(&state, &config).await?;
     }

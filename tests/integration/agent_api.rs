@@ -4,7 +4,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use ed25519_dalek::SigningKey;
+use ed25519_dalek::{SigningKey, VerifyingKey};
 use janus_core::agent_protocol::{
     self, Enrollment, HEADER_CLUSTER, HEADER_SIGNATURE, HEADER_TIMESTAMP, ReportOutcome, WorkAssignment,
     WorkReport,
@@ -39,6 +39,24 @@ impl Central {
     }
 
     pub async fn start_with_clock(config: Config, clock: ManualClock) -> Central {
+        Self::start_full(config, clock, None).await
+    }
+
+    /// Central like `janus serve` with `agent.embedded`: `public_key` is the embedded agent of
+    /// `cluster` (accepted on the session routes only).
+    pub async fn start_with_embedded_agent(
+        config: Config,
+        cluster: &str,
+        public_key: VerifyingKey,
+    ) -> Central {
+        Self::start_full(config, ManualClock::at_epoch(), Some((cluster, public_key))).await
+    }
+
+    async fn start_full(
+        config: Config,
+        clock: ManualClock,
+        embedded: Option<(&str, VerifyingKey)>,
+    ) -> Central {
         install_crypto();
         let (database, url) = Database::create(Backend::Sqlite).await.unwrap();
         let store = Store::connect(&url).await.unwrap();
@@ -60,7 +78,10 @@ impl Central {
             config.webui.base_url = base.clone();
         }
         let (stop, stopped) = oneshot::channel::<()>();
-        let state = janus_web::AppState::new(workflow.clone(), config);
+        let mut state = janus_web::AppState::new(workflow.clone(), config);
+        if let Some((cluster, public_key)) = embedded {
+            state = state.with_embedded_agent(cluster, public_key);
+        }
         tokio::spawn(janus_web::serve(listener, state, async move {
             let _ = stopped.await;
         }));

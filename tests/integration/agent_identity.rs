@@ -163,3 +163,123 @@ async fn service_account_tokens_identify_agents() {
     assert!(!everything.contains(&agent) && !everything.contains(&intruder));
     central.finish().await;
 }
+
+/// The embedded agent's key (made in memory by `janus serve`) is accepted for its own cluster on
+/// the two session routes, and nowhere else; anything else signed with it, or a forged
+/// signature, is a 401 and an `agent.rejected` event.
+#[tokio::test]
+async fn the_embedded_agent_key_is_only_for_its_cluster_and_the_session_routes() {
+    use crate::agent_api::{SignedClient, enrollment_config};
+
+    let embedded = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
+    let central =
+        Central::start_with_embedded_agent(enrollment_config(), "prod", embedded.verifying_key()).await;
+    let now = central.clock.now().timestamp();
+    let agent = SignedClient::new(&central, "prod", 7);
+    assert_eq!(agent.key.verifying_key(), embedded.verifying_key());
+
+    // Accepted: the session long-poll of its own cluster (nothing offered).
+    let response = agent.send("GET", "/agent/v1/sessions?wait=0", Vec::new()).await;
+    assert_eq!(response.status(), StatusCode::NO_CONTENT);
+    assert!(central.audit_reasons("agent.rejected").await.is_empty());
+    // And the dial is authenticated (then refused because no such session is pending).
+    assert_eq!(dial(&central, &embedded, "prod", "ts-none").await, 403);
+
+    // Another cluster: refused, audited.
+    let response = agent
+        .send_as("GET", "/agent/v1/sessions?wait=0", Vec::new(), "quorum", now)
+        .await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    // Its own cluster, but a work route: the embedded agent works in-process, never over HTTP.
+    let response = agent.send("GET", "/agent/v1/work?wait=0", Vec::new()).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let response = agent
+        .send("PUT", "/agent/v1/namespaces", br#"{"namespaces":["x"]}"#.to_vec())
+        .await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(central.store.namespaces("prod").await.unwrap(), None);
+
+    // A forged signature: another key claiming the embedded cluster, on both session routes.
+    let forger = SignedClient::new(&central, "prod", 8);
+    let response = forger.send("GET", "/agent/v1/sessions?wait=0", Vec::new()).await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(dial(&central, &forger.key, "prod", "ts-none").await, 401);
+    // A real signature moved to another request: signed for one query, sent with another.
+    let input =
+        janus_core::agent_protocol::signing_input("GET", "/agent/v1/sessions?wait=0", "prod", now, &[]);
+    let response = reqwest::Client::new()
+        .get(format!("{}/agent/v1/sessions?wait=1", central.base))
+        .header(janus_core::agent_protocol::HEADER_CLUSTER, "prod")
+        .header(janus_core::agent_protocol::HEADER_TIMESTAMP, now.to_string())
+        .header(
+            janus_core::agent_protocol::HEADER_SIGNATURE,
+            janus_core::agent_protocol::sign(&embedded, &input),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    // A stale timestamp, correctly signed.
+    let response = agent
+        .send_as("GET", "/agent/v1/sessions?wait=0", Vec::new(), "prod", now - 3600)
+        .await;
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+
+    // Every refusal was audited, saying what failed. Quorum and the work routes know no
+    // embedded agent (and nobody enrolled); on the session routes of prod the embedded key
+    // was tried and did not verify.
+    assert_eq!(
+        central.audit_reasons("agent.rejected").await,
+        [
+            "not_enrolled",
+            "not_enrolled",
+            "not_enrolled",
+            "bad_signature",
+            "bad_signature",
+            "bad_signature",
+            "stale_timestamp",
+        ]
+    );
+    central.finish().await;
+}
+
+#[test]
+fn the_embedded_agent_dials_its_own_listener_on_loopback() {
+    assert_eq!(
+        janus_web::own_url("0.0.0.0:8080".parse().unwrap()),
+        "http://127.0.0.1:8080"
+    );
+    assert_eq!(
+        janus_web::own_url("[::]:8080".parse().unwrap()),
+        "http://[::1]:8080"
+    );
+    assert_eq!(
+        janus_web::own_url("10.0.0.5:9000".parse().unwrap()),
+        "http://10.0.0.5:9000"
+    );
+}
+
+/// Dials `/agent/v1/sessions/{sid}` as a WebSocket signed with `key` for `cluster`: the HTTP
+/// status of the refusal (101 when it upgraded).
+async fn dial(central: &Central, key: &ed25519_dalek::SigningKey, cluster: &str, sid: &str) -> u16 {
+    use janus_core::agent_protocol::{
+        HEADER_CLUSTER, HEADER_SIGNATURE, HEADER_TIMESTAMP, sign, signing_input,
+    };
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+
+    let path = format!("/agent/v1/sessions/{sid}");
+    let timestamp = central.clock.now().timestamp();
+    let signature = sign(key, &signing_input("GET", &path, cluster, timestamp, &[]));
+    let mut request = format!("{}{path}", central.base.replacen("http://", "ws://", 1))
+        .into_client_request()
+        .unwrap();
+    let headers = request.headers_mut();
+    headers.insert(HEADER_CLUSTER, cluster.parse().unwrap());
+    headers.insert(HEADER_TIMESTAMP, timestamp.to_string().parse().unwrap());
+    headers.insert(HEADER_SIGNATURE, signature.parse().unwrap());
+    match tokio_tungstenite::connect_async(request).await {
+        Ok(_) => 101,
+        Err(tokio_tungstenite::tungstenite::Error::Http(response)) => response.status().as_u16(),
+        Err(error) => panic!("the dial failed: {error}"),
+    }
+}

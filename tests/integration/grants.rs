@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use janus_agent::{Agent, HttpCentral, build_kube_client};
+use janus_agent::{Agent, EmbeddedIdentity, HttpCentral, build_kube_config};
 use janus_core::clock::{Clock, ManualClock};
 use janus_core::config::AgentConfig;
 use janus_core::domain::{AccessRequest, Actor, Command, CredentialsStatus, RequestState};
@@ -21,7 +21,7 @@ use crate::agent_api::{Central, enrollment_config};
 use crate::support::{TempDir, draft, person};
 
 const SEED: &str = include_str!("../../fixtures/kube/example-seed.yaml");
-const AGENT_KUBE_TOKEN: &str = "agent-kube-token";
+pub const AGENT_KUBE_TOKEN: &str = "agent-kube-token";
 /// The Kubernetes user the agent is in the seed (and in the chart's agent mode).
 pub const AGENT_USER: &str = "system:serviceaccount:janus:janus-agent";
 
@@ -42,7 +42,7 @@ pub fn is_rbac(object: &serde_json::Value) -> bool {
 }
 
 /// The seed's own RBAC: `janus-exec`, the agent's ClusterRole, binding and ServiceAccount.
-fn seed_rbac() -> Vec<serde_json::Value> {
+pub fn seed_rbac() -> Vec<serde_json::Value> {
     seed_objects().into_iter().filter(is_rbac).collect()
 }
 
@@ -79,34 +79,7 @@ impl TestApp {
         agent_user: &str,
     ) -> TestApp {
         let central = Central::start(config).await;
-        let kube = FakeKube::builder()
-            .clock(Arc::new(central.clock.clone()) as Arc<dyn Clock>)
-            .start()
-            .await
-            .unwrap();
-        for object in seed_objects().into_iter().filter(|object| !is_rbac(object)) {
-            kube.apply(object).unwrap();
-        }
-        for object in rbac {
-            kube.apply(object.clone()).unwrap();
-        }
-        kube.add_namespace("search").unwrap();
-        let mut groups = vec!["system:serviceaccounts".to_owned()];
-        if let Some(account) = agent_user.strip_prefix("system:serviceaccount:")
-            && let Some((namespace, _)) = account.split_once(':')
-        {
-            groups.push(format!("system:serviceaccounts:{namespace}"));
-        }
-        let groups: Vec<&str> = groups.iter().map(String::as_str).collect();
-        kube.add_token(AGENT_KUBE_TOKEN, agent_user, &groups);
-        for (namespace, pod) in [("payments", "web-1"), ("checkout", "cart-1")] {
-            assert!(
-                kube.object("Pod", Some(namespace), pod).is_some(),
-                "seed has {namespace}/{pod}"
-            );
-        }
-        kube.add_pod("search", "api-0", &["app"]).unwrap();
-
+        let kube = fake_cluster(Arc::new(central.clock.clone()), rbac, agent_user).await;
         let dir = TempDir::new();
         let join_token = central
             .workflow
@@ -125,6 +98,40 @@ impl TestApp {
             ..AgentConfig::default()
         };
         let agent = new_agent(&config, &central.clock).await;
+        let mut app = TestApp {
+            central,
+            kube,
+            agent,
+            config,
+            stop_agent: None,
+            agent_task: None,
+            _dir: dir,
+        };
+        app.run_agent();
+        app
+    }
+
+    /// Like `janus serve` with `agent.embedded: true` for `prod`: the agent is built by
+    /// [`janus_agent::embedded_agent`] (work through the workflow, sessions through central's
+    /// session routes with a key made in memory), and central knows only that key's public half.
+    /// There is no join token and no key file.
+    pub async fn start_embedded(config: janus_core::config::Config) -> TestApp {
+        let identity = EmbeddedIdentity::generate();
+        let central = Central::start_with_embedded_agent(config, "prod", identity.public_key()).await;
+        let kube = fake_cluster(Arc::new(central.clock.clone()), &seed_rbac(), AGENT_USER).await;
+        let dir = TempDir::new();
+        std::fs::write(dir.path().join("kube-token"), AGENT_KUBE_TOKEN).unwrap();
+        let config = AgentConfig {
+            embedded: true,
+            cluster_name: "prod".into(),
+            api_server_url: kube.url(),
+            token_file: dir.path().join("kube-token").display().to_string(),
+            ..AgentConfig::default()
+        };
+        // `janus serve` passes `janus_web::own_url(listener address)`; here that is the base.
+        let agent = janus_agent::embedded_agent(&config, central.workflow.clone(), &central.base, identity)
+            .await
+            .unwrap();
         let mut app = TestApp {
             central,
             kube,
@@ -287,11 +294,45 @@ fn upgrade_status(message: &str) -> u16 {
         .unwrap_or(0)
 }
 
+/// The fake cluster on `clock`: the seed's objects with `rbac`, the agent's own token
+/// as `agent_user`, and the pods the tests use.
+pub async fn fake_cluster(clock: Arc<dyn Clock>, rbac: &[serde_json::Value], agent_user: &str) -> FakeKube {
+    let kube = FakeKube::builder().clock(clock).start().await.unwrap();
+    for object in seed_objects().into_iter().filter(|object| !is_rbac(object)) {
+        kube.apply(object).unwrap();
+    }
+    for object in rbac {
+        kube.apply(object.clone()).unwrap();
+    }
+    kube.add_namespace("search").unwrap();
+    let mut groups = vec!["system:serviceaccounts".to_owned()];
+    if let Some(account) = agent_user.strip_prefix("system:serviceaccount:")
+        && let Some((namespace, _)) = account.split_once(':')
+    {
+        groups.push(format!("system:serviceaccounts:{namespace}"));
+    }
+    let groups: Vec<&str> = groups.iter().map(String::as_str).collect();
+    kube.add_token(AGENT_KUBE_TOKEN, agent_user, &groups);
+    for (namespace, pod) in [("payments", "web-1"), ("checkout", "cart-1")] {
+        assert!(
+            kube.object("Pod", Some(namespace), pod).is_some(),
+            "seed has {namespace}/{pod}"
+        );
+    }
+    kube.add_pod("search", "api-0", &["app"]).unwrap();
+    kube
+}
+
 async fn new_agent(config: &AgentConfig, clock: &ManualClock) -> Agent {
     let clock: Arc<dyn Clock> = Arc::new(clock.clone());
     let central = HttpCentral::connect(config, clock.clone()).await.unwrap();
-    let client = build_kube_client(config).await.unwrap();
-    Agent::new(client, Arc::new(central), "prod", clock, Duration::from_secs(5))
+    // What `janus agent` builds: sessions use the same Kubernetes settings (no hand wiring).
+    let kube_config = build_kube_config(config).await.unwrap();
+    let config = AgentConfig {
+        sweep_interval_seconds: 5,
+        ..config.clone()
+    };
+    janus_agent::agent_with(&config, kube_config, Arc::new(central), clock).unwrap()
 }
 
 /// Asserts the grant works exactly where granted.

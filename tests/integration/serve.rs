@@ -209,3 +209,173 @@ fn authority_splitting() {
         )
     );
 }
+
+/// The chart's default: `janus serve` with `agent.embedded: true`. The real binary's embedded agent
+/// grants through the workflow and serves the browser's terminal through the server's own
+/// session routes (loopback, in-memory key); a revoke closes the session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_binary_with_the_embedded_agent_serves_a_terminal() {
+    use janus_core::accounts::{Accounts, ClientInfo};
+    use janus_core::clock::SystemClock;
+    use reqwest::Method;
+    use serde_json::json;
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+
+    use crate::grants::{AGENT_KUBE_TOKEN, AGENT_USER, fake_cluster, seed_rbac};
+    use crate::terminal_support::{PATIENCE, TermClient};
+    use crate::web_support::api;
+
+    install_crypto();
+    let kube = fake_cluster(Arc::new(SystemClock), &seed_rbac(), AGENT_USER).await;
+    let dir = TempDir::new();
+    let token_file = dir.path().join("kube-token");
+    std::fs::write(&token_file, AGENT_KUBE_TOKEN).unwrap();
+    let yaml = format!(
+        "webui:\n  listen: 127.0.0.1:0\nclusters:\n  - name: prod\n    approvers: [bob@example.com]\n\
+         agent:\n  embedded: true\n  clusterName: prod\n  apiServerUrl: \"{}\"\n  tokenFile: \"{}\"\n",
+        kube.url(),
+        token_file.display()
+    );
+    std::fs::write(dir.path().join("janus.yaml"), yaml).unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_janus"))
+        .args(["--log-format", "json", "serve"])
+        .current_dir(dir.path())
+        .env_remove("JANUS_CONFIG")
+        .env("JANUS_LOG", "info")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The log is drained by a thread of its own (a full pipe would stall the server).
+    let stderr = child.stderr.take().unwrap();
+    let (lines, log) = std::sync::mpsc::channel::<String>();
+    let reader = std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines().map_while(Result::ok) {
+            if lines.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let address = loop {
+        let line = log.recv_timeout(PATIENCE).expect("janus exited before listening");
+        let entry: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        if entry["message"] == "janus central listening" {
+            break entry["address"].as_str().unwrap().to_owned();
+        }
+    };
+    let base = format!("http://{address}");
+
+    // Alice and bob, through the database the binary uses (as sign-in would).
+    let store = Store::connect(&format!("sqlite://{}", dir.path().join("janus.db").display()))
+        .await
+        .unwrap();
+    let accounts = Accounts::new(store.clone(), Arc::new(SystemClock));
+    let token = |email: &'static str| {
+        let accounts = accounts.clone();
+        async move {
+            let (secret, _) = accounts
+                .create_api_token(&person(email), "test", None)
+                .await
+                .unwrap();
+            secret.expose().to_owned()
+        }
+    };
+    let (alice, bob) = (token("alice@example.com").await, token("bob@example.com").await);
+    let (cookie, _) = accounts
+        .sign_in(
+            &person("alice@example.com"),
+            &[],
+            "test",
+            &ClientInfo::default(),
+            None,
+        )
+        .await
+        .unwrap();
+
+    let (status, created) = api(
+        Method::POST,
+        &format!("{base}/api/v1/requests"),
+        Some(&alice),
+        Some(json!({"cluster": "prod", "namespaces": ["payments"], "reason": "embedded terminal"})),
+    )
+    .await;
+    assert_eq!(status, 201, "{created}");
+    let id = created["id"].as_str().unwrap().to_owned();
+    let (status, approved) = api(
+        Method::POST,
+        &format!("{base}/api/v1/requests/{id}/approve"),
+        Some(&bob),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, 200, "{approved}");
+    let (status, active) = api(
+        Method::GET,
+        &format!("{base}/api/v1/requests/{id}?waitFor=active&timeout=60s"),
+        Some(&alice),
+        None,
+    )
+    .await;
+    assert_eq!(
+        (status.as_u16(), active["state"].as_str()),
+        (200, Some("active")),
+        "{active}"
+    );
+
+    let mut request =
+        format!("ws://{address}/ws/terminal?request={id}&namespace=payments&pod=web-1&cols=80&rows=24")
+            .into_client_request()
+            .unwrap();
+    request.headers_mut().insert(
+        "cookie",
+        format!("janus_session={}", cookie.expose()).parse().unwrap(),
+    );
+    let (socket, _) = tokio_tungstenite::connect_async(request).await.unwrap();
+    let mut shell = TermClient {
+        socket,
+        output: Vec::new(),
+        controls: Vec::new(),
+    };
+    shell.control("ready").await;
+    shell.send(b"echo hello\r").await;
+    shell.read_until("\rhello\r\n").await;
+
+    let (status, revoked) = api(
+        Method::POST,
+        &format!("{base}/api/v1/requests/{id}/revoke"),
+        Some(&bob),
+        Some(json!({})),
+    )
+    .await;
+    assert_eq!(status, 200, "{revoked}");
+    assert_eq!(shell.control("closed").await["reason"], "revoked");
+    shell.drain().await;
+    tokio::time::timeout(PATIENCE, kube.until_execs(<[_]>::is_empty))
+        .await
+        .expect("the exec stream stayed open at the API server");
+    let rejected = store
+        .audit_page(0, 10_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|event| event.action == "agent.rejected")
+        .count();
+    assert_eq!(rejected, 0);
+    store.close().await;
+
+    let killed = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(killed.success());
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    assert!(status.success(), "graceful shutdown exits 0, got {status}");
+    let rest: Vec<String> = log.iter().collect();
+    reader.join().unwrap();
+    assert!(
+        !rest.iter().any(|line| line.contains("no sessions from central")),
+        "{rest:?}"
+    );
+}

@@ -496,3 +496,40 @@ async fn a_recording_stops_at_its_bound_and_says_so() {
     );
     term.finish().await;
 }
+
+/// `janus serve` with `agent.embedded: true` (the chart's default for central's own cluster):
+/// the embedded agent takes sessions through central's own session routes, signed with a key
+/// that exists only in memory, and execs with the grant's token; a revoke closes the session.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_embedded_agent_serves_the_terminal_and_revoke_closes_it() {
+    let term = TerminalApp::start_embedded().await;
+    // Nothing was enrolled: the in-memory key is the only identity prod's agent has.
+    assert_eq!(
+        term.app.central.store.agent_public_key("prod").await.unwrap(),
+        None
+    );
+    let request = term.active(ALICE, &["payments"]).await;
+    let mut shell = term.shell(&request, ALICE).await;
+    shell.send(b"echo hello\r").await;
+    shell.read_until("\rhello\r\n").await;
+    let execs = term.app.kube.open_execs();
+    assert_eq!(execs.len(), 1);
+    assert_eq!(
+        (execs[0].namespace.as_str(), execs[0].pod.as_str()),
+        ("payments", "web-1")
+    );
+
+    term.app
+        .act(&request, Command::Revoke { reason: None }, "bob@example.com")
+        .await;
+    let closed = shell.control("closed").await;
+    assert_eq!(closed["reason"], "revoked", "{closed}");
+    shell.drain().await;
+    tokio::time::timeout(PATIENCE, term.app.kube.until_execs(<[_]>::is_empty))
+        .await
+        .expect("the exec stream stayed open at the API server");
+    assert_eq!(term.audit("terminal.opened").await.len(), 1);
+    assert_eq!(term.audit("terminal.closed").await[0]["reason"], "revoked");
+    assert!(term.audit("agent.rejected").await.is_empty());
+    term.finish().await;
+}

@@ -26,14 +26,17 @@ impl TerminalApp {
     /// `clusters: prod` (approver bob) plus `extra` YAML lines at the top level (e.g.
     /// `janus:\n  idleTimeoutSeconds: 600\n`).
     pub async fn start(extra: &str) -> TerminalApp {
-        let yaml = format!(
-            "{extra}clusters:\n  - name: prod\n    approvers: [bob@example.com]\n  - name: quorum\n    approvers: [bob@example.com]\n    approvalsRequired: 2\n"
-        );
-        let config = Config::load(Some(&yaml), &[], &|_| Err(std::io::Error::other("no files"))).unwrap();
-        let app = TestApp::start_with_config(config).await;
-        // Sessions copy the agent's own Kubernetes settings and swap in the grant's token.
-        let kube_config = janus_agent::build_kube_config(&app.config).await.unwrap();
-        app.agent.set_kube_config(kube_config);
+        // Sessions copy the agent's own Kubernetes settings (set by `janus_agent::agent_with`,
+        // as `janus agent` does) and swap in the grant's token.
+        let app = TestApp::start_with_config(terminal_config(extra)).await;
+        let accounts = Accounts::for_workflow(&app.central.workflow);
+        TerminalApp { app, accounts }
+    }
+
+    /// Like [`TerminalApp::start`], but `prod` is served by the embedded agent of central
+    /// (`janus serve` with `agent.embedded: true`); nothing sets its Kubernetes settings by hand.
+    pub async fn start_embedded() -> TerminalApp {
+        let app = TestApp::start_embedded(terminal_config("")).await;
         let accounts = Accounts::for_workflow(&app.central.workflow);
         TerminalApp { app, accounts }
     }
@@ -118,6 +121,14 @@ impl TerminalApp {
             .map(|event| event.details)
             .collect()
     }
+}
+
+/// `clusters: prod` (approver bob) and `quorum`, plus `extra` top-level YAML.
+fn terminal_config(extra: &str) -> Config {
+    let yaml = format!(
+        "{extra}clusters:\n  - name: prod\n    approvers: [bob@example.com]\n  - name: quorum\n    approvers: [bob@example.com]\n    approvalsRequired: 2\n"
+    );
+    Config::load(Some(&yaml), &[], &|_| Err(std::io::Error::other("no files"))).unwrap()
 }
 
 /// A client of the browser protocol: binary frames are terminal bytes, text frames controls.

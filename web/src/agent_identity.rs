@@ -13,6 +13,10 @@
 //! (`clusters[].agent.serviceAccount`, default `janus:janus-agent`). Every refusal is a
 //! 401 with a sentence and an `agent.rejected` audit event. Tokens and signatures never
 //! reach a log or a response.
+//!
+//! The embedded agent of `janus serve` ([`EmbeddedAgent`]) signs like an enrolled agent, with
+//! a key made in memory at start; it is accepted for its one cluster on the session routes
+//! only ([`authenticate_session`]).
 
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -33,6 +37,13 @@ use crate::{ApiError, AppState};
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AgentIdentity {
     pub cluster: String,
+}
+
+/// The embedded agent of this process: accepted for `cluster`, on the session routes only.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct EmbeddedAgent {
+    pub(crate) cluster: String,
+    pub(crate) public_key: ed25519_dalek::VerifyingKey,
 }
 
 /// Why an agent was refused (audited with `code`).
@@ -61,6 +72,44 @@ pub async fn authenticate(
     match verify(state, method, uri, headers, body, &claimed).await {
         Ok(identity) => Ok(identity),
         Err(rejection) => Err(audit_rejection(state, &claimed, rejection).await),
+    }
+}
+
+/// Authenticates a request to the session routes (`/agent/v1/sessions`,
+/// `/agent/v1/sessions/{sid}`): a request signed with the embedded agent's key for the
+/// embedded agent's cluster, or any agent [`authenticate`] accepts. A request claiming another
+/// cluster gets exactly [`authenticate`]; one claiming the embedded cluster whose signature
+/// does not verify under the embedded key gets [`authenticate`]'s checks too (another agent of
+/// that cluster may be configured), and when no agent is enrolled there, the refusal names what
+/// failed against the embedded key (`bad_signature`, `stale_timestamp`, …).
+pub async fn authenticate_session(
+    state: &AppState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+) -> Result<AgentIdentity, ApiError> {
+    let claimed = header_text(headers, HEADER_CLUSTER).unwrap_or_default();
+    let Some(embedded) = state
+        .embedded_agent
+        .as_ref()
+        .filter(|embedded| !embedded.cluster.is_empty() && embedded.cluster == claimed)
+    else {
+        return authenticate(state, method, uri, headers, &[]).await;
+    };
+    let embedded_refusal = match signed_by(state, method, uri, headers, &[], &claimed, &embedded.public_key) {
+        Ok(()) => return Ok(AgentIdentity { cluster: claimed }),
+        Err(rejection) => rejection,
+    };
+    match verify(state, method, uri, headers, &[], &claimed).await {
+        Ok(identity) => Ok(identity),
+        Err(rejection) => {
+            let rejection = if rejection.code == "not_enrolled" {
+                embedded_refusal
+            } else {
+                rejection
+            };
+            Err(audit_rejection(state, &claimed, rejection).await)
+        }
     }
 }
 
@@ -137,11 +186,8 @@ async fn verify_signature(
     body: &[u8],
     cluster: &str,
 ) -> Result<AgentIdentity, Rejection> {
-    let timestamp: i64 = header_text(headers, HEADER_TIMESTAMP)
-        .and_then(|text| text.parse().ok())
-        .ok_or_else(|| reject("no_timestamp", "Sign the request (x-janus-timestamp is missing)."))?;
-    let signature = header_text(headers, HEADER_SIGNATURE)
-        .ok_or_else(|| reject("no_signature", "Sign the request (x-janus-signature is missing)."))?;
+    // An unsigned request is told so before any key lookup.
+    signature_headers(headers)?;
     let stored = state
         .workflow
         .store()
@@ -160,6 +206,24 @@ async fn verify_signature(
             "The pinned agent key is unreadable; enroll again.",
         )
     })?;
+    signed_by(state, method, uri, headers, body, cluster, &key)?;
+    Ok(AgentIdentity {
+        cluster: cluster.to_owned(),
+    })
+}
+
+/// Checks the request's timestamp (within 5 minutes of central's clock) and its signature
+/// under `key` for `cluster`.
+fn signed_by(
+    state: &AppState,
+    method: &Method,
+    uri: &Uri,
+    headers: &HeaderMap,
+    body: &[u8],
+    cluster: &str,
+    key: &ed25519_dalek::VerifyingKey,
+) -> Result<(), Rejection> {
+    let (timestamp, signature) = signature_headers(headers)?;
     let now = state.workflow.clock().now().timestamp();
     if (now - timestamp).abs() > MAX_CLOCK_SKEW_SECONDS {
         return Err(reject(
@@ -169,15 +233,23 @@ async fn verify_signature(
     }
     let path_and_query = uri.path_and_query().map_or(uri.path(), |pq| pq.as_str());
     let input = agent_protocol::signing_input(method.as_str(), path_and_query, cluster, timestamp, body);
-    if !agent_protocol::verify(&key, &input, &signature) {
+    if !agent_protocol::verify(key, &input, &signature) {
         return Err(reject(
             "bad_signature",
-            "The request's signature does not match the enrolled agent key.",
+            "The request's signature does not match the agent's key.",
         ));
     }
-    Ok(AgentIdentity {
-        cluster: cluster.to_owned(),
-    })
+    Ok(())
+}
+
+/// The timestamp and signature of a signed request.
+fn signature_headers(headers: &HeaderMap) -> Result<(i64, String), Rejection> {
+    let timestamp: i64 = header_text(headers, HEADER_TIMESTAMP)
+        .and_then(|text| text.parse().ok())
+        .ok_or_else(|| reject("no_timestamp", "Sign the request (x-janus-timestamp is missing)."))?;
+    let signature = header_text(headers, HEADER_SIGNATURE)
+        .ok_or_else(|| reject("no_signature", "Sign the request (x-janus-signature is missing)."))?;
+    Ok((timestamp, signature))
 }
 
 fn expected_subject(settings: &ClusterAgentConfig) -> Result<String, Rejection> {

@@ -56,6 +56,9 @@ pub struct AppState {
     pub(crate) auth: Arc<auth::AuthRuntime>,
     /// Terminal sessions offered to agents and live (see [`terminal`]).
     pub terminals: terminal::Hub,
+    /// The public key of the embedded agent of this process, when `janus serve` runs one
+    /// (see [`AppState::with_embedded_agent`]).
+    pub(crate) embedded_agent: Option<Arc<agent_identity::EmbeddedAgent>>,
     /// Keys values the server derives (header-mode CSRF tokens); see [`AppState::derived_secret`].
     server_key: Arc<Secret>,
     stopping: watch::Receiver<bool>,
@@ -92,10 +95,24 @@ impl AppState {
             links,
             auth: Arc::default(),
             terminals: terminal::Hub::default(),
+            embedded_agent: None,
             server_key: Arc::new(server_key),
             stopping,
             stop: Arc::new(stop),
         }
+    }
+
+    /// Accepts `public_key` as the embedded agent of `cluster` (`agent.clusterName`) on the
+    /// two session routes (`/agent/v1/sessions`, `/agent/v1/sessions/{sid}`), and nowhere
+    /// else: the embedded agent does its work through the workflow, in-process. The key pair
+    /// is made by `janus serve` at start and lives in this process only (never stored, never
+    /// configured), so no other process can sign as it.
+    pub fn with_embedded_agent(mut self, cluster: &str, public_key: ed25519_dalek::VerifyingKey) -> AppState {
+        self.embedded_agent = Some(Arc::new(agent_identity::EmbeddedAgent {
+            cluster: cluster.trim().to_owned(),
+            public_key,
+        }));
+        self
     }
 
     /// HMAC-SHA256(server key, `purpose`) in hex: a value only this server (and its replicas,
@@ -153,6 +170,20 @@ fn link_signer(config: &Config) -> (LinkSigner, Secret) {
 )]
 fn fallback_signer(key: Secret) -> LinkSigner {
     LinkSigner::new(vec![("k1".to_owned(), key)], String::new()).expect("a valid single key")
+}
+
+/// The URL at which this process reaches its own listener bound to `address`: the address
+/// itself, or loopback of the same family when it listens on all addresses (`0.0.0.0`,
+/// `[::]`). Central serves plain HTTP (TLS ends in front of it), so the URL is `http://`; it
+/// never leaves the host. `webui.baseUrl` is not used: it names the public address.
+pub fn own_url(address: SocketAddr) -> String {
+    use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
+    let ip = match address.ip() {
+        IpAddr::V4(ip) if ip.is_unspecified() => IpAddr::V4(Ipv4Addr::LOCALHOST),
+        IpAddr::V6(ip) if ip.is_unspecified() => IpAddr::V6(Ipv6Addr::LOCALHOST),
+        ip => ip,
+    };
+    format!("http://{}", SocketAddr::new(ip, address.port()))
 }
 
 /// The whole application.

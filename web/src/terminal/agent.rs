@@ -1,5 +1,6 @@
 //! The agent's side of terminal sessions: the session long-poll and the dial-back socket.
-//! Both are signed like every agent call; a dial is paired only with a pending session of the
+//! Both are signed like every agent call (the embedded agent of `janus serve` too, with its
+//! in-memory key: [`authenticate_session`]); a dial is paired only with a pending session of the
 //! dialing agent's own cluster, once, before the offer's deadline.
 
 use std::time::Duration;
@@ -12,7 +13,7 @@ use axum::response::{IntoResponse, Response};
 use janus_core::agent_protocol::{MAX_WAIT_SECONDS, SessionOffers};
 use serde::Deserialize;
 
-use crate::agent_identity::{AgentIdentity, authenticate};
+use crate::agent_identity::{AgentIdentity, authenticate_session};
 use crate::{ApiError, AppState};
 
 #[derive(Debug, Deserialize)]
@@ -28,7 +29,7 @@ pub(super) async fn next_sessions(
     headers: HeaderMap,
     Query(query): Query<WaitQuery>,
 ) -> Result<Response, ApiError> {
-    let AgentIdentity { cluster } = authenticate(&state, &method, &uri, &headers, &[]).await?;
+    let AgentIdentity { cluster } = authenticate_session(&state, &method, &uri, &headers).await?;
     let hub = &state.terminals;
     let wait = Duration::from_secs(query.wait.unwrap_or(25).min(MAX_WAIT_SECONDS));
     let mut signal = hub.subscribe(&cluster);
@@ -60,7 +61,7 @@ pub(super) async fn dial(
     headers: HeaderMap,
     upgrade: WebSocketUpgrade,
 ) -> Result<Response, ApiError> {
-    let AgentIdentity { cluster } = authenticate(&state, &method, &uri, &headers, &[]).await?;
+    let AgentIdentity { cluster } = authenticate_session(&state, &method, &uri, &headers).await?;
     let actor = format!("agent:{cluster}");
     let refused = |code: &'static str, message: &str| super::Refusal {
         status: StatusCode::FORBIDDEN,
