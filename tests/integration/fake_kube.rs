@@ -453,7 +453,15 @@ async fn read_until(stdout: &mut (impl tokio::io::AsyncRead + Unpin), needle: &s
     let mut seen = Vec::new();
     let mut buffer = [0_u8; 4096];
     while !String::from_utf8_lossy(&seen).contains(needle) {
-        let read = stdout.read(&mut buffer).await.unwrap();
+        let read = tokio::time::timeout(std::time::Duration::from_secs(30), stdout.read(&mut buffer))
+            .await
+            .unwrap_or_else(|_| {
+                panic!(
+                    "nothing for 30 s before {needle:?}: {:?}",
+                    String::from_utf8_lossy(&seen)
+                )
+            })
+            .unwrap();
         assert!(
             read > 0,
             "end of output before {needle:?}: {:?}",
@@ -492,8 +500,15 @@ async fn exec_tty_resizes_and_an_aborted_session_takes_its_jobs_along() {
     )
     .await
     .unwrap();
-    stdin.write_all(b"echo size=$(stty size)=\n").await.unwrap();
-    read_until(&mut stdout, "size=43 132=").await;
+    // The resize travels on its own channel, which the client may deliver after the next stdin
+    // bytes: the shell itself waits for the new size (bounded by `read_until`'s patience).
+    stdin
+        .write_all(
+            b"while [ \"$(stty size)\" != \"43 132\" ]; do sleep 0.05; done; echo resized=$((40+3))=\n",
+        )
+        .await
+        .unwrap();
+    read_until(&mut stdout, "resized=43=").await;
     let open = cluster.kube.open_execs();
     assert_eq!(open.len(), 1);
     assert_eq!((open[0].pod.as_str(), open[0].tty), ("web-1", true));

@@ -30,8 +30,13 @@ async fn a_shell_runs_through_central_and_the_agent_and_is_recorded() {
     shell
         .send_control(&json!({"v": 1, "type": "resize", "cols": 132, "rows": 43}))
         .await;
-    shell.send(b"echo size=$(stty size)=\r").await;
-    shell.read_until("size=43 132=").await;
+    // The agent hands the resize to its own channel of the exec stream, which may be delivered
+    // after the next stdin bytes: the shell itself waits for the new size (bounded by the
+    // harness's patience).
+    shell
+        .send(b"while [ \"$(stty size)\" != \"43 132\" ]; do sleep 0.05; done; echo resized=$((40+3))=\r")
+        .await;
+    shell.read_until("resized=43=").await;
 
     // A ping is answered and is not input.
     shell.send_control(&json!({"v": 1, "type": "ping"})).await;
@@ -55,7 +60,14 @@ async fn a_shell_runs_through_central_and_the_agent_and_is_recorded() {
         .iter()
         .map(|event| event["line"].as_str().unwrap().to_owned())
         .collect();
-    assert_eq!(lines, ["echo hello", "echo size=$(stty size)=", "exit 3"]);
+    assert_eq!(
+        lines,
+        [
+            "echo hello",
+            "while [ \"$(stty size)\" != \"43 132\" ]; do sleep 0.05; done; echo resized=$((40+3))=",
+            "exit 3"
+        ]
+    );
     let closed = term.audit("terminal.closed").await;
     assert_eq!(closed[0]["reason"], "exit");
 
