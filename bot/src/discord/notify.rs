@@ -34,9 +34,7 @@ impl DiscordNotifier {
     fn channel_of(&self, request: &AccessRequest) -> Option<String> {
         self.discord
             .config
-            .clusters
-            .iter()
-            .find(|cluster| cluster.name == request.cluster)
+            .cluster(&request.cluster)
             .map(|cluster| cluster.discord_channel.clone())
             .filter(|channel| !channel.is_empty())
     }

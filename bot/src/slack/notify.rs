@@ -29,9 +29,7 @@ impl SlackNotifier {
     fn channel_of(&self, request: &AccessRequest) -> Option<String> {
         self.slack
             .config
-            .clusters
-            .iter()
-            .find(|cluster| cluster.name == request.cluster)
+            .cluster(&request.cluster)
             .map(|cluster| cluster.slack_channel.clone())
             .filter(|channel| !channel.is_empty())
     }

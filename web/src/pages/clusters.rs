@@ -97,7 +97,7 @@ async fn page(State(state): State<AppState>, viewer: Viewer) -> Result<Response,
     let clusters = names
         .into_iter()
         .map(|name| {
-            let config = state.config.clusters.iter().find(|cluster| cluster.name == name);
+            let config = state.config.cluster(&name);
             let agent = agents.get(&name);
             let report = reports.get(&name);
             let last_seen: Option<DateTime<Utc>> = [
