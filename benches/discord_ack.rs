@@ -14,6 +14,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "benchmark binary")]
 
+mod support;
+
+use support::env;
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -28,18 +32,11 @@ use tokio::net::TcpListener;
 
 const LOAD_USER: &str = "1300000000000000999";
 
-fn env(name: &str, default: u64) -> u64 {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let rate = env("JANUS_BENCH_RATE", 500) as u32;
-    let seconds = env("JANUS_BENCH_SECONDS", 10);
+    let rate = env("JANUS_BENCH_RATE", 500_u32);
+    let seconds = env("JANUS_BENCH_SECONDS", 10_u64);
     let dir = std::env::temp_dir().join(format!("janus-bench-discord-{}", rand::random::<u64>()));
     std::fs::create_dir_all(&dir).unwrap();
     let url = format!("sqlite://{}", dir.join("janus.db").display());

@@ -10,6 +10,10 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, reason = "benchmark binary")]
 
+mod support;
+
+use support::{now, report};
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -25,27 +29,6 @@ use janus_fixtures::kube::FakeKube;
 use tokio::net::TcpListener;
 
 const SEED: &str = include_str!("../fixtures/kube/example-seed.yaml");
-
-#[expect(clippy::disallowed_methods, reason = "the benchmark measures wall-clock time")]
-fn now() -> std::time::Instant {
-    std::time::Instant::now()
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index.min(sorted.len() - 1)]
-}
-
-fn report(name: &str, mut samples: Vec<f64>) {
-    samples.sort_by(|a, b| a.total_cmp(b));
-    println!(
-        "{name:<34} n={:<5} p50={:>8.3} ms  p99={:>8.3} ms  max={:>8.3} ms",
-        samples.len(),
-        percentile(&samples, 0.50),
-        percentile(&samples, 0.99),
-        samples.last().copied().unwrap_or_default()
-    );
-}
 
 async fn wait_for(workflow: &Workflow, request: &AccessRequest, credentials: CredentialsStatus) {
     let mut changes = workflow.subscribe();

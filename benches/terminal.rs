@@ -19,6 +19,10 @@
     reason = "benchmark binary"
 )]
 
+mod support;
+
+use support::{env, now, report};
+
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -44,36 +48,6 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 const SEED: &str = include_str!("../fixtures/kube/example-seed.yaml");
 
 type Socket = tokio_tungstenite::WebSocketStream<tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>>;
-
-#[expect(clippy::disallowed_methods, reason = "the benchmark measures wall-clock time")]
-fn now() -> std::time::Instant {
-    std::time::Instant::now()
-}
-
-fn env(name: &str, default: usize) -> usize {
-    std::env::var(name)
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(default)
-}
-
-fn percentile(sorted: &[f64], p: f64) -> f64 {
-    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[index.min(sorted.len() - 1)]
-}
-
-fn report(name: &str, mut samples: Vec<f64>) -> (f64, f64) {
-    samples.sort_by(|a, b| a.total_cmp(b));
-    let (p50, p99) = (percentile(&samples, 0.50), percentile(&samples, 0.99));
-    println!(
-        "{name:<40} n={:<5} p50={:>8.3} ms  p99={:>8.3} ms  max={:>8.3} ms",
-        samples.len(),
-        p50,
-        p99,
-        samples.last().copied().unwrap_or_default()
-    );
-    (p50, p99)
-}
 
 fn rss_mib() -> f64 {
     let status = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
@@ -279,9 +253,9 @@ async fn try_open(setup: &Setup) -> Option<Socket> {
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
-    let echoes = env("JANUS_BENCH_ECHOES", 2000);
-    let bulk_mib = env("JANUS_BENCH_BULK_MIB", 64);
-    let idle = env("JANUS_BENCH_IDLE", 1000);
+    let echoes = env("JANUS_BENCH_ECHOES", 2000_usize);
+    let bulk_mib = env("JANUS_BENCH_BULK_MIB", 64_usize);
+    let idle = env("JANUS_BENCH_IDLE", 1000_usize);
     let dir = std::env::temp_dir().join(format!("janus-bench-terminal-{}", rand::random::<u64>()));
     std::fs::create_dir_all(&dir).unwrap();
     let mut setup = setup(&dir).await;

@@ -1,0 +1,38 @@
+//! What the benchmark binaries share: the wall clock, settings from the environment, and the
+//! p50/p99 line each latency is reported with. Each bench uses the part it needs.
+
+#![allow(dead_code, reason = "each benchmark binary uses only some of these")]
+
+/// The wall clock (benchmarks measure real time; the code under test uses its `Clock`).
+#[expect(clippy::disallowed_methods, reason = "the benchmark measures wall-clock time")]
+pub fn now() -> std::time::Instant {
+    std::time::Instant::now()
+}
+
+/// A setting from the environment, or `default` when it is unset or does not parse.
+pub fn env<T: std::str::FromStr>(name: &str, default: T) -> T {
+    std::env::var(name)
+        .ok()
+        .and_then(|value| value.parse().ok())
+        .unwrap_or(default)
+}
+
+/// The nearest-rank percentile `p` (0..=1) of sorted samples.
+pub fn percentile(sorted: &[f64], p: f64) -> f64 {
+    let index = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[index.min(sorted.len() - 1)]
+}
+
+/// Prints one latency line (milliseconds) and returns its p50 and p99.
+pub fn report(name: &str, mut samples: Vec<f64>) -> (f64, f64) {
+    samples.sort_by(|a, b| a.total_cmp(b));
+    let (p50, p99) = (percentile(&samples, 0.50), percentile(&samples, 0.99));
+    println!(
+        "{name:<40} n={:<5} p50={:>8.3} ms  p99={:>8.3} ms  max={:>8.3} ms",
+        samples.len(),
+        p50,
+        p99,
+        samples.last().copied().unwrap_or_default()
+    );
+    (p50, p99)
+}
