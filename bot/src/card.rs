@@ -4,7 +4,7 @@
 //! update), so a late or repeated update still shows the truth. Platforms only render it.
 
 use chrono::{DateTime, Utc};
-use janus_core::domain::{AccessRequest, CredentialsStatus, Policy, RequestState};
+use janus_core::domain::{AccessRequest, Command, CredentialsStatus, Policy, RequestState};
 use janus_core::duration::format_duration;
 use janus_core::workflow::Workflow;
 
@@ -24,6 +24,48 @@ pub enum CardAction {
 }
 
 impl CardAction {
+    /// What a click on this control asks of the workflow: the state the clicked card must still
+    /// show (a click on a card that moved on is refused) and the command, run as the person who
+    /// clicked. `ttl_seconds` is an approver's choice from the TTL menu. `None` for Extend, which
+    /// is asked for through a form, not a click. The adapters open their forms (deny with a
+    /// reason, extend) before they get here.
+    pub fn command(self, ttl_seconds: Option<u64>) -> Option<(Option<RequestState>, Command)> {
+        let pending = Some(RequestState::Pending);
+        let active = Some(RequestState::Active);
+        Some(match self {
+            CardAction::Approve | CardAction::TtlOverride => (
+                pending,
+                Command::Approve {
+                    ttl_seconds,
+                    reason: None,
+                },
+            ),
+            CardAction::Deny | CardAction::DenyWithReason => (pending, Command::Deny { reason: None }),
+            CardAction::Withdraw => (None, Command::Withdraw),
+            CardAction::Revoke => (None, Command::Revoke { reason: None }),
+            CardAction::ApproveExtension => (active, Command::ApproveExtension),
+            CardAction::DenyExtension => (active, Command::DenyExtension { reason: None }),
+            CardAction::Extend => return None,
+        })
+    }
+
+    /// What the person who clicked is told once [`CardAction::command`] succeeded.
+    pub fn done(self, request: &AccessRequest) -> String {
+        let id = &request.id;
+        match self {
+            CardAction::Approve | CardAction::TtlOverride => match request.state {
+                RequestState::Pending => format!("Your approval of {id} is recorded."),
+                _ => format!("You approved {id}."),
+            },
+            CardAction::Deny | CardAction::DenyWithReason => format!("You denied {id}."),
+            CardAction::Withdraw => format!("You withdrew {id}."),
+            CardAction::Revoke => format!("You revoked {id}."),
+            CardAction::ApproveExtension => format!("You approved the extension of {id}."),
+            CardAction::DenyExtension => format!("You denied the extension of {id}."),
+            CardAction::Extend => format!("You asked for more time on {id}."),
+        }
+    }
+
     pub const ALL: [CardAction; 9] = [
         CardAction::Approve,
         CardAction::TtlOverride,

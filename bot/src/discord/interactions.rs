@@ -94,67 +94,23 @@ async fn click(discord: &Discord, component: ComponentInteraction) -> Value {
         Ok(principal) => principal,
         Err(problem) => return ephemeral(&problem),
     };
-    let outcome = match action {
-        CardAction::Approve | CardAction::TtlOverride => {
-            let ttl_seconds = match (&component.data.kind, action) {
-                (_, CardAction::Approve) => None,
-                (ComponentInteractionDataKind::StringSelect { values }, _) => {
-                    match values.first().and_then(|value| value.parse::<u64>().ok()) {
-                        Some(ttl) => Some(ttl),
-                        None => return ephemeral("Choose one of the TTLs on the menu."),
-                    }
-                }
-                _ => return ephemeral("Choose one of the TTLs on the menu."),
-            };
-            let command = Command::Approve {
-                ttl_seconds,
-                reason: None,
-            };
-            discord
-                .act(&id, Some(RequestState::Pending), command, &principal)
-                .await
-                .map(|request| match request.state {
-                    RequestState::Pending => format!("Your approval of {id} is recorded."),
-                    _ => format!("You approved {id}."),
-                })
+    let ttl_seconds = match (action, &component.data.kind) {
+        (CardAction::TtlOverride, ComponentInteractionDataKind::StringSelect { values }) => {
+            match values.first().and_then(|value| value.parse::<u64>().ok()) {
+                Some(ttl) => Some(ttl),
+                None => return ephemeral("Choose one of the TTLs on the menu."),
+            }
         }
-        CardAction::Deny | CardAction::DenyWithReason => discord
-            .act(
-                &id,
-                Some(RequestState::Pending),
-                Command::Deny { reason: None },
-                &principal,
-            )
-            .await
-            .map(|_| format!("You denied {id}.")),
-        CardAction::Withdraw => discord
-            .act(&id, None, Command::Withdraw, &principal)
-            .await
-            .map(|_| format!("You withdrew {id}.")),
-        CardAction::Revoke => discord
-            .act(&id, None, Command::Revoke { reason: None }, &principal)
-            .await
-            .map(|_| format!("You revoked {id}.")),
-        CardAction::ApproveExtension => discord
-            .act(
-                &id,
-                Some(RequestState::Active),
-                Command::ApproveExtension,
-                &principal,
-            )
-            .await
-            .map(|_| format!("You approved the extension of {id}.")),
-        CardAction::DenyExtension => discord
-            .act(
-                &id,
-                Some(RequestState::Active),
-                Command::DenyExtension { reason: None },
-                &principal,
-            )
-            .await
-            .map(|_| format!("You denied the extension of {id}.")),
-        CardAction::Extend => Err("Use the form to ask for more time.".to_owned()),
+        (CardAction::TtlOverride, _) => return ephemeral("Choose one of the TTLs on the menu."),
+        _ => None,
     };
+    let Some((expected, command)) = action.command(ttl_seconds) else {
+        return ephemeral("Use the form to ask for more time.");
+    };
+    let outcome = discord
+        .act(&id, expected, command, &principal)
+        .await
+        .map(|request| action.done(&request));
     match outcome {
         Ok(text) | Err(text) => ephemeral(&text),
     }

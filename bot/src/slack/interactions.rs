@@ -112,56 +112,7 @@ async fn click(slack: &Slack, payload: Payload) {
         Ok(principal) => principal,
         Err(problem) => return tell(slack, &payload, &problem).await,
     };
-    let outcome = match kind {
-        CardAction::Approve => {
-            let ttl_seconds = chosen_ttl(payload.state.as_ref(), &id);
-            let command = Command::Approve {
-                ttl_seconds,
-                reason: None,
-            };
-            slack
-                .act(&id, Some(RequestState::Pending), command, &principal)
-                .await
-                .map(|request| match request.state {
-                    RequestState::Pending => format!("Your approval of {id} is recorded."),
-                    _ => format!("You approved {id}."),
-                })
-        }
-        CardAction::Deny => slack
-            .act(
-                &id,
-                Some(RequestState::Pending),
-                Command::Deny { reason: None },
-                &principal,
-            )
-            .await
-            .map(|_| format!("You denied {id}.")),
-        CardAction::Withdraw => slack
-            .act(&id, None, Command::Withdraw, &principal)
-            .await
-            .map(|_| format!("You withdrew {id}.")),
-        CardAction::Revoke => slack
-            .act(&id, None, Command::Revoke { reason: None }, &principal)
-            .await
-            .map(|_| format!("You revoked {id}.")),
-        CardAction::ApproveExtension => slack
-            .act(
-                &id,
-                Some(RequestState::Active),
-                Command::ApproveExtension,
-                &principal,
-            )
-            .await
-            .map(|_| format!("You approved the extension of {id}.")),
-        CardAction::DenyExtension => slack
-            .act(
-                &id,
-                Some(RequestState::Active),
-                Command::DenyExtension { reason: None },
-                &principal,
-            )
-            .await
-            .map(|_| format!("You denied the extension of {id}.")),
+    match kind {
         CardAction::DenyWithReason => {
             return open(slack, &payload, &deny_modal(id.as_str())).await;
         }
@@ -169,8 +120,18 @@ async fn click(slack: &Slack, payload: Payload) {
             let view = extend_modal(id.as_str(), &ttl_options(slack.workflow.policy()));
             return open(slack, &payload, &view).await;
         }
-        CardAction::TtlOverride => return,
+        _ => {}
+    }
+    let ttl_seconds = (kind == CardAction::Approve)
+        .then(|| chosen_ttl(payload.state.as_ref(), &id))
+        .flatten();
+    let Some((expected, command)) = kind.command(ttl_seconds) else {
+        return;
     };
+    let outcome = slack
+        .act(&id, expected, command, &principal)
+        .await
+        .map(|request| kind.done(&request));
     match outcome {
         Ok(text) | Err(text) => tell(slack, &payload, &text).await,
     }
