@@ -334,7 +334,7 @@ impl Relay<'_> {
         let (mut browser_tx, mut browser_rx) = browser.split();
         let (mut agent_tx, mut agent_rx) = agent.split();
         let mut exited = false;
-        let (reason, message, closed_sent) = loop {
+        let (reason, message) = loop {
             let idle_at = idle.map(|idle| last_input + idle);
             // One timer for the earlier of the idle deadline and the grant's end.
             let wake_at = match (idle_at, request.expires_at) {
@@ -360,7 +360,7 @@ impl Relay<'_> {
                                 json!({"session": self.sid, "namespace": spec.namespace, "pod": spec.pod, "line": line})).await;
                         }
                         if agent_tx.send(Message::Binary(bytes)).await.is_err() {
-                            break (CloseReason::Error, "The cluster's agent went away.".to_owned(), false);
+                            break (CloseReason::Error, "The cluster's agent went away.".to_owned());
                         }
                     }
                     Some(Ok(Message::Text(control))) => match parse_client_control(&control) {
@@ -374,7 +374,7 @@ impl Relay<'_> {
                         Err(error) => tracing::debug!(session = %self.sid, %error, "control message ignored"),
                     },
                     Some(Ok(Message::Close(_)) | Err(_)) | None => {
-                        break (CloseReason::User, closing_message(CloseReason::User, request), true);
+                        break (CloseReason::User, closing_message(CloseReason::User, request));
                     }
                     Some(Ok(_)) => {}
                 },
@@ -383,13 +383,13 @@ impl Relay<'_> {
                         recorder.output(seconds_since(self.started_at, clock.now()), &bytes);
                         let _ = self.feed.send(Watched::Output(bytes.clone()));
                         if browser_tx.send(Message::Binary(bytes)).await.is_err() {
-                            break (CloseReason::User, closing_message(CloseReason::User, request), true);
+                            break (CloseReason::User, closing_message(CloseReason::User, request));
                         }
                     }
                     Some(Ok(Message::Text(control))) => match ServerControl::parse(&control) {
                         Some(ServerControl::Closed { reason, message }) => {
                             let reason = if exited { CloseReason::Exit } else { reason };
-                            break (reason, message, false);
+                            break (reason, message);
                         }
                         Some(control @ (ServerControl::Ready { .. } | ServerControl::Exit { .. } | ServerControl::Error { .. })) => {
                             if let ServerControl::Error { diagnostic } = &control {
@@ -406,14 +406,14 @@ impl Relay<'_> {
                     },
                     Some(Ok(Message::Close(_)) | Err(_)) | None => {
                         let reason = if exited { CloseReason::Exit } else { CloseReason::Error };
-                        break (reason, closing_message(reason, request), false);
+                        break (reason, closing_message(reason, request));
                     }
                     Some(Ok(_)) => {}
                 },
                 change = changes.recv() => match change {
                     Ok(change) if change.request.id == request.id && change.close_terminals => {
                         let reason = reason_for(&change.request);
-                        break (reason, closing_message(reason, &change.request), false);
+                        break (reason, closing_message(reason, &change.request));
                     }
                     Err(broadcast::error::RecvError::Lagged(_)) => {
                         // Missed changes: read the request again.
@@ -421,7 +421,7 @@ impl Relay<'_> {
                             && current.state != RequestState::Active
                         {
                             let reason = reason_for(&current);
-                            break (reason, closing_message(reason, &current), false);
+                            break (reason, closing_message(reason, &current));
                         }
                     }
                     _ => {}
@@ -429,15 +429,14 @@ impl Relay<'_> {
                 () = timer => {
                     let now = clock.now();
                     if request.expires_at.is_some_and(|at| now >= at) {
-                        break (CloseReason::Expired, closing_message(CloseReason::Expired, request), false);
+                        break (CloseReason::Expired, closing_message(CloseReason::Expired, request));
                     }
                     if idle_at.is_some_and(|at| now >= at) {
-                        break (CloseReason::Idle, closing_message(CloseReason::Idle, request), false);
+                        break (CloseReason::Idle, closing_message(CloseReason::Idle, request));
                     }
                 }
             }
         };
-        let _ = closed_sent;
         // Closing the agent's socket makes the agent end the exec stream.
         let _ = agent_tx.send(Message::Close(None)).await;
         Relayed {
