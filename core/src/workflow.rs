@@ -16,11 +16,14 @@ use crate::agent_protocol::{GrantSpec, WorkAssignment, cluster_role_for};
 use crate::clock::Clock;
 use crate::domain::{
     self, AccessRequest, Actor, Command, DomainError, Draft, Effect, NewEvent, Policy, Principal, RequestId,
-    RequestState, Transition,
+    RequestState, Transition, UserActivity,
 };
 use crate::metrics::Metrics;
 use crate::queue::{Completion, WorkItem, WorkKind, WorkOutcome, WorkSignal};
 use crate::store::{Store, StoreError};
+
+mod changes;
+mod queries;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkflowError {
@@ -85,7 +88,9 @@ impl Workflow {
         }
     }
 
-    pub fn store(&self) -> &Store {
+    /// The store, for core's own services (scheduler, outbox worker, accounts). Adapters call
+    /// the workflow's verbs and queries instead.
+    pub(crate) fn store(&self) -> &Store {
         &self.store
     }
     pub fn policy(&self) -> &Policy {
@@ -168,9 +173,9 @@ impl Workflow {
                     requester.as_str(),
                     &draft.cluster.clone(),
                     now,
-                    |activity, known| {
+                    Box::new(|activity: &UserActivity, known: Option<&[String]>| {
                         domain::submit(id, draft, requester, &self.policy, known, activity, now)
-                    },
+                    }),
                 )
                 .await;
             match result {
@@ -197,9 +202,12 @@ impl Workflow {
         let now = self.clock.now();
         let result = self
             .store
-            .update_request(id, expected, now, |request| {
-                domain::transition(request, &command, actor, &self.policy, now)
-            })
+            .update_request(
+                id,
+                expected,
+                now,
+                Box::new(|request: &AccessRequest| domain::transition(request, &command, actor, &self.policy, now)),
+            )
             .await;
         match result {
             Ok(transition) => Ok(self.committed(transition)),
@@ -222,9 +230,14 @@ impl Workflow {
         let now = self.clock.now();
         let transitions = self
             .store
-            .update_requests(ids, expected, now, |request| {
-                domain::transition(request, &command, &Actor::System, &self.policy, now)
-            })
+            .update_requests(
+                ids,
+                expected,
+                now,
+                Box::new(|request: &AccessRequest| {
+                    domain::transition(request, &command, &Actor::System, &self.policy, now)
+                }),
+            )
             .await?;
         Ok(transitions
             .into_iter()
@@ -305,7 +318,7 @@ impl Workflow {
         let now = self.clock.now();
         let result = self
             .store
-            .complete_work(item_id, cluster, lease_token, &outcome, now, |request, kind| {
+            .complete_work(item_id, cluster, lease_token, &outcome, now, Box::new(|request: &AccessRequest, kind: WorkKind| {
                 let command = match (kind, &outcome) {
                     (WorkKind::Grant, WorkOutcome::Succeeded) => Command::GrantSucceeded,
                     (WorkKind::Grant, WorkOutcome::Failed { error }) => {
@@ -317,7 +330,7 @@ impl Workflow {
                     }
                 };
                 domain::transition(request, &command, &actor, &self.policy, now)
-            })
+            }))
             .await;
         let (completion, transition) = match result {
             Ok(done) => done,
