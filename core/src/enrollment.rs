@@ -81,12 +81,18 @@ mod tests {
 
     #[test]
     fn a_fresh_token_of_the_cluster_enrolls() {
-        assert_eq!(check_join_token(Some(&token("prod", 60, false)), "prod", now()), Ok(()));
+        assert_eq!(
+            check_join_token(Some(&token("prod", 60, false)), "prod", now()),
+            Ok(())
+        );
     }
 
     #[test]
     fn an_unknown_token_is_refused() {
-        assert_eq!(check_join_token(None, "prod", now()), Err(EnrollmentRefusal::UnknownToken));
+        assert_eq!(
+            check_join_token(None, "prod", now()),
+            Err(EnrollmentRefusal::UnknownToken)
+        );
     }
 
     #[test]
@@ -103,7 +109,10 @@ mod tests {
             check_join_token(Some(&token("prod", 0, false)), "prod", now()),
             Err(EnrollmentRefusal::TokenExpired)
         );
-        assert_eq!(check_join_token(Some(&token("prod", 1, false)), "prod", now()), Ok(()));
+        assert_eq!(
+            check_join_token(Some(&token("prod", 1, false)), "prod", now()),
+            Ok(())
+        );
     }
 
     #[test]

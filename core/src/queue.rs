@@ -211,7 +211,10 @@ pub enum WorkDisposition {
     /// Finished, with the agent's error if it failed.
     Done { error: Option<String> },
     /// A failed cleanup: back to the queue at `available_at`.
-    Retry { available_at: DateTime<Utc>, error: String },
+    Retry {
+        available_at: DateTime<Utc>,
+        error: String,
+    },
 }
 
 impl WorkDisposition {
@@ -226,7 +229,12 @@ impl WorkDisposition {
 /// The row's fate after `outcome` on its `attempt`-th claim: a failed cleanup is retried after
 /// [`cleanup_backoff`] (credentials must not be left behind); everything else is done. The
 /// agent's error is kept, cut to [`MAX_WORK_ERROR_CHARS`].
-pub fn after_result(kind: WorkKind, outcome: &WorkOutcome, attempt: i64, now: DateTime<Utc>) -> WorkDisposition {
+pub fn after_result(
+    kind: WorkKind,
+    outcome: &WorkOutcome,
+    attempt: i64,
+    now: DateTime<Utc>,
+) -> WorkDisposition {
     match outcome {
         WorkOutcome::Succeeded => WorkDisposition::Done { error: None },
         WorkOutcome::Failed { error } => {
@@ -295,7 +303,11 @@ mod tests {
     fn grant_work_is_handed_out_only_while_the_request_wants_credentials() {
         for state in RequestState::ALL {
             let wanted = matches!(state, RequestState::Approved | RequestState::Active);
-            let expected = if wanted { ClaimDecision::Lease } else { ClaimDecision::Skip };
+            let expected = if wanted {
+                ClaimDecision::Lease
+            } else {
+                ClaimDecision::Skip
+            };
             assert_eq!(claim_decision(WorkKind::Grant, Some(state)), expected, "{state}");
         }
         assert_eq!(claim_decision(WorkKind::Grant, None), ClaimDecision::Skip);
@@ -304,7 +316,11 @@ mod tests {
     #[test]
     fn cleanup_work_is_handed_out_whatever_the_state_unless_the_request_is_gone() {
         for state in RequestState::ALL {
-            assert_eq!(claim_decision(WorkKind::Cleanup, Some(state)), ClaimDecision::Lease, "{state}");
+            assert_eq!(
+                claim_decision(WorkKind::Cleanup, Some(state)),
+                ClaimDecision::Lease,
+                "{state}"
+            );
         }
         assert_eq!(claim_decision(WorkKind::Cleanup, None), ClaimDecision::Skip);
     }
@@ -363,7 +379,9 @@ mod tests {
 
     #[test]
     fn a_failed_cleanup_is_retried_after_its_backoff_and_everything_else_is_done() {
-        let failed = WorkOutcome::Failed { error: "boom".to_owned() };
+        let failed = WorkOutcome::Failed {
+            error: "boom".to_owned(),
+        };
         let retry = after_result(WorkKind::Cleanup, &failed, 2, at(0));
         assert_eq!(
             retry,
@@ -374,7 +392,12 @@ mod tests {
         );
         assert_eq!(retry.completion(), Completion::RetryScheduled);
         let grant = after_result(WorkKind::Grant, &failed, 1, at(0));
-        assert_eq!(grant, WorkDisposition::Done { error: Some("boom".to_owned()) });
+        assert_eq!(
+            grant,
+            WorkDisposition::Done {
+                error: Some("boom".to_owned())
+            }
+        );
         assert_eq!(grant.completion(), Completion::Recorded);
         for kind in [WorkKind::Grant, WorkKind::Cleanup] {
             assert_eq!(
@@ -386,8 +409,11 @@ mod tests {
 
     #[test]
     fn agent_errors_are_cut_to_a_thousand_characters() {
-        let long = WorkOutcome::Failed { error: "é".repeat(1500) };
-        let WorkDisposition::Done { error: Some(error) } = after_result(WorkKind::Grant, &long, 1, at(0)) else {
+        let long = WorkOutcome::Failed {
+            error: "é".repeat(1500),
+        };
+        let WorkDisposition::Done { error: Some(error) } = after_result(WorkKind::Grant, &long, 1, at(0))
+        else {
             panic!("a failed grant is done");
         };
         assert_eq!(error.chars().count(), MAX_WORK_ERROR_CHARS);
@@ -395,7 +421,12 @@ mod tests {
 
     #[test]
     fn statuses_round_trip() {
-        for status in [WorkStatus::Queued, WorkStatus::Leased, WorkStatus::Retry, WorkStatus::Done] {
+        for status in [
+            WorkStatus::Queued,
+            WorkStatus::Leased,
+            WorkStatus::Retry,
+            WorkStatus::Done,
+        ] {
             assert_eq!(WorkStatus::parse(status.as_str()), Some(status));
         }
         assert_eq!(WorkStatus::parse("lost"), None);

@@ -45,8 +45,8 @@ pub use recordings::{Recording, RecordingStore};
 pub use search::SearchStore;
 pub use sqlite::SqliteStore;
 
-pub use crate::enrollment::EnrollmentRefusal;
 use crate::domain::{DomainError, RequestId, RequestState};
+pub use crate::enrollment::EnrollmentRefusal;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {

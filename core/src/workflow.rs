@@ -206,7 +206,9 @@ impl Workflow {
                 id,
                 expected,
                 now,
-                Box::new(|request: &AccessRequest| domain::transition(request, &command, actor, &self.policy, now)),
+                Box::new(|request: &AccessRequest| {
+                    domain::transition(request, &command, actor, &self.policy, now)
+                }),
             )
             .await;
         match result {
@@ -318,19 +320,26 @@ impl Workflow {
         let now = self.clock.now();
         let result = self
             .store
-            .complete_work(item_id, cluster, lease_token, &outcome, now, Box::new(|request: &AccessRequest, kind: WorkKind| {
-                let command = match (kind, &outcome) {
-                    (WorkKind::Grant, WorkOutcome::Succeeded) => Command::GrantSucceeded,
-                    (WorkKind::Grant, WorkOutcome::Failed { error }) => {
-                        Command::GrantFailed { error: error.clone() }
-                    }
-                    (WorkKind::Cleanup, WorkOutcome::Succeeded) => Command::CleanupSucceeded,
-                    (WorkKind::Cleanup, WorkOutcome::Failed { error }) => {
-                        Command::CleanupFailed { error: error.clone() }
-                    }
-                };
-                domain::transition(request, &command, &actor, &self.policy, now)
-            }))
+            .complete_work(
+                item_id,
+                cluster,
+                lease_token,
+                &outcome,
+                now,
+                Box::new(|request: &AccessRequest, kind: WorkKind| {
+                    let command = match (kind, &outcome) {
+                        (WorkKind::Grant, WorkOutcome::Succeeded) => Command::GrantSucceeded,
+                        (WorkKind::Grant, WorkOutcome::Failed { error }) => {
+                            Command::GrantFailed { error: error.clone() }
+                        }
+                        (WorkKind::Cleanup, WorkOutcome::Succeeded) => Command::CleanupSucceeded,
+                        (WorkKind::Cleanup, WorkOutcome::Failed { error }) => {
+                            Command::CleanupFailed { error: error.clone() }
+                        }
+                    };
+                    domain::transition(request, &command, &actor, &self.policy, now)
+                }),
+            )
             .await;
         let (completion, transition) = match result {
             Ok(done) => done,

@@ -283,7 +283,7 @@ async fn list(discord: &Discord, principal: &Principal) -> String {
         limit: Some(10),
         ..RequestFilter::default()
     };
-    match discord.workflow.store().list_requests(&filter).await {
+    match discord.workflow.list_requests(&filter).await {
         Ok(requests) if requests.is_empty() => "You have no requests.".to_owned(),
         Ok(requests) => {
             let mut lines = vec!["**Your requests**".to_owned()];
@@ -357,7 +357,6 @@ pub(super) async fn autocomplete(discord: &Discord, command: &CommandInteraction
             let policy = discord.workflow.policy();
             let reported = discord
                 .workflow
-                .store()
                 .namespaces(&cluster)
                 .await
                 .ok()

@@ -166,7 +166,6 @@ async fn open_modal(slack: &Slack, form: &CommandForm) -> Option<String> {
         clusters.push((label, cluster.name.clone()));
         let reported = slack
             .workflow
-            .store()
             .namespaces(&cluster.name)
             .await
             .ok()
@@ -212,7 +211,7 @@ async fn list(slack: &Slack, principal: &Principal) -> String {
         limit: Some(10),
         ..RequestFilter::default()
     };
-    match slack.workflow.store().list_requests(&filter).await {
+    match slack.workflow.list_requests(&filter).await {
         Ok(requests) if requests.is_empty() => "You have no requests.".to_owned(),
         Ok(requests) => {
             let mut lines = vec!["*Your requests*".to_owned()];

@@ -84,8 +84,12 @@ pub struct NewApiToken<'a> {
 /// transaction.
 #[async_trait]
 pub trait AccountStore: Send + Sync {
-    async fn create_session(&self, session: &NewSession<'_>, event: &NewEvent, now: DateTime<Utc>)
-    -> Result<(), StoreError>;
+    async fn create_session(
+        &self,
+        session: &NewSession<'_>,
+        event: &NewEvent,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
 
     /// The session whose secret hashes to `token_hash`, revoked or not.
     async fn session_by_token(&self, token_hash: &str) -> Result<Option<SessionRecord>, StoreError>;
@@ -105,8 +109,12 @@ pub trait AccountStore: Send + Sync {
         now: DateTime<Utc>,
     ) -> Result<u64, StoreError>;
 
-    async fn create_api_token(&self, token: &NewApiToken<'_>, event: &NewEvent, now: DateTime<Utc>)
-    -> Result<(), StoreError>;
+    async fn create_api_token(
+        &self,
+        token: &NewApiToken<'_>,
+        event: &NewEvent,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
 
     async fn api_token_by_token(&self, token_hash: &str) -> Result<Option<ApiTokenRecord>, StoreError>;
 
@@ -161,7 +169,11 @@ pub trait AccountStore: Send + Sync {
 
     /// Deletes what can no longer be used: sign-ins in progress past their deadline, sessions
     /// and tokens that ended before `ended_before`, links past their expiry.
-    async fn purge_accounts(&self, now: DateTime<Utc>, ended_before: DateTime<Utc>) -> Result<u64, StoreError>;
+    async fn purge_accounts(
+        &self,
+        now: DateTime<Utc>,
+        ended_before: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
 }
 
 macro_rules! accounts_impl {

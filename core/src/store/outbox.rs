@@ -54,9 +54,15 @@ pub trait OutboxStore: Send + Sync {
     ) -> Result<Option<i64>, StoreError>;
 
     /// Marks `item` and every open notice of its kind up to `up_to` delivered.
-    async fn notices_delivered(&self, item: &OutboxItem, up_to: i64, now: DateTime<Utc>) -> Result<(), StoreError>;
+    async fn notices_delivered(
+        &self,
+        item: &OutboxItem,
+        up_to: i64,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
 
-    async fn notice_retry(&self, id: i64, available_at: DateTime<Utc>, error: &str) -> Result<(), StoreError>;
+    async fn notice_retry(&self, id: i64, available_at: DateTime<Utc>, error: &str)
+    -> Result<(), StoreError>;
 
     async fn notice_failed(&self, id: i64, error: &str, now: DateTime<Utc>) -> Result<(), StoreError>;
 
@@ -66,7 +72,11 @@ pub trait OutboxStore: Send + Sync {
     /// When the next deliverable notice becomes due, if any.
     async fn next_notice_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
 
-    async fn chat_message(&self, request_id: &str, channel: &str) -> Result<Option<ChatMessageRef>, StoreError>;
+    async fn chat_message(
+        &self,
+        request_id: &str,
+        channel: &str,
+    ) -> Result<Option<ChatMessageRef>, StoreError>;
 
     /// Remembers where a request's card was posted. The first one stays.
     async fn save_chat_message(

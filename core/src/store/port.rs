@@ -17,7 +17,9 @@ use super::{
     RecordingStore, RequestFilter, SearchStore, StoreError,
 };
 use crate::audit::AuditRecord;
-use crate::domain::{AccessRequest, DomainError, NewEvent, RequestId, RequestState, Transition, UserActivity};
+use crate::domain::{
+    AccessRequest, DomainError, NewEvent, RequestId, RequestState, Transition, UserActivity,
+};
 use crate::queue::{Completion, WorkItem, WorkKind, WorkOutcome, WorkSignal};
 
 /// Builds a new request from the requester's current activity and the cluster's known

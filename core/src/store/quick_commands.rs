@@ -19,8 +19,10 @@ pub trait QuickCommandStore: Send + Sync {
 
     /// Stores a new command (audited as `quick_command.created` by its `created_by`), unless its
     /// cluster already has one of that name.
-    async fn create_quick_command(&self, command: &QuickCommand)
-    -> Result<Result<(), QuickCommandProblem>, StoreError>;
+    async fn create_quick_command(
+        &self,
+        command: &QuickCommand,
+    ) -> Result<Result<(), QuickCommandProblem>, StoreError>;
 
     /// Changes the name and command of `id` (audited with both versions); returns it as it is now.
     async fn update_quick_command(

@@ -13,15 +13,17 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 use super::backend::{new_lease_token, store_impl};
 use super::outbox::outbox_impl;
 use super::rows::{AuditRow, OutboxRow, RequestRow, WorkRow, to_json};
-use super::{Backend, ChatMessageRef, DueWork, OutboxItem, QueueDepth, RequestFilter, StoreBackend, StoreError};
+use super::{
+    Backend, ChatMessageRef, DueWork, OutboxItem, QueueDepth, RequestFilter, StoreBackend, StoreError,
+};
 use crate::audit::{AuditRecord, EventFields, canonical_json, chain_hash};
 use crate::domain::{
     AccessRequest, DomainError, Effect, NewEvent, Notice, NoticeKind, RequestId, RequestState, Transition,
     UserActivity,
 };
 use crate::queue::{
-    CompletionCheck, CompletionRefusal, Completion, WorkDisposition, WorkItem, WorkKind, WorkOutcome, WorkStatus,
-    after_result, check_completion, settle_request,
+    Completion, CompletionCheck, CompletionRefusal, WorkDisposition, WorkItem, WorkKind, WorkOutcome,
+    WorkStatus, after_result, check_completion, settle_request,
 };
 use crate::time::Timestamp;
 

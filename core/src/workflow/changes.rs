@@ -73,7 +73,11 @@ impl Workflow {
 
     /// Removes `principal`'s link of `discord_user_id`; false when there was none. Audited as
     /// `discord.unlinked`.
-    pub async fn unlink_discord(&self, discord_user_id: &str, principal: &Principal) -> Result<bool, WorkflowError> {
+    pub async fn unlink_discord(
+        &self,
+        discord_user_id: &str,
+        principal: &Principal,
+    ) -> Result<bool, WorkflowError> {
         let event = NewEvent {
             action: "discord.unlinked",
             actor: principal.to_string(),

@@ -86,7 +86,10 @@ impl Workflow {
     }
 
     /// The Discord accounts linked to `principal`, oldest first.
-    pub async fn discord_accounts_of(&self, principal: &Principal) -> Result<Vec<DiscordAccount>, WorkflowError> {
+    pub async fn discord_accounts_of(
+        &self,
+        principal: &Principal,
+    ) -> Result<Vec<DiscordAccount>, WorkflowError> {
         Ok(self.store.discord_accounts_of(principal.as_str()).await?)
     }
 

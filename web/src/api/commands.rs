@@ -52,10 +52,8 @@ pub async fn list(
     }
     let items: Vec<Value> = state
         .workflow
-        .store()
         .quick_commands(Some(&request.cluster))
-        .await
-        .map_err(janus_core::workflow::WorkflowError::from)?
+        .await?
         .into_iter()
         .map(|command| json!({ "id": command.id, "name": command.name, "command": command.command }))
         .collect();

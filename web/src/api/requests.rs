@@ -194,10 +194,9 @@ pub async fn list(
         requester,
         limit: Some(limit),
     };
-    let store = state.workflow.store();
-    let unavailable = |error| ApiError::from(janus_core::workflow::WorkflowError::Store(error));
+    let workflow = &state.workflow;
     let mut found = if viewer.is_admin {
-        store.list_requests(&base).await.map_err(unavailable)?
+        workflow.list_requests(&base).await?
     } else {
         // Own requests, plus those of each cluster this person approves.
         let me = viewer.principal.to_string();
@@ -218,7 +217,7 @@ pub async fn list(
         }
         let mut merged = BTreeMap::new();
         for scope in scopes {
-            for request in store.list_requests(&scope).await.map_err(unavailable)? {
+            for request in workflow.list_requests(&scope).await? {
                 merged.insert(request.id.to_string(), request);
             }
         }

@@ -253,7 +253,7 @@ async fn sections(
             limit,
             ..base.clone()
         };
-        let requests = state.workflow.store().search_requests(&search).await?;
+        let requests = state.workflow.search_requests(&search).await?;
         sections.push(Section {
             id,
             title,

@@ -264,7 +264,7 @@ pub(super) async fn recordings(
             .await
             .into_response();
     }
-    match state.workflow.store().recordings(&request.id.to_string()).await {
+    match state.workflow.recordings(&request.id).await {
         Ok(list) => {
             let items: Vec<Value> = list
                 .into_iter()
@@ -295,7 +295,7 @@ pub(super) async fn recording(
     Path(sid): Path<String>,
 ) -> Response {
     let actor = viewer.principal.to_string();
-    let found = match state.workflow.store().recording(&sid).await {
+    let found = match state.workflow.recording(&sid).await {
         Ok(found) => found,
         Err(error) => {
             return crate::ApiError::from(janus_core::workflow::WorkflowError::from(error)).into_response();
