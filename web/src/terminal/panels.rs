@@ -284,7 +284,7 @@ pub(super) async fn recordings(
                 .collect();
             axum::Json(json!({ "items": items })).into_response()
         }
-        Err(error) => crate::ApiError::from(janus_core::workflow::WorkflowError::from(error)).into_response(),
+        Err(error) => crate::ApiError::from(error).into_response(),
     }
 }
 
@@ -298,7 +298,7 @@ pub(super) async fn recording(
     let found = match state.workflow.recording(&sid).await {
         Ok(found) => found,
         Err(error) => {
-            return crate::ApiError::from(janus_core::workflow::WorkflowError::from(error)).into_response();
+            return crate::ApiError::from(error).into_response();
         }
     };
     let Some((recording, cast)) = found else {
