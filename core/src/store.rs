@@ -64,11 +64,52 @@ pub enum StoreError {
     UnsupportedUrl(String),
     #[error("stored data could not be read: {0}")]
     Corrupt(String),
-    /// The driver's error is the source; it is not repeated here (it may quote SQL or values).
-    #[error("the database failed")]
+    /// The driver's error is the source. The text names only its kind (and a SQLSTATE code),
+    /// never a value, a statement or a URL.
+    #[error("the database failed ({})", describe(.0))]
     Database(#[source] sqlx::Error),
-    #[error("the database migration failed")]
+    #[error("the database migration failed ({})", describe_migration(.0))]
     Migrate(#[source] sqlx::migrate::MigrateError),
+}
+
+/// What kind of driver failure `error` is, without its values.
+fn describe(error: &sqlx::Error) -> String {
+    match error {
+        sqlx::Error::Database(db) => match db.code() {
+            Some(code) => format!("the server refused a statement, code {code}"),
+            None => "the server refused a statement".to_owned(),
+        },
+        sqlx::Error::Io(_) => "cannot reach the server".to_owned(),
+        sqlx::Error::Tls(_) => "TLS failed".to_owned(),
+        sqlx::Error::Configuration(_) | sqlx::Error::ConfigFile(_) => {
+            "the database URL is not usable".to_owned()
+        }
+        sqlx::Error::PoolTimedOut => "no connection became free in time".to_owned(),
+        sqlx::Error::PoolClosed => "the store is closed".to_owned(),
+        sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => "the connection broke".to_owned(),
+        sqlx::Error::Decode(_)
+        | sqlx::Error::ColumnDecode { .. }
+        | sqlx::Error::ColumnNotFound(_)
+        | sqlx::Error::ColumnIndexOutOfBounds { .. }
+        | sqlx::Error::TypeNotFound { .. } => "a row could not be read".to_owned(),
+        sqlx::Error::Migrate(migration) => describe_migration(migration),
+        _ => "see the cause".to_owned(),
+    }
+}
+
+/// What went wrong while migrating, by migration number.
+fn describe_migration(error: &sqlx::migrate::MigrateError) -> String {
+    use sqlx::migrate::MigrateError;
+    match error {
+        MigrateError::Execute(error) => describe(error),
+        MigrateError::ExecuteMigration(error, version) => format!("migration {version}: {}", describe(error)),
+        MigrateError::VersionMissing(version) => {
+            format!("migration {version} was applied but this Janus does not know it; run a newer Janus")
+        }
+        MigrateError::VersionMismatch(version) => format!("migration {version} changed after it was applied"),
+        MigrateError::Dirty(version) => format!("migration {version} was left half-applied"),
+        _ => "see the cause".to_owned(),
+    }
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -175,7 +216,37 @@ pub use crate::config::redact_url;
 
 #[cfg(test)]
 mod tests {
-    use super::redact_url;
+    use std::error::Error as _;
+
+    use super::{StoreError, redact_url};
+
+    #[test]
+    fn driver_errors_are_kept_as_the_source_and_not_repeated() {
+        let error = StoreError::from(sqlx::Error::Protocol("secret-bearing detail".to_owned()));
+        assert!(matches!(error, StoreError::Database(sqlx::Error::Protocol(_))));
+        assert_eq!(error.to_string(), "the database failed (the connection broke)");
+        let source = error.source().expect("the driver's error is the source");
+        assert!(source.to_string().contains("secret-bearing detail"));
+    }
+
+    #[test]
+    fn migration_errors_are_kept_as_the_source() {
+        let error = StoreError::from(sqlx::migrate::MigrateError::VersionMismatch(7));
+        assert_eq!(
+            error.to_string(),
+            "the database migration failed (migration 7 changed after it was applied)"
+        );
+        assert!(error.source().is_some());
+    }
+
+    #[tokio::test]
+    async fn an_unsupported_url_is_named_without_its_password() {
+        let error = super::Store::connect("mysql://janus:s3cret@db/janus")
+            .await
+            .unwrap_err();
+        assert!(matches!(error, StoreError::UnsupportedUrl(_)));
+        assert!(!error.to_string().contains("s3cret"), "{error}");
+    }
 
     #[test]
     fn passwords_never_show_in_urls() {
