@@ -239,6 +239,36 @@ mod tests {
         assert!(error.source().is_some());
     }
 
+    /// The modules that use the store; it must name none of them (they import its records).
+    const CALLERS: [&str; 3] = ["workflow", "outbox", "accounts"];
+
+    fn caller_named(source: &str) -> Option<&'static str> {
+        CALLERS
+            .into_iter()
+            .find(|module| source.contains(&format!("crate::{module}")))
+    }
+
+    #[test]
+    fn the_store_names_none_of_its_callers() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = vec![src.join("store.rs")];
+        for entry in std::fs::read_dir(src.join("store")).unwrap() {
+            files.push(entry.unwrap().path());
+        }
+        assert!(files.len() > 10, "{files:?}");
+        for file in files {
+            let source = std::fs::read_to_string(&file).unwrap();
+            assert_eq!(caller_named(&source), None, "{}", file.display());
+        }
+    }
+
+    #[test]
+    fn the_caller_check_catches_an_import() {
+        let import = format!("use crate::{}::OutboxItem;", CALLERS[1]);
+        assert_eq!(caller_named(&import), Some("outbox"));
+        assert_eq!(caller_named("use crate::queue::WorkItem;"), None);
+    }
+
     #[tokio::test]
     async fn an_unsupported_url_is_named_without_its_password() {
         let error = super::Store::connect("mysql://janus:s3cret@db/janus")
