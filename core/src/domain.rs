@@ -8,6 +8,7 @@ mod id;
 pub mod notify;
 mod policy;
 mod principal;
+mod questions;
 mod request;
 mod submit;
 mod transition;
@@ -17,6 +18,7 @@ pub use id::RequestId;
 pub use notify::{Notice, NoticeKind};
 pub use policy::{ClusterPolicy, Limits, MIN_TTL_SECONDS, Policy};
 pub use principal::{Actor, Principal, PrincipalError};
+pub use questions::{Action, available_actions, card_actions};
 pub use request::{
     AccessRequest, Approval, CredentialsStatus, ExtensionRequest, MAX_REASON_CHARS, Origin, Platform,
     RequestState,

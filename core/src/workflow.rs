@@ -22,6 +22,8 @@ use crate::metrics::Metrics;
 use crate::queue::{Completion, WorkItem, WorkKind, WorkOutcome, WorkSignal};
 use crate::store::{Store, StoreError};
 
+mod queries;
+
 #[derive(Debug, thiserror::Error)]
 pub enum WorkflowError {
     #[error("Request {0} was not found.")]

@@ -94,19 +94,15 @@ impl SlackNotifier {
     }
 
     async fn deliver_link(&self, request: &AccessRequest) -> Result<(), DeliveryError> {
-        let Some(expires_at) = request.expires_at else {
-            return Err(DeliveryError::Permanent("the request has no expiry".into()));
+        let workflow = &self.slack.workflow;
+        let Some(url) = self.slack.links.terminal_link(
+            request,
+            workflow.policy(),
+            workflow.clock().now(),
+            &self.slack.config.webui.base_url,
+        ) else {
+            return Ok(()); // not Active (ended before the link went out): nothing to open
         };
-        let signer = &self.slack.links;
-        if !request.state.is_live() {
-            return Ok(()); // ended before the link went out; nothing to open
-        }
-        let link = signer.sign(
-            request.id.as_str(),
-            request.requester.as_str(),
-            expires_at.timestamp(),
-        );
-        let url = link.url(&self.slack.config.webui.base_url);
         let message = link_message(&self.card(request).await, &url);
         let posted = self.posted(request).await?;
         let requester = self.requester(request).await?;

@@ -2491,3 +2491,5 @@ mod properties {
         }
     }
 }
+
+mod questions;

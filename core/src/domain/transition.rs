@@ -515,13 +515,10 @@ fn agent(actor: &Actor) -> Result<(), DomainError> {
     }
 }
 
+/// An approver's TTL must be one of [`Policy::approval_ttl_choices`], the menu every entry
+/// point shows.
 fn check_approval_ttl(ttl: u64, policy: &Policy) -> Result<(), DomainError> {
-    let options: Vec<u64> = policy
-        .approval_ttl_options
-        .iter()
-        .copied()
-        .filter(|option| *option <= policy.max_ttl_seconds && *option >= super::MIN_TTL_SECONDS)
-        .collect();
+    let options = policy.approval_ttl_choices();
     if options.contains(&ttl) {
         Ok(())
     } else {

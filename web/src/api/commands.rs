@@ -20,7 +20,7 @@ pub async fn list(
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id)?;
     let request = state.workflow.get(&id).await?;
-    if !viewer.can_see(&request) {
+    if !viewer.can_see(state.workflow.policy(), &request) {
         return Err(not_found(&id));
     }
     if request.requester != viewer.principal && !viewer.is_admin {

@@ -187,7 +187,7 @@ async fn load(
     let Some(request) = state.workflow.store().get_request(&request_id).await? else {
         return Err(PageError::NotFound);
     };
-    if !viewer.can_see(&request) {
+    if !viewer.can_see(state.workflow.policy(), &request) {
         let path = format!("/requests/{request_id}");
         return Err(refuse(state, viewer, "not_visible", &path, PageError::NotFound).await);
     }
