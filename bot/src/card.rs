@@ -5,7 +5,7 @@
 
 use chrono::{DateTime, Utc};
 use janus_core::domain::{
-    AccessRequest, Action, Command, CredentialsStatus, Policy, RequestState, card_actions,
+    AccessRequest, Action, AuditAction, Command, CredentialsStatus, Policy, RequestState, card_actions,
 };
 use janus_core::duration::format_duration;
 use janus_core::workflow::Workflow;
@@ -190,7 +190,9 @@ pub async fn current_card(workflow: &Workflow, request: &AccessRequest) -> Card 
                 events
                     .iter()
                     .rev()
-                    .find(|event| event.action.starts_with("request."))
+                    .find(|event| {
+                        AuditAction::parse(&event.action).is_some_and(AuditAction::is_request_decision)
+                    })
                     .map(|event| event.actor.clone())
             })
     } else {
@@ -285,35 +287,39 @@ pub fn card(request: &AccessRequest, policy: &Policy, decided_by: Option<&str>) 
 }
 
 /// The one-line message a requester gets about an event, if any.
-pub fn direct_message(request: &AccessRequest, event: &str) -> Option<String> {
+pub fn direct_message(request: &AccessRequest, event: AuditAction) -> Option<String> {
     let id = &request.id;
     let text = match event {
-        "request.approved" => format!("Your request {id} was approved; access is being set up."),
-        "request.denied" => match &request.deny_reason {
+        AuditAction::RequestApproved => format!("Your request {id} was approved; access is being set up."),
+        AuditAction::RequestDenied => match &request.deny_reason {
             Some(reason) => format!("Your request {id} was denied: {reason}"),
             None => format!("Your request {id} was denied."),
         },
-        "grant.succeeded" => match request.expires_at {
+        AuditAction::GrantSucceeded => match request.expires_at {
             Some(at) => format!(
                 "Your access for {id} is active until {} UTC.",
                 at.format("%Y-%m-%d %H:%M")
             ),
             None => format!("Your access for {id} is active."),
         },
-        "request.expiring" if request.state == RequestState::Active => {
+        AuditAction::RequestExpiring if request.state == RequestState::Active => {
             format!("Your access for {id} ends in less than 10 minutes.")
         }
-        "request.expired" => format!("Your access for {id} has expired; its credentials are being deleted."),
-        "request.revoked" => format!("Your access for {id} was revoked."),
-        "request.failed" | "grant.failed" if request.state == RequestState::Failed => format!(
-            "Your request {id} failed: {}",
-            request
-                .end_reason
-                .as_deref()
-                .unwrap_or("the agent reported an error")
-        ),
-        "extension.approved" => format!("The extension of {id} was approved."),
-        "extension.denied" => format!("The extension of {id} was denied."),
+        AuditAction::RequestExpired => {
+            format!("Your access for {id} has expired; its credentials are being deleted.")
+        }
+        AuditAction::RequestRevoked => format!("Your access for {id} was revoked."),
+        AuditAction::RequestFailed | AuditAction::GrantFailed if request.state == RequestState::Failed => {
+            format!(
+                "Your request {id} failed: {}",
+                request
+                    .end_reason
+                    .as_deref()
+                    .unwrap_or("the agent reported an error")
+            )
+        }
+        AuditAction::ExtensionApproved => format!("The extension of {id} was approved."),
+        AuditAction::ExtensionDenied => format!("The extension of {id} was denied."),
         _ => return None,
     };
     Some(text)

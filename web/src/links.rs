@@ -15,6 +15,7 @@
 //!
 //! Every refusal is a plain page and a `link.rejected` audit event with a stable code.
 
+use janus_core::domain::AuditAction;
 use std::time::Duration;
 
 use axum::Router;
@@ -116,7 +117,7 @@ async fn refuse(
     tracing::warn!(%actor, request_id = id, code = refusal.code(), "terminal link refused");
     if refusal != Refusal::Unavailable {
         let event = NewEvent {
-            action: "link.rejected",
+            action: AuditAction::LinkRejected,
             actor,
             request_id: RequestId::parse(id),
             cluster: None,

@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use janus_core::config::LinksMode;
-use janus_core::domain::{AccessRequest, NoticeKind};
+use janus_core::domain::{AccessRequest, AuditAction, NoticeKind};
 use janus_core::outbox::{ChatMessageRef, DeliveryError, Notifier, OutboxItem};
 
 use super::embed::{card_message, direct_message, link_message};
@@ -97,7 +97,8 @@ impl DiscordNotifier {
     }
 
     async fn deliver_dm(&self, request: &AccessRequest, event: &str) -> Result<(), DeliveryError> {
-        let Some(text) = card::direct_message(request, event) else {
+        let Some(text) = AuditAction::parse(event).and_then(|event| card::direct_message(request, event))
+        else {
             return Ok(());
         };
         let Some(user) = self.requester(request).await? else {

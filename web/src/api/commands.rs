@@ -6,6 +6,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use janus_core::domain::AuditAction;
 use janus_core::domain::{NewEvent, RequestState};
 use serde_json::{Value, json};
 
@@ -25,7 +26,7 @@ pub async fn list(
     }
     if request.requester != viewer.principal && !viewer.is_admin {
         let event = NewEvent {
-            action: "auth.refused",
+            action: AuditAction::AuthRefused,
             actor: viewer.principal.to_string(),
             request_id: Some(id.clone()),
             cluster: Some(request.cluster.clone()),

@@ -1,5 +1,6 @@
 //! [`Viewer`]: the signed-in person behind a request, as every page and API handler sees them.
 
+use janus_core::domain::AuditAction;
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 
@@ -390,7 +391,7 @@ pub(crate) async fn audit_refusal(state: &AppState, actor: &str, code: &str, det
         map.insert("code".to_owned(), json!(code));
     }
     let event = NewEvent {
-        action: "auth.refused",
+        action: AuditAction::AuthRefused,
         actor: actor.to_owned(),
         request_id: None,
         cluster: None,

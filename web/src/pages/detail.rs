@@ -74,12 +74,12 @@ pub(crate) fn live_sessions(events: &[AuditRecord], zone: Zone) -> Vec<LiveSessi
     };
     let closed: Vec<String> = events
         .iter()
-        .filter(|event| event.action == "terminal.closed")
+        .filter(|event| event.action == janus_core::domain::AuditAction::TerminalClosed.as_str())
         .map(|event| text(event, "session"))
         .collect();
     events
         .iter()
-        .filter(|event| event.action == "terminal.opened")
+        .filter(|event| event.action == janus_core::domain::AuditAction::TerminalOpened.as_str())
         .filter(|event| {
             let session = text(event, "session");
             !session.is_empty() && !closed.contains(&session)
