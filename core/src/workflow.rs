@@ -5,6 +5,7 @@
 //! agent and announces the change to in-process subscribers (live pages, terminal relay).
 //! Authorization refusals are audited.
 
+use crate::domain::AuditAction;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -24,6 +25,7 @@ use crate::store::{Store, StoreError};
 
 mod changes;
 mod queries;
+mod reads;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkflowError {
@@ -55,7 +57,8 @@ impl From<StoreError> for WorkflowError {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Change {
     pub request: AccessRequest,
-    pub action: &'static str,
+    /// What happened (every accepted command records exactly one event).
+    pub action: Option<AuditAction>,
     /// True when open terminals of this request must close now.
     pub close_terminals: bool,
 }
@@ -398,13 +401,13 @@ impl Workflow {
             effects,
             notices,
         } = transition;
-        let mut action = "unknown";
+        let mut action = None;
         for event in &events {
-            self.metrics.transition(event.action);
-            action = event.action;
+            self.metrics.transition(event.action.as_str());
+            action = Some(event.action);
             tracing::info!(
                 request_id = %request.id, cluster = %request.cluster, actor = %event.actor,
-                action = event.action, state = %request.state, "request changed"
+                action = event.action.as_str(), state = %request.state, "request changed"
             );
         }
         if effects
@@ -439,7 +442,7 @@ impl Workflow {
                 tracing::warn!(actor = %actor.audit_name(), request_id = ?id.map(RequestId::as_str),
                     code = refusal.code(), "command refused");
                 let event = NewEvent {
-                    action: "command.refused",
+                    action: AuditAction::CommandRefused,
                     actor: actor.audit_name(),
                     request_id: id.cloned(),
                     cluster: None,

@@ -15,6 +15,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use chrono::DateTime;
 use janus_bot::discord::{LINK_PURPOSE, LINK_TTL_SECONDS};
+use janus_core::domain::AuditAction;
 use janus_core::domain::NewEvent;
 use janus_core::links::PurposeSignature;
 use serde::Deserialize;
@@ -66,7 +67,7 @@ fn snowflake(id: &str) -> bool {
 
 async fn rejected(state: &AppState, viewer: &Viewer, code: &'static str, message: &str) -> Response {
     let event = NewEvent {
-        action: "discord.link_rejected",
+        action: AuditAction::DiscordLinkRejected,
         actor: viewer.principal.to_string(),
         request_id: None,
         cluster: None,

@@ -118,7 +118,7 @@ macro_rules! agents_impl {
                 .execute(&mut *tx)
                 .await?;
                 let event = crate::domain::NewEvent {
-                    action: "agent.join_token_created",
+                    action: crate::domain::AuditAction::AgentJoinTokenCreated,
                     actor: created_by.to_owned(),
                     request_id: None,
                     cluster: Some(cluster.to_owned()),
@@ -173,7 +173,7 @@ macro_rules! agents_impl {
                 .execute(&mut *tx)
                 .await?;
                 let event = crate::domain::NewEvent {
-                    action: "agent.enrolled",
+                    action: crate::domain::AuditAction::AgentEnrolled,
                     actor: format!("agent:{cluster}"),
                     request_id: None,
                     cluster: Some(cluster.to_owned()),

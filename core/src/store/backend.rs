@@ -145,7 +145,7 @@ macro_rules! store_impl {
                         seq,
                         at,
                         actor: &event.actor,
-                        action: event.action,
+                        action: event.action.as_str(),
                         request_id,
                         cluster: event.cluster.as_deref(),
                         details: &event.details,
@@ -158,7 +158,7 @@ macro_rules! store_impl {
                     .bind(seq)
                     .bind(Timestamp::from(at))
                     .bind(&event.actor)
-                    .bind(event.action)
+                    .bind(event.action.as_str())
                     .bind(request_id)
                     .bind(event.cluster.as_deref())
                     .bind(canonical_json(&event.details))

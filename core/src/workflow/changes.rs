@@ -7,7 +7,7 @@ use chrono::{DateTime, Utc};
 use serde_json::json;
 
 use super::{Workflow, WorkflowError, join_token_hash};
-use crate::domain::{NewEvent, Principal};
+use crate::domain::{AuditAction, NewEvent, Principal};
 use crate::enrollment::EnrollmentRefusal;
 use crate::quick_commands::{self, QuickCommand, QuickCommandProblem};
 use crate::store::Recording;
@@ -51,7 +51,7 @@ impl Workflow {
         expires_at: DateTime<Utc>,
     ) -> Result<bool, WorkflowError> {
         let event = NewEvent {
-            action: "discord.linked",
+            action: AuditAction::DiscordLinked,
             actor: principal.to_string(),
             request_id: None,
             cluster: None,
@@ -79,7 +79,7 @@ impl Workflow {
         principal: &Principal,
     ) -> Result<bool, WorkflowError> {
         let event = NewEvent {
-            action: "discord.unlinked",
+            action: AuditAction::DiscordUnlinked,
             actor: principal.to_string(),
             request_id: None,
             cluster: None,

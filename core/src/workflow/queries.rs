@@ -1,110 +1,79 @@
-//! What adapters read through the workflow: requests, the audit log, agents and what they
-//! reported, Discord links, quick commands and recordings. Adapters never hold the store; each
-//! read here is one store call, its error turned into a [`WorkflowError`].
+//! What entry points read through the workflow: the requests a person may see and the
+//! namespaces that may be requested. The rules are the policy's (`domain/questions.rs`);
+//! these only fetch what the rules are applied to.
+
+use std::collections::BTreeMap;
 
 use super::{Workflow, WorkflowError};
-use crate::audit::AuditRecord;
-use crate::domain::{AccessRequest, Principal, RequestId};
-use crate::quick_commands::QuickCommand;
-use crate::store::search::{AuditCursor, AuditFilter, RequestSearch};
-use crate::store::{AgentRecord, DiscordAccount, NamespaceReport, QueueDepth, Recording, RequestFilter};
+use crate::domain::{AccessRequest, Actor, RequestId};
+use crate::store::RequestFilter;
 
 impl Workflow {
-    /// A cheap database round trip, for `/readyz`.
-    pub async fn ping(&self) -> Result<(), WorkflowError> {
-        Ok(self.store.ping().await?)
+    /// The request `id` if `actor` may see it; a request they may not see is `NotFound`, as
+    /// if it did not exist.
+    pub async fn visible(&self, actor: &Actor, id: &RequestId) -> Result<AccessRequest, WorkflowError> {
+        let request = self.get(id).await?;
+        if self.policy.may_see(actor, &request) {
+            Ok(request)
+        } else {
+            Err(WorkflowError::NotFound(id.to_string()))
+        }
     }
 
-    /// How many requests are in each state, for `/metrics`.
-    pub async fn count_by_state(&self) -> Result<Vec<(String, i64)>, WorkflowError> {
-        Ok(self.store.count_by_state().await?)
-    }
-
-    /// Unfinished agent work per (cluster, kind, status), for `/metrics`.
-    pub async fn queue_depth(&self) -> Result<Vec<QueueDepth>, WorkflowError> {
-        Ok(self.store.queue_depth().await?)
-    }
-
-    /// The request `id`, if it exists ([`Workflow::get`] says "not found" instead).
-    pub async fn get_request(&self, id: &RequestId) -> Result<Option<AccessRequest>, WorkflowError> {
-        Ok(self.store.get_request(id).await?)
-    }
-
-    /// Requests matching `filter`, newest first.
-    pub async fn list_requests(&self, filter: &RequestFilter) -> Result<Vec<AccessRequest>, WorkflowError> {
-        Ok(self.store.list_requests(filter).await?)
-    }
-
-    /// Requests matching a dashboard search, newest first.
-    pub async fn search_requests(&self, search: &RequestSearch) -> Result<Vec<AccessRequest>, WorkflowError> {
-        Ok(self.store.search_requests(search).await?)
-    }
-
-    /// The audit events of one request, in order.
-    pub async fn audit_for_request(&self, id: &RequestId) -> Result<Vec<AuditRecord>, WorkflowError> {
-        Ok(self.store.audit_for_request(id).await?)
-    }
-
-    /// The audit chain's head: last sequence number and hash.
-    pub async fn audit_head(&self) -> Result<(i64, String), WorkflowError> {
-        Ok(self.store.audit_head().await?)
-    }
-
-    /// Up to `limit` audit events matching `filter`, from `cursor` on.
-    pub async fn search_audit(
+    /// Up to `filter.limit` requests matching `filter` that `actor` may see, newest first:
+    /// an admin's search runs as it is; anyone else's is narrowed to their own requests and
+    /// those of the clusters they approve.
+    pub async fn visible_requests(
         &self,
-        filter: &AuditFilter,
-        cursor: AuditCursor,
-        limit: i64,
-    ) -> Result<Vec<AuditRecord>, WorkflowError> {
-        Ok(self.store.search_audit(filter, cursor, limit).await?)
+        actor: &Actor,
+        filter: &RequestFilter,
+    ) -> Result<Vec<AccessRequest>, WorkflowError> {
+        let is_admin = actor.person().is_some_and(|person| self.policy.is_admin(person));
+        let mut scopes = Vec::new();
+        if is_admin {
+            scopes.push(filter.clone());
+        } else if let Some(person) = actor.person() {
+            let me = person.to_string();
+            if filter.requester.as_ref().is_none_or(|wanted| *wanted == me) {
+                scopes.push(RequestFilter {
+                    requester: Some(me),
+                    ..filter.clone()
+                });
+            }
+            for cluster in self.policy.approvable_clusters(actor) {
+                if filter.cluster.as_ref().is_none_or(|wanted| *wanted == cluster) {
+                    scopes.push(RequestFilter {
+                        cluster: Some(cluster),
+                        ..filter.clone()
+                    });
+                }
+            }
+        }
+        let mut merged = BTreeMap::new();
+        for scope in scopes {
+            for request in self.store.list_requests(&scope).await? {
+                merged.insert(request.id.to_string(), request);
+            }
+        }
+        let mut found: Vec<AccessRequest> = merged
+            .into_values()
+            .filter(|request| self.policy.may_see(actor, request))
+            .collect();
+        found.sort_by(|a, b| {
+            b.created_at
+                .cmp(&a.created_at)
+                .then_with(|| a.id.as_str().cmp(b.id.as_str()))
+        });
+        if let Some(limit) = filter.limit {
+            found.truncate(usize::try_from(limit).unwrap_or(usize::MAX));
+        }
+        Ok(found)
     }
 
-    /// The namespaces `cluster`'s agent last reported (`None`: it has not reported yet).
-    pub async fn namespaces(&self, cluster: &str) -> Result<Option<Vec<String>>, WorkflowError> {
-        Ok(self.store.namespaces(cluster).await?)
-    }
-
-    /// Every enrolled agent, by cluster.
-    pub async fn agents(&self) -> Result<Vec<AgentRecord>, WorkflowError> {
-        Ok(self.store.agents().await?)
-    }
-
-    /// Every cluster's last namespace report, by cluster.
-    pub async fn namespace_reports(&self) -> Result<Vec<NamespaceReport>, WorkflowError> {
-        Ok(self.store.namespace_reports().await?)
-    }
-
-    /// The public key pinned for `cluster`'s agent at enrollment, if it enrolled.
-    pub async fn agent_public_key(&self, cluster: &str) -> Result<Option<String>, WorkflowError> {
-        Ok(self.store.agent_public_key(cluster).await?)
-    }
-
-    /// The principal a Discord user linked to, if any.
-    pub async fn discord_principal(&self, discord_user_id: &str) -> Result<Option<String>, WorkflowError> {
-        Ok(self.store.discord_principal(discord_user_id).await?)
-    }
-
-    /// The Discord accounts linked to `principal`, oldest first.
-    pub async fn discord_accounts_of(
-        &self,
-        principal: &Principal,
-    ) -> Result<Vec<DiscordAccount>, WorkflowError> {
-        Ok(self.store.discord_accounts_of(principal.as_str()).await?)
-    }
-
-    /// The quick commands of `cluster` (every cluster's with `None`), by cluster and name.
-    pub async fn quick_commands(&self, cluster: Option<&str>) -> Result<Vec<QuickCommand>, WorkflowError> {
-        Ok(self.store.quick_commands(cluster).await?)
-    }
-
-    /// The terminal recordings of a request, oldest first.
-    pub async fn recordings(&self, id: &RequestId) -> Result<Vec<Recording>, WorkflowError> {
-        Ok(self.store.recordings(id.as_str()).await?)
-    }
-
-    /// One terminal recording and its asciicast text.
-    pub async fn recording(&self, session: &str) -> Result<Option<(Recording, String)>, WorkflowError> {
-        Ok(self.store.recording(session).await?)
+    /// The namespaces of `cluster` that may be requested: what its agent last reported,
+    /// minus `excludedNamespaces`, sorted. `None` when no agent has reported yet.
+    pub async fn requestable_namespaces(&self, cluster: &str) -> Result<Option<Vec<String>>, WorkflowError> {
+        let reported = self.store.namespaces(cluster).await?;
+        Ok(reported.map(|names| self.policy.requestable_namespaces(names)))
     }
 }
