@@ -1,13 +1,14 @@
-//! What adapters read through the workflow as it is stored: requests, the audit log, agents and what they
-//! reported, Discord links, quick commands and recordings. Adapters never hold the store; each
-//! read here is one store call, its error turned into a [`WorkflowError`].
+//! What adapters read through the workflow as it is stored: requests, the audit log, agents and
+//! what they reported, Discord links, quick commands and recordings. Adapters never hold the
+//! store; each read here is one store call, its error turned into a [`WorkflowError`]. Lists that
+//! a person's visibility or the excluded namespaces narrow are in `queries.rs`, not here.
 
 use super::{Workflow, WorkflowError};
 use crate::audit::AuditRecord;
 use crate::domain::{AccessRequest, Principal, RequestId};
 use crate::quick_commands::QuickCommand;
 use crate::store::search::{AuditCursor, AuditFilter, RequestSearch};
-use crate::store::{AgentRecord, DiscordAccount, NamespaceReport, QueueDepth, Recording, RequestFilter};
+use crate::store::{AgentRecord, DiscordAccount, NamespaceReport, QueueDepth, Recording};
 
 impl Workflow {
     /// A cheap database round trip, for `/readyz`.
@@ -28,11 +29,6 @@ impl Workflow {
     /// The request `id`, if it exists ([`Workflow::get`] says "not found" instead).
     pub async fn get_request(&self, id: &RequestId) -> Result<Option<AccessRequest>, WorkflowError> {
         Ok(self.store.get_request(id).await?)
-    }
-
-    /// Requests matching `filter`, newest first.
-    pub async fn list_requests(&self, filter: &RequestFilter) -> Result<Vec<AccessRequest>, WorkflowError> {
-        Ok(self.store.list_requests(filter).await?)
     }
 
     /// Requests matching a dashboard search, newest first.
@@ -58,11 +54,6 @@ impl Workflow {
         limit: i64,
     ) -> Result<Vec<AuditRecord>, WorkflowError> {
         Ok(self.store.search_audit(filter, cursor, limit).await?)
-    }
-
-    /// The namespaces `cluster`'s agent last reported (`None`: it has not reported yet).
-    pub async fn namespaces(&self, cluster: &str) -> Result<Option<Vec<String>>, WorkflowError> {
-        Ok(self.store.namespaces(cluster).await?)
     }
 
     /// Every enrolled agent, by cluster.
