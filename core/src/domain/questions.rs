@@ -163,6 +163,12 @@ impl Policy {
             .collect()
     }
 
+    /// Whether `actor` approves any cluster (admins do): who may open the approvals page.
+    pub fn approves_anything(&self, actor: &Actor) -> bool {
+        !self.approvable_clusters(actor).is_empty()
+            || actor.person().is_some_and(|person| self.is_admin(person))
+    }
+
     /// Whether `namespace` may ever be requested (`excludedNamespaces` never may).
     pub fn namespace_requestable(&self, namespace: &str) -> bool {
         !self.excluded_namespaces.contains(namespace)
