@@ -163,19 +163,26 @@ impl Policy {
             .collect()
     }
 
+    /// Whether `actor` approves any cluster (admins do): who may open the approvals page.
+    pub fn approves_anything(&self, actor: &Actor) -> bool {
+        !self.approvable_clusters(actor).is_empty()
+            || actor.person().is_some_and(|person| self.is_admin(person))
+    }
+
     /// Whether `namespace` may ever be requested (`excludedNamespaces` never may).
     pub fn namespace_requestable(&self, namespace: &str) -> bool {
         !self.excluded_namespaces.contains(namespace)
     }
 
-    /// Of the namespaces a cluster's agent reported, those that may be requested, sorted.
+    /// Of the namespaces a cluster's agent reported, those that may be requested, in the
+    /// order reported, each once.
     pub fn requestable_namespaces(&self, reported: impl IntoIterator<Item = String>) -> Vec<String> {
-        let mut names: Vec<String> = reported
-            .into_iter()
-            .filter(|name| self.namespace_requestable(name))
-            .collect();
-        names.sort();
-        names.dedup();
+        let mut names: Vec<String> = Vec::new();
+        for name in reported {
+            if self.namespace_requestable(&name) && !names.contains(&name) {
+                names.push(name);
+            }
+        }
         names
     }
 

@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 use super::{Workflow, WorkflowError};
 use crate::domain::{AccessRequest, Actor, RequestId};
 use crate::store::RequestFilter;
+use crate::store::search::RequestSearch;
 
 impl Workflow {
     /// The request `id` if `actor` may see it; a request they may not see is `NotFound`, as
@@ -70,8 +71,34 @@ impl Workflow {
         Ok(found)
     }
 
+    /// An approver's search (the approvals page): `search` narrowed to the clusters `actor`
+    /// approves (admins: every cluster), and to what they may see.
+    pub async fn search_approvable(
+        &self,
+        actor: &Actor,
+        mut search: RequestSearch,
+    ) -> Result<Vec<AccessRequest>, WorkflowError> {
+        let is_admin = actor.person().is_some_and(|person| self.policy.is_admin(person));
+        if !is_admin {
+            let approvable = self.policy.approvable_clusters(actor);
+            let clusters = match search.clusters.take() {
+                None => approvable.into_iter().collect(),
+                Some(wanted) => wanted
+                    .into_iter()
+                    .filter(|cluster| approvable.contains(cluster))
+                    .collect(),
+            };
+            search.clusters = Some(clusters);
+        }
+        let found = self.store.search_requests(&search).await?;
+        Ok(found
+            .into_iter()
+            .filter(|request| self.policy.may_see(actor, request))
+            .collect())
+    }
+
     /// The namespaces of `cluster` that may be requested: what its agent last reported,
-    /// minus `excludedNamespaces`, sorted. `None` when no agent has reported yet.
+    /// minus `excludedNamespaces`. `None` when no agent has reported yet.
     pub async fn requestable_namespaces(&self, cluster: &str) -> Result<Option<Vec<String>>, WorkflowError> {
         let reported = self.store.namespaces(cluster).await?;
         Ok(reported.map(|names| self.policy.requestable_namespaces(names)))
