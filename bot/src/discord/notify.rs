@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use janus_core::config::LinksMode;
-use janus_core::domain::{AccessRequest, NoticeKind};
+use janus_core::domain::{AccessRequest, AuditAction, NoticeKind};
 use janus_core::outbox::{ChatMessageRef, DeliveryError, Notifier, OutboxItem};
 
 use super::embed::{card_message, direct_message, link_message};
@@ -97,7 +97,8 @@ impl DiscordNotifier {
     }
 
     async fn deliver_dm(&self, request: &AccessRequest, event: &str) -> Result<(), DeliveryError> {
-        let Some(text) = card::direct_message(request, event) else {
+        let Some(text) = AuditAction::parse(event).and_then(|event| card::direct_message(request, event))
+        else {
             return Ok(());
         };
         let Some(user) = self.requester(request).await? else {
@@ -109,18 +110,15 @@ impl DiscordNotifier {
     }
 
     async fn deliver_link(&self, request: &AccessRequest) -> Result<(), DeliveryError> {
-        let Some(expires_at) = request.expires_at else {
-            return Err(DeliveryError::Permanent("the request has no expiry".into()));
+        let workflow = &self.discord.workflow;
+        let Some(url) = self.discord.links.terminal_link(
+            request,
+            workflow.policy(),
+            workflow.clock().now(),
+            &self.discord.config.webui.base_url,
+        ) else {
+            return Ok(()); // not Active (ended before the link went out): nothing to open
         };
-        if !request.state.is_live() {
-            return Ok(()); // ended before the link went out; nothing to open
-        }
-        let link = self.discord.links.sign(
-            request.id.as_str(),
-            request.requester.as_str(),
-            expires_at.timestamp(),
-        );
-        let url = link.url(&self.discord.config.webui.base_url);
         let message = link_message(&self.card(request).await, &url);
         let posted = self.posted(request).await?;
         let requester = self.requester(request).await?;

@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use async_trait::async_trait;
 use janus_core::config::LinksMode;
-use janus_core::domain::{AccessRequest, NoticeKind};
+use janus_core::domain::{AccessRequest, AuditAction, NoticeKind};
 use janus_core::outbox::{ChatMessageRef, DeliveryError, Notifier, OutboxItem};
 
 use super::blocks::{card_message, direct_message, link_message};
@@ -77,7 +77,8 @@ impl SlackNotifier {
     }
 
     async fn deliver_dm(&self, request: &AccessRequest, event: &str) -> Result<(), DeliveryError> {
-        let Some(text) = card::direct_message(request, event) else {
+        let Some(text) = AuditAction::parse(event).and_then(|event| card::direct_message(request, event))
+        else {
             return Ok(());
         };
         let Some(user) = self.requester(request).await? else {
@@ -94,19 +95,15 @@ impl SlackNotifier {
     }
 
     async fn deliver_link(&self, request: &AccessRequest) -> Result<(), DeliveryError> {
-        let Some(expires_at) = request.expires_at else {
-            return Err(DeliveryError::Permanent("the request has no expiry".into()));
+        let workflow = &self.slack.workflow;
+        let Some(url) = self.slack.links.terminal_link(
+            request,
+            workflow.policy(),
+            workflow.clock().now(),
+            &self.slack.config.webui.base_url,
+        ) else {
+            return Ok(()); // not Active (ended before the link went out): nothing to open
         };
-        let signer = &self.slack.links;
-        if !request.state.is_live() {
-            return Ok(()); // ended before the link went out; nothing to open
-        }
-        let link = signer.sign(
-            request.id.as_str(),
-            request.requester.as_str(),
-            expires_at.timestamp(),
-        );
-        let url = link.url(&self.slack.config.webui.base_url);
         let message = link_message(&self.card(request).await, &url);
         let posted = self.posted(request).await?;
         let requester = self.requester(request).await?;

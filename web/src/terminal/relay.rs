@@ -232,7 +232,7 @@ async fn run(state: AppState, mut browser: WebSocket, spec: Spec) {
     let started_at = clock.now();
     super::audit(
         &state,
-        "terminal.opened",
+        janus_core::domain::AuditAction::TerminalOpened,
         &spec.actor,
         &request,
         json!({"session": sid, "namespace": spec.namespace, "pod": spec.pod, "container": spec.container}),
@@ -251,7 +251,7 @@ async fn run(state: AppState, mut browser: WebSocket, spec: Spec) {
     let ended_at = clock.now();
     super::audit(
         &state,
-        "terminal.closed",
+        janus_core::domain::AuditAction::TerminalClosed,
         &spec.actor,
         &request,
         json!({"session": sid, "reason": relayed.reason.as_str(), "namespace": spec.namespace, "pod": spec.pod}),
@@ -356,7 +356,7 @@ impl Relay<'_> {
                         last_input = clock.now();
                         recorder.input(seconds_since(self.started_at, last_input), &bytes);
                         for line in capture.feed(&bytes) {
-                            super::audit(state, "terminal.command", &spec.actor, request,
+                            super::audit(state, janus_core::domain::AuditAction::TerminalCommand, &spec.actor, request,
                                 json!({"session": self.sid, "namespace": spec.namespace, "pod": spec.pod, "line": line})).await;
                         }
                         if agent_tx.send(Message::Binary(bytes)).await.is_err() {
@@ -471,7 +471,7 @@ async fn watch(state: AppState, viewer: Viewer, sid: &str, upgrade: WebSocketUpg
     upgrade
         .read_buffer_size(super::SOCKET_READ_BUFFER)
         .on_upgrade(move |mut socket| async move {
-            super::audit(&state, "terminal.watched", &actor, &request, json!({"session": sid})).await;
+            super::audit(&state, janus_core::domain::AuditAction::TerminalWatched, &actor, &request, json!({"session": sid})).await;
             let ready = ServerControl::Ready {
                 session: sid.clone(),
                 shell: "watch".to_owned(),
