@@ -44,7 +44,6 @@ pub struct Policy {
 
 /// The defaults of every setting above. The configuration's defaults are these (`config.rs`
 /// reads them from here), so they are written once.
-
 impl Default for Policy {
     fn default() -> Self {
         Policy {

@@ -168,14 +168,15 @@ impl Policy {
         !self.excluded_namespaces.contains(namespace)
     }
 
-    /// Of the namespaces a cluster's agent reported, those that may be requested, sorted.
+    /// Of the namespaces a cluster's agent reported, those that may be requested, in the
+    /// order reported, each once.
     pub fn requestable_namespaces(&self, reported: impl IntoIterator<Item = String>) -> Vec<String> {
-        let mut names: Vec<String> = reported
-            .into_iter()
-            .filter(|name| self.namespace_requestable(name))
-            .collect();
-        names.sort();
-        names.dedup();
+        let mut names: Vec<String> = Vec::new();
+        for name in reported {
+            if self.namespace_requestable(&name) && !names.contains(&name) {
+                names.push(name);
+            }
+        }
         names
     }
 

@@ -71,7 +71,7 @@ impl Workflow {
     }
 
     /// The namespaces of `cluster` that may be requested: what its agent last reported,
-    /// minus `excludedNamespaces`, sorted. `None` when no agent has reported yet.
+    /// minus `excludedNamespaces`. `None` when no agent has reported yet.
     pub async fn requestable_namespaces(&self, cluster: &str) -> Result<Option<Vec<String>>, WorkflowError> {
         let reported = self.store.namespaces(cluster).await?;
         Ok(reported.map(|names| self.policy.requestable_namespaces(names)))
