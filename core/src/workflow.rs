@@ -283,8 +283,8 @@ impl Workflow {
     }
 
     /// Describes a claimed item for its agent: the request's namespaces, profile, and when
-    /// the grant ends (for an Approved request: now + TTL, the same instant the result will
-    /// set as `expires_at`, give or take the agent's round trip).
+    /// the grant ends — the `expires_at` the claim fixed (`domain::fix_grant_end`), which the
+    /// report keeps, so the credentials and central end at the same instant.
     pub fn assignment(&self, item: &WorkItem) -> WorkAssignment {
         let request = &item.request;
         let expires_at = match request.expires_at {

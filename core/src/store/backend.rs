@@ -509,7 +509,7 @@ macro_rules! store_impl {
                         .ok_or_else(|| StoreError::Corrupt(format!("work {}: unknown kind", row.id)))?;
                     let request = Self::load_locked(&mut tx, &row.request_id).await?;
                     let decision = crate::queue::claim_decision(kind, request.as_ref().map(|request| request.state));
-                    let (crate::queue::ClaimDecision::Lease, Some(request)) = (decision, request) else {
+                    let (crate::queue::ClaimDecision::Lease, Some(mut request)) = (decision, request) else {
                         sqlx::query(
                             "UPDATE work SET status = 'done', completed_at = $2, last_error = 'skipped: request \
                              no longer needs it' WHERE id = $1",
@@ -530,6 +530,16 @@ macro_rules! store_impl {
                     .bind(&lease_token)
                     .execute(&mut *tx)
                     .await?;
+                    // The grant's end is fixed once, when its first grant is handed out; the
+                    // agent's credentials, the report and the scheduler all use this value.
+                    if let Some(expires_at) = crate::domain::fix_grant_end(&request, now) {
+                        sqlx::query("UPDATE requests SET expires_at = $2 WHERE id = $1 AND expires_at IS NULL")
+                            .bind(request.id.as_str())
+                            .bind(Timestamp::from(expires_at))
+                            .execute(&mut *tx)
+                            .await?;
+                        request.expires_at = Some(crate::time::truncate_to_micros(expires_at));
+                    }
                     tx.commit().await?;
                     return Ok(Some(WorkItem {
                         id: row.id,
