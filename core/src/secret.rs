@@ -9,7 +9,10 @@
 //! network (signatures, tokens) must use a constant-time comparison instead (`subtle`, or
 //! `hmac::Mac::verify_slice`).
 
+use std::borrow::Cow;
 use std::fmt;
+
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -70,6 +73,27 @@ impl Serialize for Secret {
 impl<'de> Deserialize<'de> for Secret {
     fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
         String::deserialize(deserializer).map(Self)
+    }
+}
+
+/// In the configuration's JSON Schema a secret is text that may instead be read from a file named
+/// by the sibling key `<key>File` (the `x-janus-from-file` mark); `writeOnly` tells tools it is never
+/// shown back.
+impl JsonSchema for Secret {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> Cow<'static, str> {
+        "Secret".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "writeOnly": true,
+            "x-janus-from-file": true,
+        })
     }
 }
 
