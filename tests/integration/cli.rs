@@ -154,11 +154,8 @@ fn config_schema_prints_the_committed_json_schema() {
     let output = janus(&["config", "schema"], &[]);
     assert!(output.status.success(), "{output:?}");
     let printed = stdout(&output);
-    let committed = std::fs::read_to_string(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/docs/config.schema.json"
-    ))
-    .unwrap();
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/config.schema.json")).unwrap();
     assert_eq!(
         printed, committed,
         "docs/config.schema.json is stale; regenerate it with \
