@@ -141,7 +141,7 @@ impl Discord {
         tracing::warn!(code, "refused a Discord request: {message}");
         crate::chat::audit(
             &self.workflow,
-            "chat.request_rejected",
+            janus_core::domain::AuditAction::ChatRequestRejected,
             CHANNEL,
             None,
             json!({ "platform": CHANNEL, "code": code }),

@@ -17,6 +17,7 @@
 //!   `api_token.created`, `api_token.revoked`, `auth.local_password_set`, `link.redeemed`, each
 //!   committed with the change it records.
 
+use crate::domain::AuditAction;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -158,7 +159,7 @@ impl Accounts {
             ip: &client.ip,
         };
         let event = person_event(
-            "auth.signed_in",
+            AuditAction::AuthSignedIn,
             principal,
             json!({ "method": method, "session": id, "ip": client.ip }),
         );
@@ -209,7 +210,11 @@ impl Accounts {
 
     /// Ends one of `principal`'s sessions. False when it is not theirs or already ended.
     pub async fn sign_out(&self, principal: &Principal, session_id: &str) -> Result<bool, AccountsError> {
-        let event = person_event("auth.signed_out", principal, json!({ "session": session_id }));
+        let event = person_event(
+            AuditAction::AuthSignedOut,
+            principal,
+            json!({ "session": session_id }),
+        );
         let revoked = self
             .store
             .revoke_sessions(principal.as_str(), Some(session_id), &event, self.clock.now())
@@ -219,7 +224,7 @@ impl Accounts {
 
     /// Ends every live session of `principal`; returns how many.
     pub async fn sign_out_everywhere(&self, principal: &Principal) -> Result<u64, AccountsError> {
-        let event = person_event("auth.signed_out_everywhere", principal, json!({}));
+        let event = person_event(AuditAction::AuthSignedOutEverywhere, principal, json!({}));
         Ok(self
             .store
             .revoke_sessions(principal.as_str(), None, &event, self.clock.now())
@@ -256,7 +261,7 @@ impl Accounts {
             expires_at,
         };
         let event = person_event(
-            "api_token.created",
+            AuditAction::ApiTokenCreated,
             principal,
             json!({ "token": id, "name": name, "expiresAt": crate::time::format_rfc3339(expires_at) }),
         );
@@ -305,7 +310,7 @@ impl Accounts {
 
     /// Revokes one of `principal`'s tokens. False when it is not theirs or already revoked.
     pub async fn revoke_api_token(&self, principal: &Principal, id: &str) -> Result<bool, AccountsError> {
-        let event = person_event("api_token.revoked", principal, json!({ "token": id }));
+        let event = person_event(AuditAction::ApiTokenRevoked, principal, json!({ "token": id }));
         Ok(self
             .store
             .revoke_api_token(principal.as_str(), id, &event, self.clock.now())
@@ -326,7 +331,7 @@ impl Accounts {
         replace: bool,
     ) -> Result<bool, AccountsError> {
         let event = NewEvent {
-            action: "auth.local_password_set",
+            action: AuditAction::AuthLocalPasswordSet,
             actor: "system".to_owned(),
             request_id: None,
             cluster: None,
@@ -348,7 +353,7 @@ impl Accounts {
         expires_at: DateTime<Utc>,
     ) -> Result<bool, AccountsError> {
         let event = NewEvent {
-            action: "link.redeemed",
+            action: AuditAction::LinkRedeemed,
             actor: principal.to_string(),
             request_id: Some(request_id.clone()),
             cluster: None,
@@ -418,7 +423,7 @@ fn random_bytes<const N: usize>() -> [u8; N] {
     bytes
 }
 
-fn person_event(action: &'static str, principal: &Principal, details: serde_json::Value) -> NewEvent {
+fn person_event(action: AuditAction, principal: &Principal, details: serde_json::Value) -> NewEvent {
     NewEvent {
         action,
         actor: principal.to_string(),

@@ -42,6 +42,7 @@
 
 mod checks;
 mod json_schema;
+mod policy;
 mod schema;
 #[cfg(test)]
 mod tests;
@@ -127,20 +128,20 @@ pub struct JanusSettings {
 }
 
 impl Default for JanusSettings {
+    /// The domain's defaults (`Policy::default`), written once there.
     fn default() -> Self {
+        let defaults = crate::domain::Policy::default();
         Self {
-            default_ttl_seconds: 3600,
-            max_ttl_seconds: 28_800,
-            approval_ttl_options: vec![3600, 7200, 14_400, 28_800],
-            pending_expiry_seconds: 0,
-            grant_timeout_seconds: 120,
+            default_ttl_seconds: defaults.default_ttl_seconds,
+            max_ttl_seconds: defaults.max_ttl_seconds,
+            approval_ttl_options: defaults.approval_ttl_options,
+            pending_expiry_seconds: defaults.pending_expiry_seconds,
+            grant_timeout_seconds: defaults.grant_timeout_seconds,
             idle_timeout_seconds: 900,
-            retention_seconds: 86_400,
+            retention_seconds: defaults.retention_seconds,
             display_timezone: "UTC".to_owned(),
             admin_emails: Vec::new(),
-            excluded_namespaces: ["kube-system", "kube-public", "kube-node-lease", "janus"]
-                .map(str::to_owned)
-                .to_vec(),
+            excluded_namespaces: defaults.excluded_namespaces.into_iter().collect(),
             limits: Limits::default(),
         }
     }
@@ -156,9 +157,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
+        let defaults = crate::domain::Policy::default().limits;
         Self {
-            requests_per_hour: 10,
-            live_requests_per_user: 5,
+            requests_per_hour: defaults.requests_per_hour,
+            live_requests_per_user: defaults.live_requests_per_user,
         }
     }
 }
@@ -419,7 +421,7 @@ impl Default for LinksConfig {
     fn default() -> Self {
         Self {
             mode: LinksMode::default(),
-            ttl_seconds: 28_800,
+            ttl_seconds: crate::domain::Policy::default().link_ttl_seconds,
             keys: vec![LinkKeyConfig {
                 kid: "k1".to_owned(),
                 secret: Secret::default(),

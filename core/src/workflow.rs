@@ -5,6 +5,7 @@
 //! agent and announces the change to in-process subscribers (live pages, terminal relay).
 //! Authorization refusals are audited.
 
+use crate::domain::AuditAction;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -21,6 +22,8 @@ use crate::domain::{
 use crate::metrics::Metrics;
 use crate::queue::{Completion, WorkItem, WorkKind, WorkOutcome, WorkSignal};
 use crate::store::{Store, StoreError};
+
+mod queries;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkflowError {
@@ -52,7 +55,8 @@ impl From<StoreError> for WorkflowError {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Change {
     pub request: AccessRequest,
-    pub action: &'static str,
+    /// What happened (every accepted command records exactly one event).
+    pub action: Option<AuditAction>,
     /// True when open terminals of this request must close now.
     pub close_terminals: bool,
 }
@@ -376,13 +380,13 @@ impl Workflow {
             effects,
             notices,
         } = transition;
-        let mut action = "unknown";
+        let mut action = None;
         for event in &events {
-            self.metrics.transition(event.action);
-            action = event.action;
+            self.metrics.transition(event.action.as_str());
+            action = Some(event.action);
             tracing::info!(
                 request_id = %request.id, cluster = %request.cluster, actor = %event.actor,
-                action = event.action, state = %request.state, "request changed"
+                action = event.action.as_str(), state = %request.state, "request changed"
             );
         }
         if effects
@@ -417,7 +421,7 @@ impl Workflow {
                 tracing::warn!(actor = %actor.audit_name(), request_id = ?id.map(RequestId::as_str),
                     code = refusal.code(), "command refused");
                 let event = NewEvent {
-                    action: "command.refused",
+                    action: AuditAction::CommandRefused,
                     actor: actor.audit_name(),
                     request_id: id.cloned(),
                     cluster: None,

@@ -597,8 +597,8 @@ async fn discord_links_are_single_use_and_removable_by_their_owner(env: &TestEnv
     let store = env.workflow.store();
     let now = env.workflow.clock().now();
     let expires = now + TimeDelta::minutes(10);
-    let event = |action: &'static str, actor: &str| janus_core::domain::NewEvent {
-        action,
+    let event = |action: &str, actor: &str| janus_core::domain::NewEvent {
+        action: janus_core::domain::AuditAction::parse(action).unwrap(),
         actor: actor.to_owned(),
         request_id: None,
         cluster: None,

@@ -15,6 +15,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use chrono::DateTime;
 use janus_bot::discord::{LINK_PURPOSE, LINK_TTL_SECONDS};
+use janus_core::domain::AuditAction;
 use janus_core::domain::NewEvent;
 use janus_core::links::PurposeSignature;
 use serde::Deserialize;
@@ -66,7 +67,7 @@ fn snowflake(id: &str) -> bool {
 
 async fn rejected(state: &AppState, viewer: &Viewer, code: &'static str, message: &str) -> Response {
     let event = NewEvent {
-        action: "discord.link_rejected",
+        action: AuditAction::DiscordLinkRejected,
         actor: viewer.principal.to_string(),
         request_id: None,
         cluster: None,
@@ -183,7 +184,7 @@ async fn link(
     let now = state.workflow.clock().now();
     let expires_at = DateTime::from_timestamp(exp, 0).unwrap_or(now);
     let event = NewEvent {
-        action: "discord.linked",
+        action: AuditAction::DiscordLinked,
         actor: viewer.principal.to_string(),
         request_id: None,
         cluster: None,
@@ -244,7 +245,7 @@ async fn unlink(
 ) -> Response {
     let now = state.workflow.clock().now();
     let event = NewEvent {
-        action: "discord.unlinked",
+        action: AuditAction::DiscordUnlinked,
         actor: viewer.principal.to_string(),
         request_id: None,
         cluster: None,

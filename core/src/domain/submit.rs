@@ -1,5 +1,6 @@
 //! Creating a request: the checks a submission must pass before anything is stored.
 
+use crate::domain::AuditAction;
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
@@ -104,7 +105,7 @@ pub fn submit(
         version: 1,
     };
     let event = NewEvent {
-        action: "request.submitted",
+        action: AuditAction::RequestSubmitted,
         actor: Actor::Person(requester.clone()).audit_name(),
         request_id: Some(request.id.clone()),
         cluster: Some(request.cluster.clone()),

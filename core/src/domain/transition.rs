@@ -5,8 +5,8 @@ use serde_json::{Value, json};
 
 use super::submit::{check_reason, check_ttl};
 use super::{
-    AccessRequest, Actor, Approval, CredentialsStatus, DomainError, ExtensionRequest, NewEvent, Notice,
-    Policy, Principal, RequestState,
+    AccessRequest, Actor, Approval, AuditAction, CredentialsStatus, DomainError, ExtensionRequest, NewEvent,
+    Notice, Policy, Principal, RequestState,
 };
 
 /// Everything that can happen to an existing request.
@@ -135,7 +135,7 @@ pub fn transition(
         return Err(DomainError::WrongAgent);
     }
 
-    let (action, details, effects): (&'static str, Value, Vec<Effect>) = match command {
+    let (action, details, effects): (AuditAction, Value, Vec<Effect>) = match command {
         Command::Approve { ttl_seconds, reason } => {
             let approver = approver(request, actor, policy)?;
             if state != RequestState::Pending {
@@ -167,9 +167,9 @@ pub fn transition(
                 next.state = RequestState::Approved;
                 next.credentials = CredentialsStatus::Provisioning;
                 next.decided_at = Some(now);
-                ("request.approved", details, vec![Effect::QueueGrant])
+                (AuditAction::RequestApproved, details, vec![Effect::QueueGrant])
             } else {
-                ("request.approval_recorded", details, Vec::new())
+                (AuditAction::RequestApprovalRecorded, details, Vec::new())
             }
         }
         Command::Deny { reason } => {
@@ -182,7 +182,11 @@ pub fn transition(
             next.deny_reason = reason.clone();
             next.decided_at = Some(now);
             end(&mut next, now, "denied");
-            ("request.denied", json!({ "reason": reason }), Vec::new())
+            (
+                AuditAction::RequestDenied,
+                json!({ "reason": reason }),
+                Vec::new(),
+            )
         }
         Command::AutoDeny => {
             system(actor)?;
@@ -200,7 +204,7 @@ pub fn transition(
             next.decided_at = Some(now);
             end(&mut next, now, "pending_expired");
             (
-                "request.denied",
+                AuditAction::RequestDenied,
                 json!({ "reason": next.deny_reason, "auto": true }),
                 Vec::new(),
             )
@@ -214,7 +218,11 @@ pub fn transition(
             }
             next.state = RequestState::Withdrawn;
             end(&mut next, now, "withdrawn");
-            ("request.withdrawn", json!({}), finish_credentials(&mut next))
+            (
+                AuditAction::RequestWithdrawn,
+                json!({}),
+                finish_credentials(&mut next),
+            )
         }
         Command::Revoke { reason } => {
             approver_or_self(request, actor, policy)?;
@@ -225,7 +233,7 @@ pub fn transition(
             next.state = RequestState::Revoked;
             end(&mut next, now, "revoked");
             (
-                "request.revoked",
+                AuditAction::RequestRevoked,
                 json!({ "reason": reason }),
                 finish_credentials(&mut next),
             )
@@ -241,7 +249,7 @@ pub fn transition(
             next.state = RequestState::Expired;
             end(&mut next, now, "expired");
             (
-                "request.expired",
+                AuditAction::RequestExpired,
                 json!({ "expiresAt": request.expires_at }),
                 finish_credentials(&mut next),
             )
@@ -258,7 +266,7 @@ pub fn transition(
             next.state = RequestState::Failed;
             end(&mut next, now, "grant_timeout");
             let details = json!({ "error": "no answer from the cluster's agent in time", "timeout": true });
-            ("request.failed", details, finish_credentials(&mut next))
+            (AuditAction::RequestFailed, details, finish_credentials(&mut next))
         }
         Command::GrantSucceeded => {
             agent(actor)?;
@@ -269,14 +277,14 @@ pub fn transition(
                     next.activated_at = Some(now);
                     next.expires_at = Some(later(now, next.ttl_seconds));
                     (
-                        "grant.succeeded",
+                        AuditAction::GrantSucceeded,
                         json!({ "expiresAt": next.expires_at }),
                         Vec::new(),
                     )
                 }
                 // A re-grant after an extension: tokens were re-minted.
                 RequestState::Active => (
-                    "grant.succeeded",
+                    AuditAction::GrantSucceeded,
                     json!({ "expiresAt": next.expires_at }),
                     Vec::new(),
                 ),
@@ -287,7 +295,7 @@ pub fn transition(
                 _ => {
                     next.credentials = CredentialsStatus::Cleaning;
                     (
-                        "grant.succeeded",
+                        AuditAction::GrantSucceeded,
                         json!({ "afterEnd": true }),
                         vec![Effect::QueueCleanup],
                     )
@@ -302,7 +310,7 @@ pub fn transition(
                     next.state = RequestState::Failed;
                     end(&mut next, now, &error);
                     (
-                        "grant.failed",
+                        AuditAction::GrantFailed,
                         json!({ "error": error }),
                         finish_credentials(&mut next),
                     )
@@ -313,7 +321,7 @@ pub fn transition(
                     next.state = RequestState::Failed;
                     end(&mut next, now, &error);
                     (
-                        "grant.failed",
+                        AuditAction::GrantFailed,
                         json!({ "error": error, "refresh": true }),
                         finish_credentials(&mut next),
                     )
@@ -322,7 +330,7 @@ pub fn transition(
                 _ => {
                     next.credentials = CredentialsStatus::Cleaning;
                     (
-                        "grant.failed",
+                        AuditAction::GrantFailed,
                         json!({ "error": error, "afterEnd": true }),
                         vec![Effect::QueueCleanup],
                     )
@@ -335,7 +343,7 @@ pub fn transition(
                 return Err(invalid());
             }
             next.credentials = CredentialsStatus::Cleaned;
-            ("cleanup.succeeded", json!({}), Vec::new())
+            (AuditAction::CleanupSucceeded, json!({}), Vec::new())
         }
         Command::CleanupFailed { error } => {
             agent(actor)?;
@@ -344,7 +352,7 @@ pub fn transition(
             }
             next.credentials = CredentialsStatus::CleanupFailed;
             (
-                "cleanup.failed",
+                AuditAction::CleanupFailed,
                 json!({ "error": clip(error, 1000) }),
                 Vec::new(),
             )
@@ -368,7 +376,7 @@ pub fn transition(
                 approvals: Vec::new(),
             });
             (
-                "extension.requested",
+                AuditAction::ExtensionRequested,
                 json!({ "ttlSeconds": ttl_seconds, "reason": reason }),
                 Vec::new(),
             )
@@ -402,10 +410,10 @@ pub fn transition(
                 next.extensions += 1;
                 next.expires_at = next.expires_at.map(|expires_at| later(expires_at, ttl));
                 let details = json!({ "ttlSeconds": ttl, "approvals": count, "expiresAt": next.expires_at });
-                ("extension.approved", details, vec![Effect::QueueGrant])
+                (AuditAction::ExtensionApproved, details, vec![Effect::QueueGrant])
             } else {
                 let details = json!({ "ttlSeconds": ttl, "approvals": count, "required": required });
-                ("extension.approval_recorded", details, Vec::new())
+                (AuditAction::ExtensionApprovalRecorded, details, Vec::new())
             }
         }
         Command::DenyExtension { reason } => {
@@ -417,7 +425,11 @@ pub fn transition(
                 return Err(DomainError::NoExtensionPending);
             }
             let reason = optional_reason(reason.as_deref())?;
-            ("extension.denied", json!({ "reason": reason }), Vec::new())
+            (
+                AuditAction::ExtensionDenied,
+                json!({ "reason": reason }),
+                Vec::new(),
+            )
         }
     };
 
@@ -515,13 +527,10 @@ fn agent(actor: &Actor) -> Result<(), DomainError> {
     }
 }
 
+/// An approver's TTL must be one of [`Policy::approval_ttl_choices`], the menu every entry
+/// point shows.
 fn check_approval_ttl(ttl: u64, policy: &Policy) -> Result<(), DomainError> {
-    let options: Vec<u64> = policy
-        .approval_ttl_options
-        .iter()
-        .copied()
-        .filter(|option| *option <= policy.max_ttl_seconds && *option >= super::MIN_TTL_SECONDS)
-        .collect();
+    let options = policy.approval_ttl_choices();
     if options.contains(&ttl) {
         Ok(())
     } else {

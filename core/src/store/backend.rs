@@ -149,7 +149,7 @@ macro_rules! store_impl {
                         seq,
                         at,
                         actor: &event.actor,
-                        action: event.action,
+                        action: event.action.as_str(),
                         request_id,
                         cluster: event.cluster.as_deref(),
                         details: &event.details,
@@ -162,7 +162,7 @@ macro_rules! store_impl {
                     .bind(seq)
                     .bind(Timestamp::from(at))
                     .bind(&event.actor)
-                    .bind(event.action)
+                    .bind(event.action.as_str())
                     .bind(request_id)
                     .bind(event.cluster.as_deref())
                     .bind(canonical_json(&event.details))
@@ -689,7 +689,7 @@ macro_rules! store_impl {
                 .execute(&mut *tx)
                 .await?;
                 let event = NewEvent {
-                    action: "agent.join_token_created",
+                    action: crate::domain::AuditAction::AgentJoinTokenCreated,
                     actor: created_by.to_owned(),
                     request_id: None,
                     cluster: Some(cluster.to_owned()),
@@ -747,7 +747,7 @@ macro_rules! store_impl {
                 .execute(&mut *tx)
                 .await?;
                 let event = NewEvent {
-                    action: "agent.enrolled",
+                    action: crate::domain::AuditAction::AgentEnrolled,
                     actor: format!("agent:{cluster}"),
                     request_id: None,
                     cluster: Some(cluster.to_owned()),

@@ -22,7 +22,7 @@ macro_rules! outbox_impl {
                     .bind(&notice.channel)
                     .bind(request_id)
                     .bind(notice.kind.as_str())
-                    .bind(notice.event)
+                    .bind(notice.event.as_str())
                     .bind(Timestamp::from(now))
                     .execute(&mut **tx)
                     .await?;
@@ -266,7 +266,7 @@ macro_rules! outbox_impl {
                     )
                     .bind(channel)
                     .bind(NoticeKind::DirectMessage.as_str())
-                    .bind(crate::domain::notify::EXPIRING)
+                    .bind(crate::domain::notify::EXPIRING.as_str())
                     .bind(Timestamp::from(now))
                     .bind(Timestamp::from(warn_until))
                     .execute(&mut *tx)

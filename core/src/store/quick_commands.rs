@@ -37,7 +37,7 @@ impl From<QuickCommandRow> for QuickCommand {
 
 /// The audit event of a change to `command` by `actor`.
 pub(super) fn event(
-    action: &'static str,
+    action: crate::domain::AuditAction,
     actor: &str,
     command: &QuickCommand,
     before: Option<&QuickCommand>,
@@ -147,7 +147,7 @@ macro_rules! quick_commands_impl {
                 .execute(&mut *tx)
                 .await?;
                 let event = crate::store::quick_commands::event(
-                    "quick_command.created",
+                    crate::domain::AuditAction::QuickCommandCreated,
                     &command.created_by,
                     command,
                     None,
@@ -217,7 +217,7 @@ macro_rules! quick_commands_impl {
                     ..before.clone()
                 };
                 let event = crate::store::quick_commands::event(
-                    "quick_command.updated",
+                    crate::domain::AuditAction::QuickCommandUpdated,
                     actor,
                     &after,
                     Some(&before),
@@ -252,8 +252,12 @@ macro_rules! quick_commands_impl {
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
-                let event =
-                    crate::store::quick_commands::event("quick_command.deleted", actor, &before, None);
+                let event = crate::store::quick_commands::event(
+                    crate::domain::AuditAction::QuickCommandDeleted,
+                    actor,
+                    &before,
+                    None,
+                );
                 Self::append_events(&mut tx, std::slice::from_ref(&event), now).await?;
                 tx.commit().await?;
                 Ok(Ok(before))

@@ -12,6 +12,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use janus_core::audit::AuditRecord;
+use janus_core::domain::AuditAction;
 use janus_core::domain::NewEvent;
 use janus_core::store::Store;
 use janus_core::store::search::{AuditCursor, AuditFilter};
@@ -176,7 +177,7 @@ async fn export(
     }
     let store = state.workflow.store().clone();
     let event = NewEvent {
-        action: "audit.exported",
+        action: AuditAction::AuditExported,
         actor: viewer.principal.to_string(),
         request_id: None,
         cluster: filter.cluster.clone(),

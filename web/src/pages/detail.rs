@@ -74,12 +74,12 @@ pub(crate) fn live_sessions(events: &[AuditRecord], zone: Zone) -> Vec<LiveSessi
     };
     let closed: Vec<String> = events
         .iter()
-        .filter(|event| event.action == "terminal.closed")
+        .filter(|event| event.action == janus_core::domain::AuditAction::TerminalClosed.as_str())
         .map(|event| text(event, "session"))
         .collect();
     events
         .iter()
-        .filter(|event| event.action == "terminal.opened")
+        .filter(|event| event.action == janus_core::domain::AuditAction::TerminalOpened.as_str())
         .filter(|event| {
             let session = text(event, "session");
             !session.is_empty() && !closed.contains(&session)
@@ -187,7 +187,7 @@ async fn load(
     let Some(request) = state.workflow.store().get_request(&request_id).await? else {
         return Err(PageError::NotFound);
     };
-    if !viewer.can_see(&request) {
+    if !viewer.can_see(state.workflow.policy(), &request) {
         let path = format!("/requests/{request_id}");
         return Err(refuse(state, viewer, "not_visible", &path, PageError::NotFound).await);
     }

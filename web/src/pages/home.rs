@@ -214,15 +214,14 @@ async fn form_for(
         .map(str::to_owned)
         .or_else(|| clusters.first().map(|option| option.name.clone()))
         .unwrap_or_default();
-    let reported = if selected.is_empty() {
+    let requestable = if selected.is_empty() {
         None
     } else {
-        state.workflow.store().namespaces(&selected).await?
+        state.workflow.requestable_namespaces(&selected).await?
     };
-    let namespaces = reported.map(|names| {
+    let namespaces = requestable.map(|names| {
         names
             .into_iter()
-            .filter(|name| !policy.excluded_namespaces.contains(name))
             .map(|name| NamespaceChoice {
                 checked: chosen.contains(&name),
                 name,
