@@ -9,18 +9,18 @@
 //! - [`scheduler`]: expiry, pending auto-deny, grant timeout, cleanup retry, retention.
 //! - [`accounts`]: sessions, API tokens, the local admin, spent links (sign-in storage).
 //! - [`links`]: signed terminal links. [`config`]: the YAML contract.
-//! - [`clock`]: the `Clock` port; the only code that reads the system clock.
 //! - [`quick_commands`]: per-cluster commands a terminal sends with a click (checks; SQL in the store).
 //! - [`duration`]: `90m | 2h | 3600` as typed by people, one parser for every channel.
+//!
+//! From [`janus_wire`] (the types the agent shares, re-exported at their old paths):
+//! [`agent_protocol`], [`clock`], [`secret`], [`digest`]; [`terminal`] and [`time`] add
+//! central's parts to theirs.
 //!
 //! This crate names no web, chat or Kubernetes type (a test checks its dependencies).
 
 pub mod accounts;
-pub mod agent_protocol;
 pub mod audit;
-pub mod clock;
 pub mod config;
-pub mod digest;
 pub mod domain;
 pub mod duration;
 pub mod links;
@@ -29,8 +29,9 @@ pub mod outbox;
 pub mod queue;
 pub mod quick_commands;
 pub mod scheduler;
-pub mod secret;
 pub mod store;
 pub mod terminal;
 pub mod time;
 pub mod workflow;
+
+pub use janus_wire::{agent_protocol, clock, digest, secret};

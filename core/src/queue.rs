@@ -8,45 +8,16 @@
 //! an earlier grant of the same request is unfinished.
 
 use std::collections::HashMap;
-use std::fmt;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use serde::{Deserialize, Serialize};
 use tokio::sync::watch;
 
+pub use janus_wire::agent_protocol::WorkKind;
+use janus_wire::agent_protocol::{ReportAck, ReportOutcome, WorkReport};
+
 use crate::domain::{AccessRequest, RequestId};
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum WorkKind {
-    Grant,
-    Cleanup,
-}
-
-impl WorkKind {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            WorkKind::Grant => "grant",
-            WorkKind::Cleanup => "cleanup",
-        }
-    }
-
-    pub fn parse(raw: &str) -> Option<Self> {
-        match raw {
-            "grant" => Some(WorkKind::Grant),
-            "cleanup" => Some(WorkKind::Cleanup),
-            _ => None,
-        }
-    }
-}
-
-impl fmt::Display for WorkKind {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.write_str(self.as_str())
-    }
-}
 
 /// A claimed piece of work.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -79,6 +50,39 @@ pub enum Completion {
     AlreadyDone,
     /// A failed cleanup went back to the queue, to be retried at the given time.
     RetryScheduled,
+}
+
+impl WorkOutcome {
+    /// What an agent's report states; a failure without a reason gets one that says so.
+    pub fn from_report(report: &WorkReport) -> WorkOutcome {
+        match report.outcome {
+            ReportOutcome::Succeeded => WorkOutcome::Succeeded,
+            ReportOutcome::Failed => WorkOutcome::Failed {
+                error: report
+                    .error
+                    .clone()
+                    .unwrap_or_else(|| "the agent reported a failure without a reason".to_owned()),
+            },
+        }
+    }
+}
+
+impl Completion {
+    /// The wire form of this completion, as the agent reads it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Completion::Recorded => "recorded",
+            Completion::AlreadyDone => "already_done",
+            Completion::RetryScheduled => "retry_scheduled",
+        }
+    }
+
+    /// The acknowledgement sent back to the agent.
+    pub fn ack(self) -> ReportAck {
+        ReportAck {
+            status: self.as_str().to_owned(),
+        }
+    }
 }
 
 /// Delay before retry number `attempt` (1-based) of a failed cleanup: 5 s doubling, at most 5 min.
@@ -127,6 +131,38 @@ mod tests {
         assert_eq!(cleanup_backoff(2), Duration::from_secs(10));
         assert_eq!(cleanup_backoff(4), Duration::from_secs(40));
         assert_eq!(cleanup_backoff(100), Duration::from_secs(300));
+    }
+
+    #[test]
+    fn a_report_becomes_an_outcome_and_a_completion_an_ack() {
+        let report = |outcome, error: Option<&str>| WorkReport {
+            lease_token: "lease".to_owned(),
+            outcome,
+            error: error.map(str::to_owned),
+        };
+        assert_eq!(
+            WorkOutcome::from_report(&report(ReportOutcome::Succeeded, None)),
+            WorkOutcome::Succeeded
+        );
+        assert_eq!(
+            WorkOutcome::from_report(&report(ReportOutcome::Failed, Some("Forbidden: no bind"))),
+            WorkOutcome::Failed {
+                error: "Forbidden: no bind".to_owned()
+            }
+        );
+        assert_eq!(
+            WorkOutcome::from_report(&report(ReportOutcome::Failed, None)),
+            WorkOutcome::Failed {
+                error: "the agent reported a failure without a reason".to_owned()
+            }
+        );
+        let statuses = [
+            Completion::Recorded,
+            Completion::AlreadyDone,
+            Completion::RetryScheduled,
+        ]
+        .map(|completion| completion.ack().status);
+        assert_eq!(statuses, ["recorded", "already_done", "retry_scheduled"]);
     }
 
     #[tokio::test]

@@ -13,7 +13,7 @@ use chrono::TimeDelta;
 use serde_json::json;
 use tokio::sync::broadcast;
 
-use crate::agent_protocol::{GrantSpec, WorkAssignment, cluster_role_for};
+use crate::agent_protocol::{GrantSpec, ReportAck, WorkAssignment, WorkReport, cluster_role_for};
 use crate::clock::Clock;
 use crate::domain::{
     self, AccessRequest, Actor, Command, DomainError, Draft, Effect, NewEvent, Policy, Principal, RequestId,
@@ -334,6 +334,22 @@ impl Workflow {
             tracing::warn!(cluster, work_id = item_id, "cleanup failed; retry scheduled");
         }
         Ok(completion)
+    }
+
+    /// Records an agent's report as it came over the wire and answers with the
+    /// acknowledgement the agent reads: the one translation for every way an agent reaches
+    /// central (the HTTP agent API and the embedded agent of `janus serve`).
+    pub async fn report_work(
+        &self,
+        cluster: &str,
+        item_id: i64,
+        report: &WorkReport,
+    ) -> Result<ReportAck, WorkflowError> {
+        let outcome = WorkOutcome::from_report(report);
+        let completion = self
+            .complete_work(cluster, item_id, &report.lease_token, outcome)
+            .await?;
+        Ok(completion.ack())
     }
 
     /// Creates a single-use join token for enrolling `cluster`'s agent. Only its SHA-256

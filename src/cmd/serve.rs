@@ -55,7 +55,7 @@ pub async fn run(config: Option<&Path>) -> anyhow::Result<ExitCode> {
         tracing::info!(cluster = %agent_config.cluster_name, "starting the embedded agent");
         Some(tokio::spawn(async move {
             if let Err(error) =
-                janus_agent::run_embedded(&agent_config, workflow, &own_url, identity, stopped).await
+                janus::embedded::run_embedded(&agent_config, workflow, &own_url, identity, stopped).await
             {
                 tracing::error!(error = format!("{error:#}"), "the embedded agent stopped");
             }

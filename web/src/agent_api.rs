@@ -12,11 +12,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use janus_core::agent_protocol::{
-    Enrollment, MAX_WAIT_SECONDS, NamespaceReport, ReportAck, ReportOutcome, WorkReport, decode_public_key,
+    Enrollment, MAX_WAIT_SECONDS, NamespaceReport, ReportAck, WorkReport, decode_public_key,
 };
 use janus_core::config::AgentAuthMode;
 use janus_core::domain::is_dns_label;
-use janus_core::queue::{Completion, WorkOutcome};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
@@ -142,26 +141,8 @@ async fn report(
 ) -> Result<Json<ReportAck>, ApiError> {
     let AgentIdentity { cluster } = authenticate(&state, &method, &uri, &headers, &body).await?;
     let report: WorkReport = parse(&body)?;
-    let outcome = match report.outcome {
-        ReportOutcome::Succeeded => WorkOutcome::Succeeded,
-        ReportOutcome::Failed => WorkOutcome::Failed {
-            error: report
-                .error
-                .unwrap_or_else(|| "the agent reported a failure without a reason".to_owned()),
-        },
-    };
-    let completion = state
-        .workflow
-        .complete_work(&cluster, id, &report.lease_token, outcome)
-        .await?;
-    let status = match completion {
-        Completion::Recorded => "recorded",
-        Completion::AlreadyDone => "already_done",
-        Completion::RetryScheduled => "retry_scheduled",
-    };
-    Ok(Json(ReportAck {
-        status: status.to_owned(),
-    }))
+    let ack = state.workflow.report_work(&cluster, id, &report).await?;
+    Ok(Json(ack))
 }
 
 async fn namespaces(

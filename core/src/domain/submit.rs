@@ -4,6 +4,7 @@ use crate::domain::AuditAction;
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
+pub use janus_wire::names::is_dns_label;
 use serde_json::json;
 
 use super::{
@@ -188,15 +189,4 @@ fn check_namespaces(
         namespaces.push(namespace);
     }
     Ok(namespaces)
-}
-
-/// A Kubernetes namespace name: a DNS-1123 label.
-pub fn is_dns_label(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 63
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !name.starts_with('-')
-        && !name.ends_with('-')
 }

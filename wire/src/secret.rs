@@ -9,10 +9,7 @@
 //! network (signatures, tokens) must use a constant-time comparison instead (`subtle`, or
 //! `hmac::Mac::verify_slice`).
 
-use std::borrow::Cow;
 use std::fmt;
-
-use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
@@ -79,17 +76,18 @@ impl<'de> Deserialize<'de> for Secret {
 /// In the configuration's JSON Schema a secret is text that may instead be read from a file named
 /// by the sibling key `<key>File` (the `x-janus-from-file` mark); `writeOnly` tells tools it is never
 /// shown back.
-impl JsonSchema for Secret {
+#[cfg(feature = "json-schema")]
+impl schemars::JsonSchema for Secret {
     fn inline_schema() -> bool {
         true
     }
 
-    fn schema_name() -> Cow<'static, str> {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
         "Secret".into()
     }
 
-    fn json_schema(_: &mut SchemaGenerator) -> Schema {
-        json_schema!({
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
             "type": "string",
             "writeOnly": true,
             "x-janus-from-file": true,
