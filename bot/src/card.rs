@@ -182,7 +182,6 @@ pub struct Card {
 pub async fn current_card(workflow: &Workflow, request: &AccessRequest) -> Card {
     let decided_by = if request.state.is_terminal() {
         workflow
-            .store()
             .audit_for_request(&request.id)
             .await
             .ok()

@@ -31,8 +31,7 @@ use crate::clock::Clock;
 use crate::digest::{hex, sha256_hex};
 use crate::domain::{NewEvent, Principal, RequestId};
 use crate::secret::Secret;
-use crate::store::accounts::{NewApiToken, NewSession};
-use crate::store::{Store, StoreError};
+use crate::store::{NewApiToken, NewSession, Store, StoreError};
 use crate::workflow::Workflow;
 
 /// How long a session lasts from sign-in.
@@ -52,47 +51,7 @@ const TOUCH_INTERVAL_SECONDS: i64 = 60;
 const MAX_TOKEN_NAME_CHARS: usize = 100;
 const MAX_USER_AGENT_CHARS: usize = 300;
 
-/// A dashboard session as stored (the secret is not).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionRecord {
-    /// The public id, shown on the user's page to revoke the session.
-    pub id: String,
-    pub principal: Principal,
-    /// Groups from the identity provider at sign-in (approver groups).
-    pub groups: Vec<String>,
-    /// `oidc`, `github`, `local`, `link` or `header`.
-    pub method: String,
-    pub created_at: DateTime<Utc>,
-    pub last_seen_at: DateTime<Utc>,
-    pub expires_at: DateTime<Utc>,
-    pub revoked_at: Option<DateTime<Utc>>,
-    pub user_agent: String,
-    pub ip: String,
-}
-
-impl SessionRecord {
-    pub fn is_live(&self, now: DateTime<Utc>) -> bool {
-        self.revoked_at.is_none() && self.expires_at > now
-    }
-}
-
-/// A personal API token as stored (the secret is not).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiTokenRecord {
-    pub id: String,
-    pub principal: Principal,
-    pub name: String,
-    pub created_at: DateTime<Utc>,
-    pub expires_at: DateTime<Utc>,
-    pub last_used_at: Option<DateTime<Utc>>,
-    pub revoked_at: Option<DateTime<Utc>>,
-}
-
-impl ApiTokenRecord {
-    pub fn is_live(&self, now: DateTime<Utc>) -> bool {
-        self.revoked_at.is_none() && self.expires_at > now
-    }
-}
+pub use crate::store::{ApiTokenRecord, SessionRecord};
 
 /// Where a sign-in came from, for the user's list of sessions.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

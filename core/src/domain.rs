@@ -26,7 +26,7 @@ pub use request::{
     RequestState,
 };
 pub use submit::{Draft, UserActivity, is_dns_label, submit};
-pub use transition::{Command, Effect, Transition, later, transition};
+pub use transition::{Command, Effect, Transition, fix_grant_end, later, transition};
 
 /// What one accepted command implies for the audit log: the engine appends it to the
 /// hash chain in the same database transaction as the state change.

@@ -2,7 +2,8 @@
 //!
 //! - [`domain`]: requests, states, policy and the one transition function (no I/O).
 //! - [`workflow`]: the engine that applies commands through the store, atomically.
-//! - [`store`]: SQLite or PostgreSQL (sqlx), chosen once from the URL.
+//! - [`store`]: the store port (role traits) and its SQLite and PostgreSQL backends (sqlx),
+//!   chosen once from the URL.
 //! - [`audit`]: the hash-chained, append-only audit log and its verifier.
 //! - [`queue`]: the agent work queue and the wake-up signal for long-polls.
 //! - [`outbox`]: the `Notifier` port and the worker that delivers chat notices.
@@ -11,6 +12,7 @@
 //! - [`links`]: signed terminal links. [`config`]: the YAML contract.
 //! - [`quick_commands`]: per-cluster commands a terminal sends with a click (checks; SQL in the store).
 //! - [`duration`]: `90m | 2h | 3600` as typed by people, one parser for every channel.
+//! - [`enrollment`]: whether a join token may enroll a cluster's agent (pure rules).
 //!
 //! From [`janus_wire`] (the types the agent shares, re-exported at their old paths):
 //! [`agent_protocol`], [`clock`], [`secret`], [`digest`]; [`terminal`] and [`time`] add
@@ -23,6 +25,7 @@ pub mod audit;
 pub mod config;
 pub mod domain;
 pub mod duration;
+pub mod enrollment;
 pub mod links;
 pub mod metrics;
 pub mod outbox;

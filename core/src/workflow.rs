@@ -17,13 +17,15 @@ use crate::agent_protocol::{GrantSpec, ReportAck, WorkAssignment, WorkReport, cl
 use crate::clock::Clock;
 use crate::domain::{
     self, AccessRequest, Actor, Command, DomainError, Draft, Effect, NewEvent, Policy, Principal, RequestId,
-    RequestState, Transition,
+    RequestState, Transition, UserActivity,
 };
 use crate::metrics::Metrics;
 use crate::queue::{Completion, WorkItem, WorkKind, WorkOutcome, WorkSignal};
 use crate::store::{Store, StoreError};
 
+mod changes;
 mod queries;
+mod reads;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkflowError {
@@ -89,7 +91,9 @@ impl Workflow {
         }
     }
 
-    pub fn store(&self) -> &Store {
+    /// The store, for core's own services (scheduler, outbox worker, accounts). Adapters call
+    /// the workflow's verbs and queries instead.
+    pub(crate) fn store(&self) -> &Store {
         &self.store
     }
     pub fn policy(&self) -> &Policy {
@@ -172,9 +176,9 @@ impl Workflow {
                     requester.as_str(),
                     &draft.cluster.clone(),
                     now,
-                    |activity, known| {
+                    Box::new(|activity: &UserActivity, known: Option<&[String]>| {
                         domain::submit(id, draft, requester, &self.policy, known, activity, now)
-                    },
+                    }),
                 )
                 .await;
             match result {
@@ -201,9 +205,14 @@ impl Workflow {
         let now = self.clock.now();
         let result = self
             .store
-            .update_request(id, expected, now, |request| {
-                domain::transition(request, &command, actor, &self.policy, now)
-            })
+            .update_request(
+                id,
+                expected,
+                now,
+                Box::new(|request: &AccessRequest| {
+                    domain::transition(request, &command, actor, &self.policy, now)
+                }),
+            )
             .await;
         match result {
             Ok(transition) => Ok(self.committed(transition)),
@@ -226,9 +235,14 @@ impl Workflow {
         let now = self.clock.now();
         let transitions = self
             .store
-            .update_requests(ids, expected, now, |request| {
-                domain::transition(request, &command, &Actor::System, &self.policy, now)
-            })
+            .update_requests(
+                ids,
+                expected,
+                now,
+                Box::new(|request: &AccessRequest| {
+                    domain::transition(request, &command, &Actor::System, &self.policy, now)
+                }),
+            )
             .await?;
         Ok(transitions
             .into_iter()
@@ -269,8 +283,8 @@ impl Workflow {
     }
 
     /// Describes a claimed item for its agent: the request's namespaces, profile, and when
-    /// the grant ends (for an Approved request: now + TTL, the same instant the result will
-    /// set as `expires_at`, give or take the agent's round trip).
+    /// the grant ends — the `expires_at` the claim fixed (`domain::fix_grant_end`), which the
+    /// report keeps, so the credentials and central end at the same instant.
     pub fn assignment(&self, item: &WorkItem) -> WorkAssignment {
         let request = &item.request;
         let expires_at = match request.expires_at {
@@ -309,19 +323,26 @@ impl Workflow {
         let now = self.clock.now();
         let result = self
             .store
-            .complete_work(item_id, cluster, lease_token, &outcome, now, |request, kind| {
-                let command = match (kind, &outcome) {
-                    (WorkKind::Grant, WorkOutcome::Succeeded) => Command::GrantSucceeded,
-                    (WorkKind::Grant, WorkOutcome::Failed { error }) => {
-                        Command::GrantFailed { error: error.clone() }
-                    }
-                    (WorkKind::Cleanup, WorkOutcome::Succeeded) => Command::CleanupSucceeded,
-                    (WorkKind::Cleanup, WorkOutcome::Failed { error }) => {
-                        Command::CleanupFailed { error: error.clone() }
-                    }
-                };
-                domain::transition(request, &command, &actor, &self.policy, now)
-            })
+            .complete_work(
+                item_id,
+                cluster,
+                lease_token,
+                &outcome,
+                now,
+                Box::new(|request: &AccessRequest, kind: WorkKind| {
+                    let command = match (kind, &outcome) {
+                        (WorkKind::Grant, WorkOutcome::Succeeded) => Command::GrantSucceeded,
+                        (WorkKind::Grant, WorkOutcome::Failed { error }) => {
+                            Command::GrantFailed { error: error.clone() }
+                        }
+                        (WorkKind::Cleanup, WorkOutcome::Succeeded) => Command::CleanupSucceeded,
+                        (WorkKind::Cleanup, WorkOutcome::Failed { error }) => {
+                            Command::CleanupFailed { error: error.clone() }
+                        }
+                    };
+                    domain::transition(request, &command, &actor, &self.policy, now)
+                }),
+            )
             .await;
         let (completion, transition) = match result {
             Ok(done) => done,

@@ -116,12 +116,18 @@ impl TestEnv {
 
     /// Another workflow (own pool, same database, same clock): a second replica.
     pub async fn replica(&self) -> Workflow {
+        self.replica_with_store().await.0
+    }
+
+    /// A second replica and the handle to its own pool (to step down or close it).
+    pub async fn replica_with_store(&self) -> (Workflow, Store) {
         let store = Store::connect(&self.url).await.expect("connect replica");
-        Workflow::new(
-            store,
+        let workflow = Workflow::new(
+            store.clone(),
             self.workflow.policy().clone(),
             Arc::new(self.clock.clone()) as Arc<dyn Clock>,
-        )
+        );
+        (workflow, store)
     }
 
     pub async fn finish(self) {

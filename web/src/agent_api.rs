@@ -82,15 +82,11 @@ async fn enroll(
             "publicKey must be a base64url Ed25519 public key.",
         ));
     }
-    let token_hash = janus_core::workflow::join_token_hash(&token);
     let version: String = enrollment.agent_version.chars().take(64).collect();
-    let now = state.workflow.clock().now();
     let outcome = state
         .workflow
-        .store()
-        .enroll(&token_hash, &cluster, &enrollment.public_key, &version, now)
-        .await
-        .map_err(|error| ApiError::from(janus_core::workflow::WorkflowError::from(error)))?;
+        .enroll(&token, &cluster, &enrollment.public_key, &version)
+        .await?;
     match outcome {
         Ok(()) => {
             tracing::info!(cluster = %cluster, "agent enrolled");
@@ -113,11 +109,7 @@ async fn next_work(
     Query(query): Query<WaitQuery>,
 ) -> Result<Response, ApiError> {
     let AgentIdentity { cluster } = authenticate(&state, &method, &uri, &headers, &[]).await?;
-    let _ = state
-        .workflow
-        .store()
-        .agent_seen(&cluster, state.workflow.clock().now())
-        .await;
+    let _ = state.workflow.agent_seen(&cluster).await;
     let wait = Duration::from_secs(query.wait.unwrap_or(25).min(MAX_WAIT_SECONDS));
     let claimed = tokio::select! {
         claimed = state.workflow.wait_for_work(&cluster, wait, LEASE) => claimed?,

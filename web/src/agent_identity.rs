@@ -191,7 +191,6 @@ async fn verify_signature(
     signature_headers(headers)?;
     let stored = state
         .workflow
-        .store()
         .agent_public_key(cluster)
         .await
         .map_err(|_| reject("unavailable", "Central cannot check agent keys right now."))?

@@ -102,7 +102,8 @@ pub struct Transition {
 ///   credentials become `provisioning` and grant work is queued. An approver may deny
 ///   (→ **Denied**), the scheduler auto-denies after `pendingExpirySeconds`, the requester
 ///   withdraws (→ **Withdrawn**), an approver revokes (→ **Revoked**).
-/// - **Approved**: the agent reports success (→ **Active**, `expires_at = now + ttl`,
+/// - **Approved**: the agent reports success (→ **Active**, `expires_at` as fixed when the
+///   grant was handed out, [`fix_grant_end`], else `now + ttl`,
 ///   credentials `live`) or failure (→ **Failed**); the scheduler fails it after
 ///   `grantTimeoutSeconds`; withdraw and revoke end it.
 /// - **Active**: the scheduler expires it at `expires_at` (→ **Expired**); withdraw and
@@ -275,7 +276,10 @@ pub fn transition(
                     next.state = RequestState::Active;
                     next.credentials = CredentialsStatus::Live;
                     next.activated_at = Some(now);
-                    next.expires_at = Some(later(now, next.ttl_seconds));
+                    // Fixed when the grant was handed out (`fix_grant_end`); a report for a
+                    // grant never claimed through the store falls back to now + TTL.
+                    next.expires_at =
+                        Some(request.expires_at.unwrap_or_else(|| later(now, next.ttl_seconds)));
                     (
                         AuditAction::GrantSucceeded,
                         json!({ "expiresAt": next.expires_at }),
@@ -461,6 +465,16 @@ pub fn later(at: DateTime<Utc>, seconds: u64) -> DateTime<Utc> {
 
 fn clip(text: &str, max: usize) -> String {
     text.chars().take(max).collect()
+}
+
+/// When the grant of `request`, handed to its agent at `now`, ends — if that is to be fixed
+/// now: an Approved request whose end is not set yet gets `now + ttl`. The value is stored
+/// with the claim and never recomputed: the agent's tokens and annotations, the report
+/// (`GrantSucceeded` keeps it), the scheduler and open terminals all use it. Only an approved
+/// extension moves it.
+pub fn fix_grant_end(request: &AccessRequest, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    (request.state == RequestState::Approved && request.expires_at.is_none())
+        .then(|| later(now, request.ttl_seconds))
 }
 
 fn end(request: &mut AccessRequest, now: DateTime<Utc>, reason: &str) {

@@ -88,10 +88,8 @@ pub async fn list(
     }
     let items = state
         .workflow
-        .store()
         .quick_commands(Some(&request.cluster))
-        .await
-        .map_err(janus_core::workflow::WorkflowError::from)?
+        .await?
         .into_iter()
         .map(|command| QuickCommandView {
             id: command.id,

@@ -128,7 +128,7 @@ async fn page(
     let recordings = viewer.is_admin || request.requester == viewer.principal.as_str();
     let live = match RequestId::parse(&request.id) {
         Some(request_id) if viewer.is_admin && request.state == "active" => {
-            let events = state.workflow.store().audit_for_request(&request_id).await?;
+            let events = state.workflow.audit_for_request(&request_id).await?;
             live_sessions(&events, zone(&state))
         }
         _ => Vec::new(),
@@ -184,7 +184,7 @@ async fn load(
     let Some(request_id) = RequestId::parse(id) else {
         return Err(PageError::NotFound);
     };
-    let Some(request) = state.workflow.store().get_request(&request_id).await? else {
+    let Some(request) = state.workflow.get_request(&request_id).await? else {
         return Err(PageError::NotFound);
     };
     if !viewer.can_see(state.workflow.policy(), &request) {
@@ -192,7 +192,7 @@ async fn load(
         return Err(refuse(state, viewer, "not_visible", &path, PageError::NotFound).await);
     }
     let zone = zone(state);
-    let events = state.workflow.store().audit_for_request(&request_id).await?;
+    let events = state.workflow.audit_for_request(&request_id).await?;
     let timeline = events.iter().map(|event| timeline_entry(event, zone)).collect();
     Ok((view(state, viewer, &request, zone), timeline))
 }

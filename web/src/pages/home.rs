@@ -155,7 +155,7 @@ async fn my_requests(
     state: &AppState,
     viewer: &Viewer,
 ) -> Result<(Vec<RequestView>, Vec<RequestView>), PageError> {
-    let store = state.workflow.store();
+    let workflow = &state.workflow;
     let policy = state.workflow.policy();
     let zone = super::shell::zone(state);
     let now = state.workflow.clock().now();
@@ -175,8 +175,8 @@ async fn my_requests(
         .filter(|state| state.is_terminal())
         .collect();
     let view = |request: &_| RequestView::new(request, viewer, policy, zone, now);
-    let live = store.search_requests(&search(live_states, 200)).await?;
-    let recent = store.search_requests(&search(ended_states, RECENT)).await?;
+    let live = workflow.search_requests(&search(live_states, 200)).await?;
+    let recent = workflow.search_requests(&search(ended_states, RECENT)).await?;
     Ok((live.iter().map(view).collect(), recent.iter().map(view).collect()))
 }
 

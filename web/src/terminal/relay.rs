@@ -272,7 +272,7 @@ async fn run(state: AppState, mut browser: WebSocket, spec: Spec) {
         bytes: i64::try_from(cast.len()).unwrap_or(i64::MAX),
         truncated,
     };
-    if let Err(error) = state.workflow.store().save_recording(&recording, &cast).await {
+    if let Err(error) = state.workflow.save_recording(&recording, &cast).await {
         tracing::error!(%error, session = %sid, "could not store the session recording");
     }
     // The browser hears why last, when the audit log and the recording are complete.

@@ -198,3 +198,23 @@ fn the_card_offers_every_action_someone_may_take_and_nothing_after_the_end() {
         }
     }
 }
+
+#[test]
+fn a_grant_ends_when_its_claim_said_not_when_the_report_arrives() {
+    let approved = pending().approved();
+    let end = fix_grant_end(&approved, at(90)).unwrap();
+    assert_eq!(end, at(90 + 3_600));
+    let mut claimed = approved;
+    claimed.expires_at = Some(end);
+    // Fixed once: a second claim (a lost lease) does not move it.
+    assert_eq!(fix_grant_end(&claimed, at(95)), None);
+    let active = apply(&claimed, Command::GrantSucceeded, &agent_of("prod"), at(130)).request;
+    assert_eq!(active.activated_at, Some(at(130)));
+    assert_eq!(active.expires_at, Some(end));
+    assert_eq!(fix_grant_end(&active, at(200)), None);
+    // Only an approved extension moves it, by exactly the extension.
+    let extended = active
+        .with_extension(1_800)
+        .after(Command::ApproveExtension, &bob(), at(300));
+    assert_eq!(extended.expires_at, Some(end + TimeDelta::seconds(1_800)));
+}
