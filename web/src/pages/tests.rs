@@ -14,7 +14,7 @@ use super::admin::{AdminLists, AdminPage, AdminQuery, Section};
 use super::clusters::{ClusterRow, ClustersPage};
 use super::commands::{ClusterCommands, CommandRow, CommandsPage};
 use super::detail::{DetailPage, timeline_entry};
-use super::display::{RequestView, Zone, approval_ttl_options, state_label};
+use super::display::{RequestView, Zone, state_label, ttl_menu};
 use super::home::{ClusterOption, FormErrors, HomePage, NamespaceChoice, RequestForm};
 use super::shell::{Nav, Shell};
 use super::terminal_view::{TerminalPage, content_security_policy};
@@ -247,7 +247,7 @@ fn admin_page_for_an_approver() {
         sections: sections.clone(),
         back: "/admin".to_owned(),
         bulk: true,
-        ttl_options: approval_ttl_options(&policy()),
+        ttl_options: ttl_menu(policy().approval_ttl_choices()),
     };
     insta::assert_snapshot!("admin", page.render().unwrap());
     let lists = AdminLists {
@@ -255,7 +255,7 @@ fn admin_page_for_an_approver() {
         sections,
         back: "/admin".to_owned(),
         bulk: true,
-        ttl_options: approval_ttl_options(&policy()),
+        ttl_options: ttl_menu(policy().approval_ttl_choices()),
     };
     let fragment = lists.render().unwrap();
     assert!(!fragment.contains("<html"), "the live refresh is a fragment");
@@ -305,7 +305,7 @@ fn request_page_with_its_timeline() {
         timeline,
         back: "/requests/jr-bbbbbbbb".to_owned(),
         bulk: false,
-        ttl_options: approval_ttl_options(&policy()),
+        ttl_options: ttl_menu(policy().approval_ttl_choices()),
         recordings: false,
         live: Vec::new(),
     };
