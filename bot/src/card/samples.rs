@@ -50,6 +50,7 @@ pub(crate) fn pending() -> AccessRequest {
         expires_at: None,
         ended_at: None,
         end_reason: None,
+        ended_by: None,
         version: 1,
     }
 }
@@ -63,7 +64,9 @@ pub(crate) fn approval(email: &str, minutes: i64) -> Approval {
     }
 }
 
-pub(crate) fn states() -> Vec<(&'static str, AccessRequest, Option<&'static str>)> {
+/// Every state a card shows, named; who ended a request is on it (`ended_by`), as the domain
+/// records it.
+pub(crate) fn states() -> Vec<(&'static str, AccessRequest)> {
     let pending = pending();
     let one_of_two = AccessRequest {
         approvals: vec![approval("bob@example.com", 1)],
@@ -106,7 +109,7 @@ pub(crate) fn states() -> Vec<(&'static str, AccessRequest, Option<&'static str>
         ended_at: Some(at(5)),
         ..pending.clone()
     };
-    vec![
+    let samples: Vec<(&'static str, AccessRequest, Option<&str>)> = vec![
         ("pending", pending, None),
         ("pending_one_of_two", one_of_two, None),
         ("approved", approved, None),
@@ -137,5 +140,12 @@ pub(crate) fn states() -> Vec<(&'static str, AccessRequest, Option<&'static str>
             ),
             Some("agent:prod-eu"),
         ),
-    ]
+    ];
+    samples
+        .into_iter()
+        .map(|(name, request, ended_by)| {
+            let ended_by = ended_by.map(str::to_owned);
+            (name, AccessRequest { ended_by, ..request })
+        })
+        .collect()
 }

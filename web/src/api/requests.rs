@@ -112,6 +112,10 @@ pub struct RequestView {
     ended_at: Option<String>,
     #[schema(required = true)]
     end_reason: Option<String>,
+    /// Who ended it: a person's email, `system` or `agent:<cluster>`.
+    #[schema(required = true)]
+    ended_by: Option<String>,
+    /// The reason given with the denial or revocation that ended it.
     #[schema(required = true)]
     deny_reason: Option<String>,
     credentials: CredentialsName,
@@ -168,6 +172,7 @@ pub fn view(state: &AppState, viewer: &Viewer, request: &AccessRequest) -> Reque
         expires_at: time(request.expires_at),
         ended_at: time(request.ended_at),
         end_reason: request.end_reason.clone(),
+        ended_by: request.ended_by.clone(),
         deny_reason: request.deny_reason.clone(),
         credentials: CredentialsName(request.credentials),
         extension,

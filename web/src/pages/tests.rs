@@ -88,6 +88,7 @@ fn request(id: &str, requester: &str, state: RequestState) -> AccessRequest {
         expires_at: None,
         ended_at: None,
         end_reason: None,
+        ended_by: None,
         version: 1,
     };
     if state != RequestState::Pending {
