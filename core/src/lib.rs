@@ -12,6 +12,7 @@
 //! - [`clock`]: the `Clock` port; the only code that reads the system clock.
 //! - [`quick_commands`]: per-cluster commands a terminal sends with a click (checks; SQL in the store).
 //! - [`duration`]: `90m | 2h | 3600` as typed by people, one parser for every channel.
+//! - `test_support` (feature `test-support`): the request builder every crate's tests share.
 //!
 //! This crate names no web, chat or Kubernetes type (a test checks its dependencies).
 
@@ -32,5 +33,7 @@ pub mod scheduler;
 pub mod secret;
 pub mod store;
 pub mod terminal;
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_support;
 pub mod time;
 pub mod workflow;
