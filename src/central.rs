@@ -50,7 +50,9 @@ pub struct CentralBuilder {
     clock: Arc<dyn Clock>,
     listener: Option<TcpListener>,
     scheduler: bool,
+    web: bool,
     base_url_from_listener: bool,
+    embedded_agent_key: Option<(String, ed25519_dalek::VerifyingKey)>,
 }
 
 impl std::fmt::Debug for CentralBuilder {
@@ -59,6 +61,7 @@ impl std::fmt::Debug for CentralBuilder {
             .debug_struct("CentralBuilder")
             .field("listener", &self.listener)
             .field("scheduler", &self.scheduler)
+            .field("web", &self.web)
             .field("base_url_from_listener", &self.base_url_from_listener)
             .finish_non_exhaustive()
     }
@@ -90,6 +93,22 @@ impl CentralBuilder {
         self
     }
 
+    /// Whether central serves HTTP (default: yes). Without it there is no listener, no chat
+    /// outbox worker and no embedded agent: the engine alone (store, workflow, scheduler), for
+    /// tests of what lies below the web.
+    pub fn web(mut self, serve: bool) -> Self {
+        self.web = serve;
+        self
+    }
+
+    /// Accept `public_key` as the embedded agent of `cluster` on the session routes, for an
+    /// agent this process runs itself with that key (as `agent.embedded` does with a key it
+    /// makes). Central runs no agent for it.
+    pub fn embedded_agent_key(mut self, cluster: &str, public_key: ed25519_dalek::VerifyingKey) -> Self {
+        self.embedded_agent_key = Some((cluster.to_owned(), public_key));
+        self
+    }
+
     /// When `webui.baseUrl` is left at its default, make it the address central is bound to (so
     /// links and the origin browsers post from point at this server). `janus serve` does not.
     pub fn base_url_from_listener(mut self) -> Self {
@@ -106,7 +125,9 @@ impl CentralBuilder {
             clock,
             listener,
             scheduler,
+            web,
             base_url_from_listener,
+            embedded_agent_key,
         } = self;
         if config.auth.mode == AuthMode::Local && config.janus.admin_emails.is_empty() {
             // The local admin must be an admin; without configured admins it is admin@localhost.
@@ -114,6 +135,27 @@ impl CentralBuilder {
         }
         let store = open_store(&config.database.url).await?;
         let workflow = Workflow::new(store.clone(), Policy::from_config(&config), clock);
+
+        let (stop, stopped) = watch::channel(false);
+        let scheduler = scheduler.then(|| tokio::spawn(Scheduler::new(workflow.clone()).run(until(&stopped))));
+        let (stop_server, server_stopped) = watch::channel(false);
+        let (stop_agent, agent_stopped) = watch::channel(false);
+        if !web {
+            let state = AppState::new(workflow.clone(), config);
+            return Ok(Central {
+                address: None,
+                workflow,
+                state,
+                store,
+                embedded_agent: None,
+                stop,
+                stop_server,
+                stop_agent,
+                server: None,
+                scheduler,
+                agent_task: None,
+            });
+        }
 
         let listener = match listener {
             Some(listener) => listener,
@@ -133,11 +175,10 @@ impl CentralBuilder {
             config.webui.base_url = url.clone();
         }
 
-        let (stop, stopped) = watch::channel(false);
-        let scheduler =
-            scheduler.then(|| tokio::spawn(Scheduler::new(workflow.clone()).run(until(&stopped))));
         let mut state = AppState::new(workflow.clone(), config.clone());
-        let (stop_agent, agent_stopped) = watch::channel(false);
+        if let Some((cluster, public_key)) = embedded_agent_key {
+            state = state.with_embedded_agent(&cluster, public_key);
+        }
         let embedded = if config.agent.embedded {
             embedded_agent(&config, &mut state, &workflow, &url).await
         } else {
@@ -156,7 +197,6 @@ impl CentralBuilder {
                     .await;
             })
         });
-        let (stop_server, server_stopped) = watch::channel(false);
         let shutdown = {
             let (everything, server_only) = (until(&stopped), until(&server_stopped));
             async move {
@@ -169,8 +209,7 @@ impl CentralBuilder {
         let server = tokio::spawn(janus_web::serve(listener, state.clone(), shutdown));
         tracing::info!(%address, database = %redact_url(&config.database.url), clusters = config.clusters.len(), "janus central listening");
         Ok(Central {
-            address,
-            url,
+            address: Some(address),
             workflow,
             state,
             store,
@@ -188,10 +227,8 @@ impl CentralBuilder {
 /// A running central: where it listens and what it runs. [`Central::shutdown`] stops it.
 #[derive(Debug)]
 pub struct Central {
-    /// The bound address.
-    pub address: SocketAddr,
-    /// `http://` + the bound address (loopback when bound to all addresses).
-    pub url: String,
+    /// The bound address (`None` without the web: [`CentralBuilder::web`]).
+    pub address: Option<SocketAddr>,
     pub workflow: Workflow,
     /// The web state (its `config` is the configuration central runs with).
     pub state: AppState,
@@ -214,8 +251,16 @@ impl Central {
             clock: Arc::new(SystemClock),
             listener: None,
             scheduler: true,
+            web: true,
             base_url_from_listener: false,
+            embedded_agent_key: None,
         }
+    }
+
+    /// Where this process reaches its own server: `http://` + the bound address (loopback when
+    /// bound to all addresses); `None` without the web.
+    pub fn url(&self) -> Option<String> {
+        self.address.map(janus_web::own_url)
     }
 
     /// The configuration central runs with.

@@ -30,7 +30,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::grants::{TestApp, is_rbac};
+use crate::support::TestApp;
+use crate::support::agent_client::ENROLLMENT;
+use crate::support::cluster::is_rbac;
 
 const RELEASE: &str = "janus";
 const NAMESPACE: &str = "janus";
@@ -527,7 +529,7 @@ async fn wait_for(
         Ok(settled) => settled,
         Err(current) => {
             let log: Vec<String> = app
-                .kube
+                .kube()
                 .request_log()
                 .iter()
                 .map(|logged| {
@@ -552,10 +554,10 @@ async fn settle(
     done: impl Fn(&AccessRequest) -> bool,
     limit: Duration,
 ) -> Result<AccessRequest, AccessRequest> {
-    let mut changes = app.central.workflow.subscribe();
+    let mut changes = app.workflow.subscribe();
     let wait = async {
         loop {
-            let current = app.central.workflow.get(&request.id).await.unwrap();
+            let current = app.workflow.get(&request.id).await.unwrap();
             if done(&current) {
                 return current;
             }
@@ -564,7 +566,7 @@ async fn settle(
     };
     match tokio::time::timeout(limit, wait).await {
         Ok(settled) => Ok(settled),
-        Err(_) => Err(app.central.workflow.get(&request.id).await.unwrap()),
+        Err(_) => Err(app.workflow.get(&request.id).await.unwrap()),
     }
 }
 
@@ -572,7 +574,7 @@ async fn settle(
 /// failures so that every step is tried.
 async fn journey(app: &mut TestApp, agent_user: &str, strict: bool) -> Journey {
     let mut journey = Journey {
-        namespaces_reported: app.agent.report_namespaces().await.is_ok(),
+        namespaces_reported: app.agent().report_namespaces().await.is_ok(),
         ..Journey::default()
     };
     let request = app.submit("alice@example.com", &["payments"]).await;
@@ -588,7 +590,7 @@ async fn journey(app: &mut TestApp, agent_user: &str, strict: bool) -> Journey {
     let granted = wait_for(app, &request, |r| r.state != RequestState::Approved).await;
     journey.active = granted.state == RequestState::Active;
     if journey.active {
-        let token = app.token(&request, "payments");
+        let token = app.grant_token(&request, "payments");
         journey.exec_output = app.exec(&token, "payments", "web-1", "echo ok").await.ok();
         app.act(
             &request,
@@ -609,8 +611,8 @@ async fn journey(app: &mut TestApp, agent_user: &str, strict: bool) -> Journey {
             // Time jumps only while the agent is stopped: a signed request in flight across the jump
             // would be refused as stale, and its backoff waits on the manual clock.
             app.stop_agent().await;
-            app.central.clock.advance_secs(3_600 + 1_800);
-            Scheduler::new(app.central.workflow.clone()).tick().await.unwrap();
+            app.clock.advance_secs(3_600 + 1_800);
+            Scheduler::new(app.workflow.clone()).tick().await.unwrap();
             app.restart_agent().await;
         }
     }
@@ -632,7 +634,7 @@ async fn journey(app: &mut TestApp, agent_user: &str, strict: bool) -> Journey {
     journey.final_credentials = Some(ended.credentials);
     journey.objects_left = app.grant_objects(&request);
     journey.forbidden = app
-        .kube
+        .kube()
         .request_log()
         .into_iter()
         .filter(|logged| logged.user == agent_user && logged.status == 403)
@@ -646,7 +648,11 @@ async fn the_chart_rbac_alone_carries_the_agent_from_grant_to_expiry() {
     let Some(helm) = helm() else { return };
     let (rbac, agent_user) = agent_chart_rbac(&helm);
     assert_eq!(agent_user, "system:serviceaccount:janus:janus-agent");
-    let mut app = TestApp::start_with(&rbac, &agent_user).await;
+    let mut app = TestApp::builder()
+        .config(ENROLLMENT)
+        .agent_with_rbac(&rbac, &agent_user)
+        .start()
+        .await;
     let journey = journey(&mut app, &agent_user, true).await;
     assert!(journey.forbidden.is_empty(), "refused: {:?}", journey.forbidden);
     assert!(journey.namespaces_reported, "{journey:?}");
@@ -737,7 +743,11 @@ async fn every_rule_of_the_chart_agent_role_is_needed() {
         objects[role_index] = serde_json::to_value(&reduced).unwrap();
 
         eprintln!("the journey without {}", removal.what);
-        let mut app = TestApp::start_with(&objects, &agent_user).await;
+        let mut app = TestApp::builder()
+        .config(ENROLLMENT)
+        .agent_with_rbac(&objects, &agent_user)
+        .start()
+        .await;
         let journey = journey(&mut app, &agent_user, false).await;
         app.finish().await;
         if !removal

@@ -15,13 +15,14 @@ use serde_json::Value;
 use tokio::net::TcpListener;
 
 use crate::support::{Backend, TempDir};
-use crate::web_support::WebApp;
+use crate::support::TestApp;
+use crate::support::web::web;
 
 const NEWCOMER: &str = "1000000000000000042";
 const CHANNEL: &str = "1200000000000000011";
 
 struct LinkTest {
-    app: WebApp,
+    app: TestApp,
     provider: OidcProvider,
     _discord: FakeDiscord,
     signer: DiscordSigner,
@@ -52,8 +53,13 @@ impl LinkTest {
         );
         // ID tokens and Discord timestamps are checked on Janus's clock: start at the real time.
         let clock = ManualClock::new(SystemClock.now());
-        let app = WebApp::start_with(Backend::Sqlite, listener, &yaml, clock)
-            .await
+        let app = TestApp::builder()
+        .backend(Backend::Sqlite)
+        .listener(listener)
+        .config(web(&yaml))
+        .clock(clock)
+        .try_start()
+        .await
             .unwrap();
         LinkTest {
             app,

@@ -17,7 +17,7 @@ use janus_core::queue::WorkOutcome;
 use janus_fixtures::oidc::{OidcAccount, OidcClient, OidcProvider};
 use tokio::net::TcpListener;
 
-use super::{Dashboard, dashboard_config};
+use super::{TestApp, dashboard_yaml};
 use crate::support::Backend;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
@@ -65,17 +65,20 @@ async fn a_browser_sees_its_request_approved_live() {
         redirect_uris: vec![format!("{base}/auth/callback")],
     }];
     let provider = OidcProvider::start(&clients, &accounts).await.unwrap();
-    let mut config = dashboard_config(&format!(
+    let config = dashboard_yaml(&format!(
         "auth:\n  mode: oidc\n  oidc:\n    provider: custom\n    issuerUrl: {}\n    clientId: janus\n    \
-         clientSecret: browser-secret\n    allowedDomains: [example.com]\n",
+         clientSecret: browser-secret\n    allowedDomains: [example.com]\n\
+         webui:\n  baseUrl: {base}\n",
         provider.issuer
     ));
-    config.webui.base_url = base.clone();
     // ID tokens are checked on Janus's clock: start it at the real time.
     let clock = ManualClock::new(SystemClock.now());
-    let app = Dashboard::serve(Backend::Sqlite, listener, config, clock)
-        .await
-        .unwrap();
+    let app = TestApp::builder()
+        .listener(listener)
+        .config(config)
+        .clock(clock)
+        .start()
+        .await;
     app.workflow
         .report_namespaces("prod", &["payments".into(), "checkout".into()])
         .await

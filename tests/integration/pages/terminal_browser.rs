@@ -18,17 +18,18 @@ use std::time::Duration;
 use janus_core::domain::RequestState;
 
 use super::browser::ready;
-use crate::terminal_support::TerminalApp;
+use crate::support::TestApp;
+use crate::support::terminal::terminal_config;
 
 const LINK_KEY: &str = "terminal-browser-link-key-0123456789";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_browser_runs_a_shell_splits_sends_a_quick_command_and_is_closed_by_revoke() {
     let Some(dir) = ready().await else { return };
-    let terminal =
-        TerminalApp::start(&format!("links:\n  keys: [{{ kid: k1, secret: {LINK_KEY} }}]\n")).await;
+    let extra = format!("links:\n  keys: [{{ kid: k1, secret: {LINK_KEY} }}]\n");
+    let terminal = TestApp::builder().config(terminal_config(&extra)).agent().start().await;
     let request = terminal.active("alice@example.com", &["payments"]).await;
-    let app = &terminal.app;
+    let app = &terminal;
     let signer = janus_core::links::LinkSigner::new(
         vec![(
             "k1".to_owned(),
@@ -43,10 +44,10 @@ async fn a_browser_runs_a_shell_splits_sends_a_quick_command_and_is_closed_by_re
             "alice@example.com",
             request.expires_at.unwrap().timestamp(),
         )
-        .url(&app.central.base);
+        .url(&app.base);
     // Something for the sidebar and the badges: logs and an event of web-1, a crash-looping
     // worker-1 that was OOM-killed.
-    let kube = &app.kube;
+    let kube = app.kube();
     kube.append_log("payments", "web-1", "app", "started, listening on :8080");
     kube.append_log("payments", "worker-1", "worker", "fatal: out of memory");
     kube.add_event(
@@ -96,7 +97,7 @@ async fn a_browser_runs_a_shell_splits_sends_a_quick_command_and_is_closed_by_re
     let _ = std::fs::remove_file(&screenshot);
     let run = tokio::process::Command::new("node")
         .arg("terminal.mjs")
-        .arg(&app.central.base)
+        .arg(&app.base)
         .arg(&link)
         .arg(&alice)
         .arg(&admin)
@@ -125,9 +126,9 @@ async fn a_browser_runs_a_shell_splits_sends_a_quick_command_and_is_closed_by_re
     eprintln!("{stdout}both panes showed the close message {latency} ms after the admin clicked Revoke");
 
     // What the browser did went through the workflow and is in the audit log.
-    let ended = app.central.workflow.get(&request.id).await.unwrap();
+    let ended = app.workflow.get(&request.id).await.unwrap();
     assert_eq!(ended.state, RequestState::Revoked);
-    let events = app.central.store.audit_page(0, 100_000).await.unwrap();
+    let events = app.store.audit_page(0, 100_000).await.unwrap();
     let revoked = events
         .iter()
         .find(|event| event.action == "request.revoked")
@@ -138,16 +139,15 @@ async fn a_browser_runs_a_shell_splits_sends_a_quick_command_and_is_closed_by_re
         .find(|event| event.action == "quick_command.created")
         .expect("the quick command was added through the page");
     assert_eq!(created.details["command"], "echo quick-$((6*7))");
-    let stored = app.central.store.quick_commands(Some("prod")).await.unwrap();
+    let stored = app.store.quick_commands(Some("prod")).await.unwrap();
     assert_eq!(stored.len(), 1);
     // Both sessions were recorded, ended by the revocation, with what each pane showed.
-    let recordings = app.central.store.recordings(request.id.as_str()).await.unwrap();
+    let recordings = app.store.recordings(request.id.as_str()).await.unwrap();
     assert_eq!(recordings.len(), 2, "one recording per pane");
     let mut casts = Vec::new();
     for recording in &recordings {
         assert_eq!(recording.end_reason, "revoked");
         let (_, cast) = app
-            .central
             .store
             .recording(&recording.session)
             .await
