@@ -1,23 +1,16 @@
 //! The agent API over real HTTP: enrollment, signed requests, the long-poll, results,
 //! and every way an agent is refused (each one audited).
 
-use std::sync::Arc;
 use std::time::Duration;
 
-use ed25519_dalek::{SigningKey, VerifyingKey};
 use janus_core::agent_protocol::{
-    self, Enrollment, HEADER_CLUSTER, HEADER_SIGNATURE, HEADER_TIMESTAMP, ReportOutcome, WorkAssignment,
+    self, HEADER_CLUSTER, HEADER_SIGNATURE, HEADER_TIMESTAMP, ReportOutcome,
     WorkReport,
 };
-use janus_core::clock::{Clock, ManualClock};
-use janus_core::config::Config;
+use janus_core::clock::Clock;
 use janus_core::domain::{Actor, Command, CredentialsStatus, RequestState};
 use janus_core::queue::WorkKind;
-use janus_core::store::Store;
-use janus_core::workflow::Workflow;
 use reqwest::StatusCode;
-use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 
 use crate::support::agent_client::{ENROLLMENT, SignedClient};
 use crate::support::{TestApp, person};

@@ -5,7 +5,6 @@
 use std::sync::Arc;
 
 use janus_core::clock::Clock;
-use janus_core::config::Config;
 use janus_fixtures::kube::FakeKube;
 use reqwest::StatusCode;
 

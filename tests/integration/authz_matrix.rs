@@ -8,7 +8,7 @@ use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
 use crate::support::{both_backends, person};
-use crate::support::web::{ADMIN, ALICE, BOB, ERIN, GRACE, MALLORY, api, web};
+use crate::support::web::{ADMIN, ALICE, BOB, ERIN, GRACE, MALLORY, api};
 use crate::support::TestApp;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

@@ -2,13 +2,12 @@
 //! the outbox on the fake Discord REST API, a real agent granting on the fake API server.
 
 use janus_core::clock::Clock;
-use janus_core::config::Config;
 use janus_core::domain::{Actor, Command, RequestId, RequestState};
 use janus_core::links::{LinkParams, LinkSigner};
 use janus_core::scheduler::Scheduler;
-use janus_fixtures::discord::payloads::{User, autocomplete, button, command, modal, ping, select};
+use janus_fixtures::discord::payloads::{autocomplete, button, command, modal, ping, select};
 use janus_fixtures::discord::{
-    APPLICATION_ID, BOT_TOKEN, DiscordSigner, FakeDiscord, Fault, Message, Route, SIGNATURE_HEADER,
+    APPLICATION_ID, BOT_TOKEN, DiscordSigner, Fault, Route, SIGNATURE_HEADER,
     TIMESTAMP_HEADER,
 };
 use serde_json::{Value, json};

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use janus_core::clock::Clock;
-use janus_core::domain::{Actor, Command, NoticeKind, Policy, RequestState};
+use janus_core::domain::{Actor, Command, NoticeKind, RequestState};
 use janus_core::outbox::{DeliveryError, Notifier, OutboxItem, OutboxWorker};
 use janus_core::scheduler::Scheduler;
 

@@ -13,7 +13,7 @@ mod terminal_page;
 pub use crate::support::TestApp;
 pub(crate) use crate::support::on_both_backends;
 pub use crate::support::web::{Browser, Page};
-use crate::support::{Backend, parse_config};
+use crate::support::Backend;
 
 /// People in [`dashboard_config`]: alice and erin request; bob, carol and dave approve `prod`
 /// and `quorum`; admin@example.com is an admin.
@@ -32,11 +32,6 @@ pub fn dashboard_yaml(extra: &str) -> String {
          \x20 - name: quorum\n    approvers: [bob@example.com, carol@example.com, dave@example.com]\n    \
          approvalsRequired: 2\n{extra}"
     )
-}
-
-/// [`dashboard_yaml`] as central reads it.
-pub fn dashboard_config(extra: &str) -> janus_core::config::Config {
-    parse_config(&dashboard_yaml(extra), &[])
 }
 
 /// Central serving the dashboard on `backend` (`None` when PostgreSQL is not available).

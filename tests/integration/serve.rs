@@ -7,11 +7,9 @@ use std::sync::Arc;
 
 use janus_core::clock::{Clock, ManualClock};
 use janus_core::store::Store;
-use janus_core::workflow::Workflow;
 use janus_fixtures::postgres::TestDatabase;
 use janus_fixtures::tcp_proxy::TcpProxy;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 
 use janus::central::Central;
 

@@ -2,7 +2,6 @@
 //! the outbox on the fake Slack Web API, a real agent granting on the fake API server.
 
 use janus_core::clock::Clock;
-use janus_core::config::Config;
 use janus_core::domain::{Actor, Command, RequestId, RequestState};
 use janus_core::links::{LinkParams, LinkSigner};
 use janus_core::scheduler::Scheduler;

@@ -431,7 +431,7 @@ async fn the_agent_refuses_a_session_without_a_live_grant_before_touching_kubern
 
 crate::support::both_backends!(recordings_are_stored_listed_and_read);
 
-async fn recordings_are_stored_listed_and_read(env: &crate::support::TestApp) {
+async fn recordings_are_stored_listed_and_read(env: &TestApp) {
     use janus_core::clock::Clock as _;
     use janus_core::store::recordings::Recording;
     let at = env.clock.now();

@@ -18,7 +18,6 @@ use janus_fixtures::oidc::{OidcAccount, OidcClient, OidcProvider};
 use tokio::net::TcpListener;
 
 use super::{TestApp, dashboard_yaml};
-use crate::support::Backend;
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 

@@ -2,8 +2,6 @@
 //! audited) and `GET /api/v1/requests/{id}/terminal/commands` (the requester of an Active request
 //! or an admin; per cluster).
 
-use janus_core::clock::Clock as _;
-use janus_core::domain::{AccessRequest, RequestState};
 use janus_core::quick_commands::QuickCommand;
 use reqwest::StatusCode;
 use serde_json::Value;

@@ -5,7 +5,7 @@ use janus_core::domain::NewEvent;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use super::{ADMIN, ALICE, BOB, TestApp, dashboard, on_both_backends};
+use super::{ADMIN, ALICE, BOB, dashboard, on_both_backends};
 use crate::support::Backend;
 
 on_both_backends!(audit_search_and_exports_return_the_right_rows);

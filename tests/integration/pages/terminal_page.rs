@@ -3,7 +3,7 @@
 
 use reqwest::StatusCode;
 
-use super::{ADMIN, ALICE, BOB, TestApp, dashboard, on_both_backends};
+use super::{ADMIN, ALICE, BOB, dashboard, on_both_backends};
 use crate::support::Backend;
 
 on_both_backends!(only_the_requester_opens_the_terminal_from_the_dashboard);

@@ -70,12 +70,6 @@ impl TestAppBuilder {
         self
     }
 
-    /// An environment override (`JANUS_A__B`), as a deployment would set one.
-    pub fn env(mut self, key: &str, value: impl Into<String>) -> Self {
-        self.env.push((key.to_owned(), value.into()));
-        self
-    }
-
     /// The clock of central, the agent and the fakes (default: a manual clock at the epoch).
     pub fn clock(mut self, clock: ManualClock) -> Self {
         self.clock = clock;

@@ -8,7 +8,6 @@ use janus_core::domain::RequestId;
 use janus_fixtures::slack::payloads::{BlockActions, SlashCommand};
 use janus_fixtures::slack::{FakeSlack, SlackSigner};
 
-pub use janus_fixtures::slack::Message;
 use serde_json::{Value, json};
 
 pub const SIGNING_SECRET: &str = "slack-signing-secret-for-tests";

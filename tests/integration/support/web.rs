@@ -9,7 +9,6 @@ use super::{TestApp, person};
 pub const ALICE: &str = "alice@example.com";
 pub const MALLORY: &str = "mallory@example.com";
 pub const BOB: &str = "bob@example.com";
-pub const CAROL: &str = "carol@example.com";
 pub const ERIN: &str = "erin@example.com";
 pub const ADMIN: &str = "admin@example.com";
 /// Approves `prod` through the `prod-approvers` group only (in [`WEB`]).
