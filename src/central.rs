@@ -137,7 +137,8 @@ impl CentralBuilder {
         let workflow = Workflow::new(store.clone(), Policy::from_config(&config), clock);
 
         let (stop, stopped) = watch::channel(false);
-        let scheduler = scheduler.then(|| tokio::spawn(Scheduler::new(workflow.clone()).run(until(&stopped))));
+        let scheduler =
+            scheduler.then(|| tokio::spawn(Scheduler::new(workflow.clone()).run(until(&stopped))));
         let (stop_server, server_stopped) = watch::channel(false);
         let (stop_agent, agent_stopped) = watch::channel(false);
         if !web {

@@ -13,13 +13,14 @@ use janus_core::store::{Store, redact_url};
 
 pub async fn run(config: Option<&Path>) -> anyhow::Result<ExitCode> {
     let config = super::load_config(config)?;
+    let stop = shutdown_signal();
     let central = Central::builder(config).start().await?;
     let config = central.config().clone();
     if config.auth.mode == AuthMode::Local {
         announce_local_admin(&central.state, &config).await?;
     }
 
-    shutdown_signal().await;
+    stop.await;
     tracing::info!("shutting down");
     central.shutdown().await?;
     Ok(ExitCode::SUCCESS)
@@ -67,24 +68,38 @@ pub async fn reset_admin_password(config: Option<&Path>) -> anyhow::Result<ExitC
     Ok(ExitCode::SUCCESS)
 }
 
-pub(crate) async fn shutdown_signal() {
-    let interrupt = tokio::signal::ctrl_c();
+/// Resolves at SIGTERM or SIGINT (Ctrl-C). The handlers are installed when this is called, not
+/// when it is first awaited, so a signal that comes while central is still starting is not lost.
+pub(crate) fn shutdown_signal() -> impl Future<Output = ()> {
     #[cfg(unix)]
     {
-        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
-            Ok(mut terminate) => {
-                tokio::select! {
-                    _ = interrupt => {}
-                    _ = terminate.recv() => {}
+        use tokio::signal::unix::{SignalKind, signal};
+        let terminate = signal(SignalKind::terminate());
+        let interrupt = signal(SignalKind::interrupt());
+        async move {
+            match (terminate, interrupt) {
+                (Ok(mut terminate), Ok(mut interrupt)) => {
+                    tokio::select! {
+                        _ = terminate.recv() => {}
+                        _ = interrupt.recv() => {}
+                    }
                 }
-            }
-            Err(_) => {
-                let _ = interrupt.await;
+                (Ok(mut terminate), Err(_)) => {
+                    terminate.recv().await;
+                }
+                (Err(_), Ok(mut interrupt)) => {
+                    interrupt.recv().await;
+                }
+                (Err(_), Err(_)) => {
+                    let _ = tokio::signal::ctrl_c().await;
+                }
             }
         }
     }
     #[cfg(not(unix))]
     {
-        let _ = interrupt.await;
+        async {
+            let _ = tokio::signal::ctrl_c().await;
+        }
     }
 }

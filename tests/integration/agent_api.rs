@@ -4,8 +4,7 @@
 use std::time::Duration;
 
 use janus_core::agent_protocol::{
-    self, HEADER_CLUSTER, HEADER_SIGNATURE, HEADER_TIMESTAMP, ReportOutcome,
-    WorkReport,
+    self, HEADER_CLUSTER, HEADER_SIGNATURE, HEADER_TIMESTAMP, ReportOutcome, WorkReport,
 };
 use janus_core::clock::Clock;
 use janus_core::domain::{Actor, Command, CredentialsStatus, RequestState};

@@ -10,10 +10,10 @@ use reqwest::{Method, StatusCode};
 use serde_json::json;
 use tokio::io::AsyncBufReadExt;
 
-use crate::support::{TempDir, person};
+use crate::support::TestApp;
 use crate::support::both_backends;
 use crate::support::web::{ADMIN, ALICE, BOB, api, web};
-use crate::support::TestApp;
+use crate::support::{TempDir, person};
 
 both_backends!(with crate::support::TestApp::builder().config(crate::support::web::web("{}")); the_request_contract_is_camel_case_lower_case_rfc3339);
 

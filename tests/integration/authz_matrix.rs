@@ -7,9 +7,9 @@ use janus_fixtures::browser::Browser;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::support::{both_backends, person};
-use crate::support::web::{ADMIN, ALICE, BOB, ERIN, GRACE, MALLORY, api};
 use crate::support::TestApp;
+use crate::support::web::{ADMIN, ALICE, BOB, ERIN, GRACE, MALLORY, api};
+use crate::support::{both_backends, person};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Call {

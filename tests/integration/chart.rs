@@ -744,10 +744,10 @@ async fn every_rule_of_the_chart_agent_role_is_needed() {
 
         eprintln!("the journey without {}", removal.what);
         let mut app = TestApp::builder()
-        .config(ENROLLMENT)
-        .agent_with_rbac(&objects, &agent_user)
-        .start()
-        .await;
+            .config(ENROLLMENT)
+            .agent_with_rbac(&objects, &agent_user)
+            .start()
+            .await;
         let journey = journey(&mut app, &agent_user, false).await;
         app.finish().await;
         if !removal

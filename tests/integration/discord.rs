@@ -7,8 +7,7 @@ use janus_core::links::{LinkParams, LinkSigner};
 use janus_core::scheduler::Scheduler;
 use janus_fixtures::discord::payloads::{autocomplete, button, command, modal, ping, select};
 use janus_fixtures::discord::{
-    APPLICATION_ID, BOT_TOKEN, DiscordSigner, Fault, Route, SIGNATURE_HEADER,
-    TIMESTAMP_HEADER,
+    APPLICATION_ID, BOT_TOKEN, DiscordSigner, Fault, Route, SIGNATURE_HEADER, TIMESTAMP_HEADER,
 };
 use serde_json::{Value, json};
 
@@ -38,7 +37,12 @@ fn config(extra: &str) -> String {
 
 /// Central with `config("")`, fake Discord and a real agent on the fake cluster.
 async fn start() -> TestApp {
-    TestApp::builder().config(config("")).discord().agent().start().await
+    TestApp::builder()
+        .config(config(""))
+        .discord()
+        .agent()
+        .start()
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -49,7 +53,10 @@ async fn the_journey_from_request_to_expiry() {
         json!({ "type": 1 }),
         "PING is answered with PONG"
     );
-    let id = test.discord().submit(ALICE, "prod", "payments,checkout", "7200").await;
+    let id = test
+        .discord()
+        .submit(ALICE, "prod", "payments,checkout", "7200")
+        .await;
     let card = test.discord().card_shows(&id, "Pending · 0 of 1 approvals").await;
     let embed = &card.embeds[0];
     assert_eq!(embed["title"], format!("Access request {id}"));
@@ -62,7 +69,10 @@ async fn the_journey_from_request_to_expiry() {
         test.discord().click(BOB, "janus_approve", &id).await,
         format!("You approved {id}.")
     );
-    let active = test.discord().card_shows(&id, "Active · approved by bob@example.com").await;
+    let active = test
+        .discord()
+        .card_shows(&id, "Active · approved by bob@example.com")
+        .await;
     assert!(active.edit_count() >= 1, "the card was edited, not reposted");
     assert_eq!(
         test.discord().inspect(|state| state.messages(APPROVALS).len()),
@@ -90,7 +100,12 @@ async fn the_journey_from_request_to_expiry() {
     let params = LinkParams::from_query(query).unwrap();
     let signer = LinkSigner::from_config(&test.config.links).unwrap();
     let verified = signer
-        .verify(id.as_str(), &params, Some("alice@example.com"), test.discord().now())
+        .verify(
+            id.as_str(),
+            &params,
+            Some("alice@example.com"),
+            test.discord().now(),
+        )
         .unwrap();
     let request = test.workflow.get(&id).await.unwrap();
     assert_eq!(
@@ -99,7 +114,12 @@ async fn the_journey_from_request_to_expiry() {
     );
     assert!(
         signer
-            .verify(id.as_str(), &params, Some("bob@example.com"), test.discord().now())
+            .verify(
+                id.as_str(),
+                &params,
+                Some("bob@example.com"),
+                test.discord().now()
+            )
             .is_err()
     );
 
@@ -117,10 +137,7 @@ async fn the_journey_from_request_to_expiry() {
     // Expiry: the scheduler ends it, the agent deletes everything, the card says so.
     test.stop_agent().await;
     test.clock.advance_secs(7_200);
-    let report = Scheduler::new(test.workflow.clone())
-        .tick()
-        .await
-        .unwrap();
+    let report = Scheduler::new(test.workflow.clone()).tick().await.unwrap();
     assert_eq!(report.expired, 1);
     test.restart_agent().await;
     test.discord().card_shows(&id, "Credentials deleted.").await;
@@ -163,7 +180,10 @@ async fn deny_with_a_reason_through_the_modal() {
         &custom_id,
         &[("reason", "not during the freeze")],
     );
-    assert_eq!(test.discord().ephemeral(&submitted).await, format!("You denied {id}."));
+    assert_eq!(
+        test.discord().ephemeral(&submitted).await,
+        format!("You denied {id}.")
+    );
     let card = test.discord().card_shows(&id, "Denied by bob@example.com").await;
     assert!(
         card.text().contains("Reason: not during the freeze"),
@@ -186,7 +206,9 @@ async fn withdraw_revoke_and_extend() {
         test.discord().click(ALICE, "janus_withdraw", &first).await,
         format!("You withdrew {first}.")
     );
-    test.discord().card_shows(&first, "Withdrawn by alice@example.com").await;
+    test.discord()
+        .card_shows(&first, "Withdrawn by alice@example.com")
+        .await;
 
     let id = test.discord().submit(ALICE, "prod", "checkout", "1h").await;
     test.discord().click(BOB, "janus_approve", &id).await;
@@ -245,7 +267,10 @@ async fn withdraw_revoke_and_extend() {
         format!("Request {id} revoked; its credentials are being deleted.")
     );
     test.discord().card_shows(&id, "Revoked by bob@example.com").await;
-    let status = test.discord().command(ALICE, "status", &[("id", id.as_str())]).await;
+    let status = test
+        .discord()
+        .command(ALICE, "status", &[("id", id.as_str())])
+        .await;
     assert!(status.contains("revoked"), "{status}");
     let list = test.discord().command(ALICE, "list", &[]).await;
     assert!(
@@ -264,7 +289,8 @@ async fn a_quorum_of_two_shows_its_progress() {
         test.discord().click(BOB, "janus_approve", &id).await,
         format!("Your approval of {id} is recorded.")
     );
-    test.discord().card_shows(&id, "Pending · 1 of 2 approvals (bob@example.com)")
+    test.discord()
+        .card_shows(&id, "Pending · 1 of 2 approvals (bob@example.com)")
         .await;
     let again = test.discord().click(BOB, "janus_approve", &id).await;
     assert!(
@@ -275,7 +301,8 @@ async fn a_quorum_of_two_shows_its_progress() {
         test.discord().click(CAROL, "janus_approve", &id).await,
         format!("You approved {id}.")
     );
-    test.discord().card_shows(&id, "Approved by bob@example.com, carol@example.com")
+    test.discord()
+        .card_shows(&id, "Approved by bob@example.com, carol@example.com")
         .await;
     assert_eq!(test.audited("request.approved").await, 1);
     test.finish().await;
@@ -293,13 +320,14 @@ async fn the_ttl_menu_approves_with_the_chosen_ttl() {
         &format!("janus_ttl:{id}"),
         &["3600"],
     );
-    assert_eq!(test.discord().ephemeral(&chosen).await, format!("You approved {id}."));
-    test.discord().card_shows(&id, "Active · approved by bob@example.com · TTL 1h")
-        .await;
     assert_eq!(
-        test.workflow.get(&id).await.unwrap().ttl_seconds,
-        3_600
+        test.discord().ephemeral(&chosen).await,
+        format!("You approved {id}.")
     );
+    test.discord()
+        .card_shows(&id, "Active · approved by bob@example.com · TTL 1h")
+        .await;
+    assert_eq!(test.workflow.get(&id).await.unwrap().ttl_seconds, 3_600);
     test.finish().await;
 }
 
@@ -336,10 +364,7 @@ async fn clicks_are_authorized_and_races_end_in_one_transition() {
     );
     let answer = test.discord().click(STRANGER, "janus_approve", &id).await;
     assert!(answer.contains("Run `/janus link`"), "{answer}");
-    assert_eq!(
-        test.workflow.get(&id).await.unwrap().state,
-        RequestState::Pending
-    );
+    assert_eq!(test.workflow.get(&id).await.unwrap().state, RequestState::Pending);
     assert_eq!(test.audited("command.refused").await, 2);
     assert_eq!(
         test.audited("chat.identity_refused").await,
@@ -380,10 +405,7 @@ async fn clicks_are_authorized_and_races_end_in_one_transition() {
     );
     let answer = test.discord().ephemeral(&stale).await;
     assert!(answer.contains("active"), "{answer}");
-    assert_eq!(
-        test.workflow.get(&id).await.unwrap().state,
-        RequestState::Active
-    );
+    assert_eq!(test.workflow.get(&id).await.unwrap().state, RequestState::Active);
     assert_eq!(test.audited("command.refused").await, 6);
     test.finish().await;
 }
@@ -408,8 +430,14 @@ async fn bad_requests_are_refused_change_nothing_and_are_audited() {
     let forged = DiscordSigner::with_seed([9; 32]).headers(now, &body);
     assert_eq!(test.discord().send(forged, body.clone()).await.status(), 401);
     // Stale and from the future: signed correctly, more than five minutes off.
-    assert_eq!(test.discord().post_signed(body.clone(), now - 301).await.status(), 401);
-    assert_eq!(test.discord().post_signed(body.clone(), now + 301).await.status(), 401);
+    assert_eq!(
+        test.discord().post_signed(body.clone(), now - 301).await.status(),
+        401
+    );
+    assert_eq!(
+        test.discord().post_signed(body.clone(), now + 301).await.status(),
+        401
+    );
     // Replayed: an old signature with a fresh timestamp.
     let mut replayed = test.discord().signer.headers(now - 60, &body);
     replayed[1].1 = now.to_string();
@@ -421,35 +449,47 @@ async fn bad_requests_are_refused_change_nothing_and_are_audited() {
     assert_eq!(test.discord().send(signed, changed).await.status(), 401);
     // Unsigned, or half-signed.
     assert_eq!(test.discord().send(Vec::new(), body.clone()).await.status(), 401);
-    let only_signature = vec![(SIGNATURE_HEADER, test.discord().signer.sign(&now.to_string(), &body))];
-    assert_eq!(test.discord().send(only_signature, body.clone()).await.status(), 401);
+    let only_signature = vec![(
+        SIGNATURE_HEADER,
+        test.discord().signer.sign(&now.to_string(), &body),
+    )];
+    assert_eq!(
+        test.discord().send(only_signature, body.clone()).await.status(),
+        401
+    );
     let bad_timestamp = vec![
         (SIGNATURE_HEADER, test.discord().signer.sign("soon", &body)),
         (TIMESTAMP_HEADER, "soon".to_owned()),
     ];
-    assert_eq!(test.discord().send(bad_timestamp, body.clone()).await.status(), 401);
+    assert_eq!(
+        test.discord().send(bad_timestamp, body.clone()).await.status(),
+        401
+    );
     // Oversized, even when signed.
     let mut huge = interaction.clone();
     huge["padding"] = json!("x".repeat(70 * 1024));
     assert_eq!(
-        test.discord().post_signed(huge.to_string().into_bytes(), now)
+        test.discord()
+            .post_signed(huge.to_string().into_bytes(), now)
             .await
             .status(),
         413
     );
     // Signed, but not JSON, or JSON that is not an interaction.
-    assert_eq!(test.discord().post_signed(b"{not json".to_vec(), now).await.status(), 400);
+    assert_eq!(
+        test.discord()
+            .post_signed(b"{not json".to_vec(), now)
+            .await
+            .status(),
+        400
+    );
     let response = test.discord().post_signed(br#"{"type":2}"#.to_vec(), now).await;
     assert_eq!(response.status(), 400);
     let refusal: Value = response.json().await.unwrap();
     assert_eq!(refusal["error"]["code"], "malformed");
 
     assert_eq!(test.audited("chat.request_rejected").await, 11);
-    let listed = test
-        .store
-        .list_requests(&Default::default())
-        .await
-        .unwrap();
+    let listed = test.store.list_requests(&Default::default()).await.unwrap();
     assert!(listed.is_empty(), "nothing was created");
     assert!(
         test.discord().inspect(|state| state.calls().is_empty()),
@@ -482,8 +522,7 @@ async fn unknown_people_and_bad_options_get_a_sentence() {
     let answer = test.discord().command(EVE, "help", &[]).await;
     assert!(answer.contains("/janus request"), "{answer}");
     assert!(
-        test
-            .store
+        test.store
             .list_requests(&Default::default())
             .await
             .unwrap()
@@ -508,8 +547,7 @@ async fn unknown_people_and_bad_options_get_a_sentence() {
     );
     // Namespaces: those the cluster's agent reported, minus the excluded ones, completing the
     // last of a comma list.
-    test
-        .workflow
+    test.workflow
         .report_namespaces(
             "prod",
             &["payments".into(), "checkout".into(), "kube-system".into()],
@@ -564,7 +602,10 @@ async fn a_change_made_elsewhere_edits_the_card() {
         .await
         .unwrap();
     assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
-    let card = test.discord().card_shows(&id, "Denied by admin@example.com").await;
+    let card = test
+        .discord()
+        .card_shows(&id, "Denied by admin@example.com")
+        .await;
     assert!(card.text().contains("use the staging cluster"));
 
     // The scheduler: a pending request nobody decided is denied automatically.
@@ -573,10 +614,7 @@ async fn a_change_made_elsewhere_edits_the_card() {
     test.stop_agent().await;
     let pending_expiry = test.workflow.policy().pending_expiry_seconds;
     test.clock.advance_secs(pending_expiry);
-    let report = Scheduler::new(test.workflow.clone())
-        .tick()
-        .await
-        .unwrap();
+    let report = Scheduler::new(test.workflow.clone()).tick().await.unwrap();
     assert_eq!(report.auto_denied, 1);
     let card = test
         .discord()
@@ -588,10 +626,11 @@ async fn a_change_made_elsewhere_edits_the_card() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_change_from_slack_edits_the_discord_card() {
-    use janus_fixtures::slack::payloads::{BlockActions, SlashCommand};
     use janus_fixtures::slack::SlackSigner;
+    use janus_fixtures::slack::payloads::{BlockActions, SlashCommand};
     let secret = crate::support::slack::SIGNING_SECRET;
-    let slack_section = format!("slack:\n  enabled: true\n  botToken: xoxb-test\n  signingSecret: {secret}\n");
+    let slack_section =
+        format!("slack:\n  enabled: true\n  botToken: xoxb-test\n  signingSecret: {secret}\n");
     let test = TestApp::builder()
         .config(config(&slack_section))
         .slack()
@@ -634,7 +673,9 @@ async fn a_change_from_slack_edits_the_discord_card() {
         post("/slack/interactions", click.form()).await.unwrap().status(),
         200
     );
-    test.discord().card_shows(&id, "Active · approved by bob@example.com").await;
+    test.discord()
+        .card_shows(&id, "Active · approved by bob@example.com")
+        .await;
     // And the other way round: revoked on Discord, the Slack card follows.
     test.discord().click(BOB, "janus_revoke", &id).await;
     slack
@@ -714,8 +755,7 @@ async fn retry_scheduled(test: &TestApp, outcome: &str) {
 async fn a_direct_change_through_the_workflow_edits_the_card() {
     let test = start().await;
     let id = test.discord().submit(ALICE, "prod", "checkout", "1h").await;
-    test
-        .workflow
+    test.workflow
         .execute(
             &id,
             Some(RequestState::Pending),
@@ -724,7 +764,9 @@ async fn a_direct_change_through_the_workflow_edits_the_card() {
         )
         .await
         .unwrap();
-    test.discord().card_shows(&id, "Revoked by admin@example.com").await;
+    test.discord()
+        .card_shows(&id, "Revoked by admin@example.com")
+        .await;
     test.finish().await;
 }
 
@@ -736,9 +778,7 @@ async fn a_slow_click_is_deferred_then_answered_by_editing_the_original() {
     let message = test.discord().card(&id).await;
     let clock = test.clock.clone();
     // Another writer holds the database (another replica mid-transaction): Bob's approval waits.
-    let mut blocker = sqlx::SqliteConnection::connect(&test.database_url)
-        .await
-        .unwrap();
+    let mut blocker = sqlx::SqliteConnection::connect(&test.database_url).await.unwrap();
     sqlx::query("BEGIN IMMEDIATE")
         .execute(&mut blocker)
         .await
@@ -794,10 +834,7 @@ async fn a_slow_click_is_deferred_then_answered_by_editing_the_original() {
         json!({ "type": 5, "data": { "flags": 64 } }),
         "deferred, ephemeral"
     );
-    assert_eq!(
-        test.workflow.get(&id).await.unwrap().approvals.len(),
-        0
-    );
+    assert_eq!(test.workflow.get(&id).await.unwrap().approvals.len(), 0);
 
     // The database comes back; the approval is made and the deferred answer edited.
     sqlx::query("ROLLBACK").execute(&mut blocker).await.unwrap();

@@ -14,9 +14,9 @@ use reqwest::StatusCode;
 use serde_json::Value;
 use tokio::net::TcpListener;
 
-use crate::support::{Backend, TempDir};
 use crate::support::TestApp;
 use crate::support::web::web;
+use crate::support::{Backend, TempDir};
 
 const NEWCOMER: &str = "1000000000000000042";
 const CHANNEL: &str = "1200000000000000011";
@@ -54,12 +54,12 @@ impl LinkTest {
         // ID tokens and Discord timestamps are checked on Janus's clock: start at the real time.
         let clock = ManualClock::new(SystemClock.now());
         let app = TestApp::builder()
-        .backend(Backend::Sqlite)
-        .listener(listener)
-        .config(web(&yaml))
-        .clock(clock)
-        .try_start()
-        .await
+            .backend(Backend::Sqlite)
+            .listener(listener)
+            .config(web(&yaml))
+            .clock(clock)
+            .try_start()
+            .await
             .unwrap();
         LinkTest {
             app,

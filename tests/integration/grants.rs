@@ -168,7 +168,8 @@ async fn an_agent_restart_mints_a_new_token_and_duplicates_nothing() {
         app.exec(&after, "payments", "web-1", "echo ok").await,
         Ok("ok\n".to_owned())
     );
-    let now = app.kube().objects("ServiceAccount", None).len() + app.kube().objects("RoleBinding", None).len();
+    let now =
+        app.kube().objects("ServiceAccount", None).len() + app.kube().objects("RoleBinding", None).len();
     assert_eq!(now, objects, "nothing duplicated");
 
     // The restarted agent still cleans up when the grant ends.

@@ -28,7 +28,9 @@ both_backends!(with crate::support::TestApp::builder().config(super::config()).e
 /// The standard configuration with Slack on (the policy notifies the `slack` channel). The
 /// stories run the engine alone, with their own outbox worker and a recording notifier.
 fn config() -> String {
-    format!("{STANDARD}slack:\n  enabled: true\n  botToken: xoxb-test\n  signingSecret: slack-signing-secret\n")
+    format!(
+        "{STANDARD}slack:\n  enabled: true\n  botToken: xoxb-test\n  signingSecret: slack-signing-secret\n"
+    )
 }
 
 /// What the notifier was asked, with the request state it saw.

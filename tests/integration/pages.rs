@@ -10,10 +10,10 @@ mod live;
 mod terminal_browser;
 mod terminal_page;
 
+use crate::support::Backend;
 pub use crate::support::TestApp;
 pub(crate) use crate::support::on_both_backends;
 pub use crate::support::web::{Browser, Page};
-use crate::support::Backend;
 
 /// People in [`dashboard_config`]: alice and erin request; bob, carol and dave approve `prod`
 /// and `quorum`; admin@example.com is an admin.

@@ -128,7 +128,12 @@ async fn retention_keeps_the_audit(env: &TestApp) {
 async fn pending_auto_expiry_denies_by_system() {
     for backend in [Backend::Sqlite, Backend::Postgres] {
         let config = STANDARD.replace("janus:\n", "janus:\n  pendingExpirySeconds: 600\n");
-        let Some(env) = TestApp::builder().backend(backend).config(config).try_start().await else {
+        let Some(env) = TestApp::builder()
+            .backend(backend)
+            .config(config)
+            .try_start()
+            .await
+        else {
             continue;
         };
         let request = env.submit("alice@example.com", &["payments"]).await;

@@ -10,8 +10,8 @@ use janus_fixtures::slack::payloads::{BlockActions, SlashCommand, view_submissio
 use janus_fixtures::slack::{Fault, SlackSigner};
 use serde_json::{Value, json};
 
-use crate::support::{TestApp, person};
 use crate::support::slack::{ALICE, APPROVALS, BOB, CAROL, DAVE, EVE, NOMAIL, SIGNING_SECRET, TEAM, text_of};
+use crate::support::{TestApp, person};
 
 /// Central's configuration in this story: Slack on, `prod` approved by bob or carol, `quorum`
 /// by both; `extra` is more YAML under `janus:` (indented two spaces). The fake Slack's
@@ -30,7 +30,12 @@ fn config(extra: &str) -> String {
 
 /// Central with `config(extra)`, fake Slack and a real agent on the fake cluster.
 async fn start(extra: &str) -> TestApp {
-    TestApp::builder().config(config(extra)).slack().agent().start().await
+    TestApp::builder()
+        .config(config(extra))
+        .slack()
+        .agent()
+        .start()
+        .await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
@@ -48,7 +53,9 @@ async fn the_journey_from_request_to_expiry() {
 
     let answer = test.slack().click(BOB, "janus_approve", &id, None).await;
     assert_eq!(answer, format!("You approved {id}."));
-    test.slack().card_shows(&id, "Active · approved by bob@example.com").await;
+    test.slack()
+        .card_shows(&id, "Active · approved by bob@example.com")
+        .await;
 
     // The link goes in the card's thread, bound to Alice, valid until the expiry.
     let ts = test.slack().card(&id).await;
@@ -67,7 +74,12 @@ async fn the_journey_from_request_to_expiry() {
     let params = LinkParams::from_query(query).unwrap();
     let signer = LinkSigner::from_config(&test.config.links).unwrap();
     let verified = signer
-        .verify(id.as_str(), &params, Some("alice@example.com"), test.slack().now())
+        .verify(
+            id.as_str(),
+            &params,
+            Some("alice@example.com"),
+            test.slack().now(),
+        )
         .unwrap();
     let request = test.workflow.get(&id).await.unwrap();
     assert_eq!(
@@ -92,10 +104,7 @@ async fn the_journey_from_request_to_expiry() {
     // Expiry: the scheduler ends it, the agent deletes everything, the card says so.
     test.stop_agent().await;
     test.clock.advance_secs(7_200);
-    let report = Scheduler::new(test.workflow.clone())
-        .tick()
-        .await
-        .unwrap();
+    let report = Scheduler::new(test.workflow.clone()).tick().await.unwrap();
     assert_eq!(report.expired, 1);
     test.restart_agent().await;
     test.slack().card_shows(&id, "Credentials deleted.").await;
@@ -132,7 +141,10 @@ async fn the_modal_path_submits_a_request() {
         .with_trigger_id("1337.42.trigger")
         .with_response_url(&test.slack().response_url("modal"))
         .form();
-    let response = test.slack().post_signed("/slack/commands", body, test.slack().now()).await;
+    let response = test
+        .slack()
+        .post_signed("/slack/commands", body, test.slack().now())
+        .await;
     assert_eq!(response.status(), 200);
     let view = test
         .slack()
@@ -154,7 +166,10 @@ async fn the_modal_path_submits_a_request() {
         "reason": { "value": { "type": "plain_text_input", "value": "debugging checkout" } },
     });
     let body = view_submission(ALICE, "janus_request", TEAM, values);
-    let response = test.slack().post_signed("/slack/interactions", body, test.slack().now()).await;
+    let response = test
+        .slack()
+        .post_signed("/slack/interactions", body, test.slack().now())
+        .await;
     assert_eq!(response.status(), 200);
     let answer = response.text().await.unwrap();
     assert!(answer.is_empty(), "the modal closes: {answer}");
@@ -198,14 +213,18 @@ async fn the_modal_path_submits_a_request() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn deny_with_a_reason_through_the_modal() {
     let test = start("").await;
-    let id = test.slack().submit(ALICE, "request prod payments 1h checking logs").await;
+    let id = test
+        .slack()
+        .submit(ALICE, "request prod payments 1h checking logs")
+        .await;
     test.slack().card_shows(&id, "Pending").await;
     let ts = test.slack().card(&id).await;
     let click = BlockActions::button(BOB, APPROVALS, &ts, "janus_deny_reason", id.as_str())
         .with_trigger_id("55.66.trigger")
         .with_response_url(&test.slack().response_url("deny"));
     assert_eq!(
-        test.slack().post_signed("/slack/interactions", click.form(), test.slack().now())
+        test.slack()
+            .post_signed("/slack/interactions", click.form(), test.slack().now())
             .await
             .status(),
         200
@@ -221,7 +240,8 @@ async fn deny_with_a_reason_through_the_modal() {
         json!({ "reason": { "value": { "type": "plain_text_input", "value": "not during the freeze" } } });
     let body = view_submission(BOB, "janus_deny", id.as_str(), values);
     assert_eq!(
-        test.slack().post_signed("/slack/interactions", body, test.slack().now())
+        test.slack()
+            .post_signed("/slack/interactions", body, test.slack().now())
             .await
             .status(),
         200
@@ -247,10 +267,15 @@ async fn withdraw_revoke_and_extend() {
         test.slack().click(ALICE, "janus_withdraw", &first, None).await,
         format!("You withdrew {first}.")
     );
-    test.slack().card_shows(&first, "Withdrawn by alice@example.com").await;
+    test.slack()
+        .card_shows(&first, "Withdrawn by alice@example.com")
+        .await;
 
     // Extend from the command, approved on the card; revoke from the card.
-    let id = test.slack().submit(ALICE, "request prod payments 1h investigating").await;
+    let id = test
+        .slack()
+        .submit(ALICE, "request prod payments 1h investigating")
+        .await;
     test.slack().click(BOB, "janus_approve", &id, None).await;
     test.slack().card_shows(&id, "Active").await;
     let answer = test
@@ -262,25 +287,21 @@ async fn withdraw_revoke_and_extend() {
         format!("Asked for 1h more on {id}; an approver must approve it.")
     );
     test.slack().card_shows(&id, "Extension requested: +1h").await;
-    let before = test
-        .workflow
-        .get(&id)
-        .await
-        .unwrap()
-        .expires_at
-        .unwrap();
+    let before = test.workflow.get(&id).await.unwrap().expires_at.unwrap();
     assert_eq!(
-        test.slack().click(ALICE, "janus_approve_extension", &id, None).await,
+        test.slack()
+            .click(ALICE, "janus_approve_extension", &id, None)
+            .await,
         "You cannot approve your own request; another approver must decide."
     );
     assert_eq!(
-        test.slack().click(CAROL, "janus_approve_extension", &id, None).await,
+        test.slack()
+            .click(CAROL, "janus_approve_extension", &id, None)
+            .await,
         format!("You approved the extension of {id}.")
     );
     let request = test
-        .wait_until(&test.workflow.get(&id).await.unwrap(), |r| {
-            r.extension.is_none()
-        })
+        .wait_until(&test.workflow.get(&id).await.unwrap(), |r| r.extension.is_none())
         .await;
     assert_eq!(request.expires_at.unwrap() - before, chrono::TimeDelta::hours(1));
 
@@ -296,14 +317,14 @@ async fn withdraw_revoke_and_extend() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn pending_requests_auto_expire_and_the_card_says_so() {
     let mut test = start("  pendingExpirySeconds: 900\n").await;
-    let id = test.slack().submit(ALICE, "request prod payments 1h investigating").await;
+    let id = test
+        .slack()
+        .submit(ALICE, "request prod payments 1h investigating")
+        .await;
     test.slack().card_shows(&id, "Pending").await;
     test.stop_agent().await;
     test.clock.advance_secs(900);
-    let report = Scheduler::new(test.workflow.clone())
-        .tick()
-        .await
-        .unwrap();
+    let report = Scheduler::new(test.workflow.clone()).tick().await.unwrap();
     assert_eq!(report.auto_denied, 1);
     let card = test
         .slack()
@@ -325,7 +346,9 @@ async fn a_quorum_of_two_shows_its_progress() {
         test.slack().click(BOB, "janus_approve", &id, None).await,
         format!("Your approval of {id} is recorded.")
     );
-    test.slack().card_shows(&id, "1 of 2 approvals (bob@example.com)").await;
+    test.slack()
+        .card_shows(&id, "1 of 2 approvals (bob@example.com)")
+        .await;
     assert_eq!(
         test.slack().click(BOB, "janus_approve", &id, None).await,
         "You have already approved this; another approver must add theirs."
@@ -334,7 +357,8 @@ async fn a_quorum_of_two_shows_its_progress() {
         test.slack().click(CAROL, "janus_approve", &id, None).await,
         format!("You approved {id}.")
     );
-    test.slack().card_shows(&id, "Approved by bob@example.com, carol@example.com")
+    test.slack()
+        .card_shows(&id, "Approved by bob@example.com, carol@example.com")
         .await;
     test.finish().await;
 }
@@ -342,10 +366,12 @@ async fn a_quorum_of_two_shows_its_progress() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_grant_failure_shows_the_agents_error_on_the_card() {
     let test = start("").await;
-    let id = test.slack().submit(ALICE, "request prod payments 1h investigating").await;
+    let id = test
+        .slack()
+        .submit(ALICE, "request prod payments 1h investigating")
+        .await;
     test.slack().card_shows(&id, "Pending").await;
-    test
-        .kube()
+    test.kube()
         .faults()
         .fail_next(RequestMatcher::new("create", "rolebindings"), 1, 500);
     test.slack().click(BOB, "janus_approve", &id, None).await;
@@ -368,7 +394,10 @@ async fn a_grant_failure_shows_the_agents_error_on_the_card() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_change_made_elsewhere_updates_the_card() {
     let test = start("").await;
-    let id = test.slack().submit(ALICE, "request prod payments 1h investigating").await;
+    let id = test
+        .slack()
+        .submit(ALICE, "request prod payments 1h investigating")
+        .await;
     test.slack().card_shows(&id, "Pending").await;
     // An admin denies it through the JSON API with a personal API token.
     let accounts = janus_core::accounts::Accounts::for_workflow(&test.workflow);
@@ -391,9 +420,11 @@ async fn a_change_made_elsewhere_updates_the_card() {
 
     // And the scheduler's and the agent's changes arrive the same way (see the journey and
     // the grant-failure tests); a change from the workflow directly, too.
-    let other = test.slack().submit(ALICE, "request prod checkout 1h investigating").await;
-    test
-        .workflow
+    let other = test
+        .slack()
+        .submit(ALICE, "request prod checkout 1h investigating")
+        .await;
+    test.workflow
         .execute(
             &other,
             Some(RequestState::Pending),
@@ -402,7 +433,9 @@ async fn a_change_made_elsewhere_updates_the_card() {
         )
         .await
         .unwrap();
-    test.slack().card_shows(&other, "Revoked by admin@example.com").await;
+    test.slack()
+        .card_shows(&other, "Revoked by admin@example.com")
+        .await;
     test.finish().await;
 }
 
@@ -443,7 +476,11 @@ async fn bad_requests_are_refused_change_nothing_and_are_audited() {
     assert_eq!(send(Vec::new(), body.clone()).await.unwrap().status(), 401);
     // Oversized, even when signed.
     let huge = format!("{body}&padding={}", "x".repeat(70 * 1024));
-    let status = test.slack().post_signed("/slack/commands", huge, now).await.status();
+    let status = test
+        .slack()
+        .post_signed("/slack/commands", huge, now)
+        .await
+        .status();
     assert_eq!(status, 413);
     // Signed, but the payload is not JSON / not a form.
     let status = test
@@ -460,11 +497,7 @@ async fn bad_requests_are_refused_change_nothing_and_are_audited() {
     assert_eq!(status, 400);
 
     assert_eq!(test.audited("chat.request_rejected").await, 4);
-    let listed = test
-        .store
-        .list_requests(&Default::default())
-        .await
-        .unwrap();
+    let listed = test.store.list_requests(&Default::default()).await.unwrap();
     assert!(listed.is_empty(), "nothing was created");
     assert!(
         test.slack()
@@ -478,14 +511,23 @@ async fn bad_requests_are_refused_change_nothing_and_are_audited() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn malformed_commands_and_unknown_people_get_a_sentence() {
     let test = start("").await;
-    let answer = test.slack().command(ALICE, "request prod payments soon because").await;
+    let answer = test
+        .slack()
+        .command(ALICE, "request prod payments soon because")
+        .await;
     assert!(
         answer.contains("`soon` is not a duration") && answer.contains("Usage:"),
         "{answer}"
     );
-    let answer = test.slack().command(ALICE, "request prod kube-system 1h because").await;
+    let answer = test
+        .slack()
+        .command(ALICE, "request prod kube-system 1h because")
+        .await;
     assert!(answer.contains("excluded"), "{answer}");
-    let answer = test.slack().command(NOMAIL, "request prod payments 1h because").await;
+    let answer = test
+        .slack()
+        .command(NOMAIL, "request prod payments 1h because")
+        .await;
     assert!(answer.contains("your Slack profile shows none"), "{answer}");
     assert_eq!(
         test.audited("chat.identity_refused").await,
@@ -495,8 +537,7 @@ async fn malformed_commands_and_unknown_people_get_a_sentence() {
     let answer = test.slack().command(EVE, "help").await;
     assert!(answer.contains("/janus request"), "{answer}");
     assert!(
-        test
-            .store
+        test.store
             .list_requests(&Default::default())
             .await
             .unwrap()
@@ -510,7 +551,10 @@ async fn malformed_commands_and_unknown_people_get_a_sentence() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_person_the_configuration_does_not_list_cannot_approve() {
     let test = start("").await;
-    let id = test.slack().submit(ALICE, "request prod payments 1h investigating").await;
+    let id = test
+        .slack()
+        .submit(ALICE, "request prod payments 1h investigating")
+        .await;
     let answer = test.slack().click(DAVE, "janus_approve", &id, None).await;
     assert!(
         answer.starts_with("You are not an approver for cluster `prod`"),
@@ -527,7 +571,10 @@ async fn a_person_the_configuration_does_not_list_cannot_approve() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn clicks_are_authorized_and_races_end_in_one_transition() {
     let test = start("").await;
-    let id = test.slack().submit(ALICE, "request prod payments 1h investigating").await;
+    let id = test
+        .slack()
+        .submit(ALICE, "request prod payments 1h investigating")
+        .await;
     assert_eq!(
         test.slack().click(ALICE, "janus_approve", &id, None).await,
         "You cannot approve your own request; another approver must decide."
@@ -537,10 +584,7 @@ async fn clicks_are_authorized_and_races_end_in_one_transition() {
         answer.starts_with("You are not an approver for cluster `prod`"),
         "{answer}"
     );
-    assert_eq!(
-        test.workflow.get(&id).await.unwrap().state,
-        RequestState::Pending
-    );
+    assert_eq!(test.workflow.get(&id).await.unwrap().state, RequestState::Pending);
     assert_eq!(test.audited("command.refused").await, 2);
 
     // Bob and Carol click at the same moment: one approval wins, the other is refused.
@@ -565,26 +609,24 @@ async fn clicks_are_authorized_and_races_end_in_one_transition() {
     test.slack().card_shows(&id, "Active").await;
     let answer = test.slack().click(BOB, "janus_deny", &id, None).await;
     assert!(answer.contains("active"), "{answer}");
-    assert_eq!(
-        test.workflow.get(&id).await.unwrap().state,
-        RequestState::Active
-    );
+    assert_eq!(test.workflow.get(&id).await.unwrap().state, RequestState::Active);
     test.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_ttl_chosen_on_the_card_applies() {
     let test = start("").await;
-    let id = test.slack().submit(ALICE, "request prod payments 4h investigating").await;
+    let id = test
+        .slack()
+        .submit(ALICE, "request prod payments 4h investigating")
+        .await;
     let state = json!({ "values": { "janus_actions": { "janus_ttl": {
         "type": "static_select", "selected_option": { "value": format!("{id}:3600") } } } } });
     test.slack().click(BOB, "janus_approve", &id, Some(state)).await;
-    test.slack().card_shows(&id, "Active · approved by bob@example.com · TTL 1h")
+    test.slack()
+        .card_shows(&id, "Active · approved by bob@example.com · TTL 1h")
         .await;
-    assert_eq!(
-        test.workflow.get(&id).await.unwrap().ttl_seconds,
-        3_600
-    );
+    assert_eq!(test.workflow.get(&id).await.unwrap().ttl_seconds, 3_600);
     test.finish().await;
 }
 
@@ -646,7 +688,8 @@ async fn slack_down_during_a_change_then_the_card_catches_up() {
     test.slack().come_up();
     test.stop_agent().await;
     test.clock.advance_secs(1);
-    test.slack().card_shows(&id, "Approved by bob@example.com, carol@example.com")
+    test.slack()
+        .card_shows(&id, "Approved by bob@example.com, carol@example.com")
         .await;
     test.finish().await;
 }

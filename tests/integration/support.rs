@@ -15,8 +15,8 @@ pub mod terminal;
 pub mod web;
 
 pub use app::{STANDARD, TestApp, parse_config};
-pub(crate) use backend::{both_backends, on_both_backends};
 pub use backend::{Backend, TempDir, install_crypto};
+pub(crate) use backend::{both_backends, on_both_backends};
 
 use janus_core::domain::{Draft, Principal};
 

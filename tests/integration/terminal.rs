@@ -12,11 +12,20 @@ use serde_json::{Value, json};
 use crate::support::TestApp;
 use crate::support::terminal::{PATIENCE, terminal_config};
 
+/// Central with `terminal_config(extra)`, a real agent for `prod` and the fake cluster.
+async fn terminal(extra: &str) -> TestApp {
+    TestApp::builder()
+        .config(terminal_config(extra))
+        .agent()
+        .start()
+        .await
+}
+
 const ALICE: &str = "alice@example.com";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_shell_runs_through_central_and_the_agent_and_is_recorded() {
-    let term = TestApp::builder().config(terminal_config("")).agent().start().await;
+    let term = terminal("").await;
     let request = term.active(ALICE, &["payments"]).await;
     let mut shell = term.shell(&request, ALICE).await;
 
@@ -101,7 +110,7 @@ async fn a_shell_runs_through_central_and_the_agent_and_is_recorded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn pasted_json_and_any_bytes_reach_the_shell_verbatim() {
-    let term = TestApp::builder().config(terminal_config("")).agent().start().await;
+    let term = terminal("").await;
     let request = term.active(ALICE, &["payments"]).await;
     let mut shell = term.shell(&request, ALICE).await;
     let mut payload = br#"{"v":1,"type":"resize","cols":5,"rows":5}"#.to_vec();
@@ -130,7 +139,7 @@ async fn pasted_json_and_any_bytes_reach_the_shell_verbatim() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn revoke_closes_the_session_within_500_ms_and_the_exec_stream_too() {
-    let term = TestApp::builder().config(terminal_config("")).agent().start().await;
+    let term = terminal("").await;
     let request = term.active(ALICE, &["payments"]).await;
     let mut shell = term.shell(&request, ALICE).await;
     shell.send(b"echo hello\r").await;
@@ -143,8 +152,7 @@ async fn revoke_closes_the_session_within_500_ms_and_the_exec_stream_too() {
         reason = "the revoke-to-close bound is measured on the real clock"
     )]
     let started = std::time::Instant::now();
-    term
-        .act(&request, Command::Revoke { reason: None }, "bob@example.com")
+    term.act(&request, Command::Revoke { reason: None }, "bob@example.com")
         .await;
     let closed = shell.control("closed").await;
     let elapsed = started.elapsed();
@@ -163,7 +171,7 @@ async fn revoke_closes_the_session_within_500_ms_and_the_exec_stream_too() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn expiry_closes_the_session() {
-    let term = TestApp::builder().config(terminal_config("")).agent().start().await;
+    let term = terminal("").await;
     let request = term.active(ALICE, &["payments"]).await;
     let mut shell = term.shell(&request, ALICE).await;
     let expires_at = request.expires_at.unwrap();
@@ -179,7 +187,7 @@ async fn expiry_closes_the_session() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn refusals_are_answered_before_the_upgrade_and_audited() {
-    let term = TestApp::builder().config(terminal_config("")).agent().start().await;
+    let term = terminal("").await;
     let request = term.active(ALICE, &["payments"]).await;
     let query = |namespace: &str| format!("request={}&namespace={namespace}&pod=web-1", request.id);
 
@@ -254,7 +262,7 @@ async fn refusals_are_answered_before_the_upgrade_and_audited() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn idle_timeout_closes_the_session_and_leaves_the_grant_active() {
-    let term = TestApp::builder().config(terminal_config("janus:\n  idleTimeoutSeconds: 600\n")).agent().start().await;
+    let term = terminal("janus:\n  idleTimeoutSeconds: 600\n").await;
     let request = term.active(ALICE, &["payments"]).await;
     let mut shell = term.shell(&request, ALICE).await;
     shell.send(b"echo hello\r").await;
@@ -283,7 +291,7 @@ async fn idle_timeout_closes_the_session_and_leaves_the_grant_active() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_admin_watches_read_only() {
-    let term = TestApp::builder().config(terminal_config("")).agent().start().await;
+    let term = terminal("").await;
     let request = term.active(ALICE, &["payments"]).await;
     let mut shell = term.shell(&request, ALICE).await;
     let session = shell.control("ready").await["session"]
@@ -317,7 +325,7 @@ async fn an_admin_watches_read_only() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn side_panels_use_the_grant_and_report_diagnostics() {
-    let term = TestApp::builder().config(terminal_config("")).agent().start().await;
+    let term = terminal("").await;
     let request = term.active(ALICE, &["payments"]).await;
     let cookie = term.cookie(ALICE).await;
     let base = format!("/api/v1/requests/{}/terminal", request.id);
@@ -335,8 +343,7 @@ async fn side_panels_use_the_grant_and_report_diagnostics() {
         .collect();
     assert!(names.contains(&"web-1"), "{body}");
 
-    term
-        .kube()
+    term.kube()
         .append_log("payments", "web-1", "app", "first\nsecond\nthird");
     let (status, body) = term
         .get(
@@ -346,8 +353,7 @@ async fn side_panels_use_the_grant_and_report_diagnostics() {
         .await;
     assert_eq!((status, body.as_str()), (200, "second\nthird\n"));
 
-    term
-        .kube()
+    term.kube()
         .add_event(
             "payments",
             "Pod",
@@ -397,7 +403,7 @@ async fn side_panels_use_the_grant_and_report_diagnostics() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_agent_refuses_a_session_without_a_live_grant_before_touching_kubernetes() {
-    let term = TestApp::builder().config(terminal_config("")).agent().start().await;
+    let term = terminal("").await;
     let request = term.active(ALICE, &["payments"]).await;
     // Central still sees the request Active; the agent's vault no longer holds its token (as
     // between a revoke's cleanup at the agent and the change reaching central).
@@ -417,8 +423,7 @@ async fn the_agent_refuses_a_session_without_a_live_grant_before_touching_kubern
     shell.drain().await;
     // Kubernetes never heard of it.
     assert!(
-        term
-            .kube()
+        term.kube()
             .request_log()
             .iter()
             .all(|logged| logged.namespace != "payments"),
@@ -482,7 +487,7 @@ async fn recordings_are_stored_listed_and_read(env: &TestApp) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_recording_stops_at_its_bound_and_says_so() {
-    let term = TestApp::builder().config(terminal_config("terminal:\n  recordingMaxBytes: 2000\n")).agent().start().await;
+    let term = terminal("terminal:\n  recordingMaxBytes: 2000\n").await;
     let request = term.active(ALICE, &["payments"]).await;
     let mut shell = term.shell(&request, ALICE).await;
     shell.send(b"seq 1 2000; exit\r").await;
@@ -514,12 +519,13 @@ async fn a_recording_stops_at_its_bound_and_says_so() {
 /// that exists only in memory, and execs with the grant's token; a revoke closes the session.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_embedded_agent_serves_the_terminal_and_revoke_closes_it() {
-    let term = TestApp::builder().config(terminal_config("")).embedded_agent().start().await;
+    let term = TestApp::builder()
+        .config(terminal_config(""))
+        .embedded_agent()
+        .start()
+        .await;
     // Nothing was enrolled: the in-memory key is the only identity prod's agent has.
-    assert_eq!(
-        term.store.agent_public_key("prod").await.unwrap(),
-        None
-    );
+    assert_eq!(term.store.agent_public_key("prod").await.unwrap(), None);
     let request = term.active(ALICE, &["payments"]).await;
     let mut shell = term.shell(&request, ALICE).await;
     shell.send(b"echo hello\r").await;
@@ -531,8 +537,7 @@ async fn the_embedded_agent_serves_the_terminal_and_revoke_closes_it() {
         ("payments", "web-1")
     );
 
-    term
-        .act(&request, Command::Revoke { reason: None }, "bob@example.com")
+    term.act(&request, Command::Revoke { reason: None }, "bob@example.com")
         .await;
     let closed = shell.control("closed").await;
     assert_eq!(closed["reason"], "revoked", "{closed}");
@@ -541,7 +546,10 @@ async fn the_embedded_agent_serves_the_terminal_and_revoke_closes_it() {
         .await
         .expect("the exec stream stayed open at the API server");
     assert_eq!(term.audit_details("terminal.opened").await.len(), 1);
-    assert_eq!(term.audit_details("terminal.closed").await[0]["reason"], "revoked");
+    assert_eq!(
+        term.audit_details("terminal.closed").await[0]["reason"],
+        "revoked"
+    );
     assert!(term.audit_details("agent.rejected").await.is_empty());
     term.finish().await;
 }

@@ -5,8 +5,8 @@ use janus_core::domain::RequestState;
 use janus_fixtures::browser::Browser;
 use reqwest::StatusCode;
 
-use crate::support::web::{ADMIN, ALICE, BOB, web};
 use crate::support::TestApp;
+use crate::support::web::{ADMIN, ALICE, BOB, web};
 
 const LINK_KEYS: &str = "links:\n  keys: [{ kid: k1, secret: first-secret-0123456789 }, { kid: k0, secret: old-secret-0123456789 }]\n";
 

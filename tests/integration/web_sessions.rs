@@ -5,8 +5,8 @@ use std::net::IpAddr;
 use janus_fixtures::browser::Browser;
 use reqwest::StatusCode;
 
-use crate::support::web::{ADMIN, ALICE, BOB, web};
 use crate::support::TestApp;
+use crate::support::web::{ADMIN, ALICE, BOB, web};
 
 /// The local form's `_csrf` value from its HTML.
 fn hidden(body: &str, name: &str) -> String {
@@ -19,7 +19,10 @@ fn hidden(body: &str, name: &str) -> String {
 }
 
 async fn local_app() -> (TestApp, String) {
-    let app = TestApp::builder().config(web("janus:\n  adminEmails: [admin@example.com]\n")).start().await;
+    let app = TestApp::builder()
+        .config(web("janus:\n  adminEmails: [admin@example.com]\n"))
+        .start()
+        .await;
     let password = janus_web::auth::local::ensure_admin(&app.accounts, &app.config)
         .await
         .unwrap()
@@ -134,8 +137,12 @@ async fn pages_send_anonymous_visitors_to_sign_in_and_the_api_answers_401() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn header_mode_trusts_only_the_proxy_address() {
     // The proxy is 127.0.0.1; a client connecting from 127.0.0.2 is someone else on the network.
-    let app =
-        TestApp::builder().config(web("auth:\n  mode: header\n  header:\n    trustedProxyCidrs: [127.0.0.1/32]\n")).start().await;
+    let app = TestApp::builder()
+        .config(web(
+            "auth:\n  mode: header\n  header:\n    trustedProxyCidrs: [127.0.0.1/32]\n",
+        ))
+        .start()
+        .await;
     let proxy = Browser::bound_to(IpAddr::from([127, 0, 0, 1]));
     let me = proxy
         .send(reqwest::Method::GET, &app.url("/api/v1/me"), |request| {

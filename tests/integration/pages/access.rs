@@ -4,7 +4,7 @@
 use reqwest::StatusCode;
 
 use super::on_both_backends;
-use super::{ADMIN, ALICE, BOB, TestApp, dashboard, ERIN, dashboard_yaml};
+use super::{ADMIN, ALICE, BOB, ERIN, TestApp, dashboard, dashboard_yaml};
 use crate::support::Backend;
 
 on_both_backends!(

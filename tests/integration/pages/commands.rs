@@ -6,7 +6,7 @@ use janus_core::quick_commands::QuickCommand;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use super::{ADMIN, ALICE, BOB, Browser, TestApp, dashboard, ERIN, on_both_backends};
+use super::{ADMIN, ALICE, BOB, Browser, ERIN, TestApp, dashboard, on_both_backends};
 use crate::support::Backend;
 
 on_both_backends!(

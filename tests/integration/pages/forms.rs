@@ -7,7 +7,7 @@ use janus_core::domain::{RequestId, RequestState};
 use janus_core::workflow::join_token_hash;
 use reqwest::StatusCode;
 
-use super::{ADMIN, ALICE, BOB, dashboard, ERIN, on_both_backends};
+use super::{ADMIN, ALICE, BOB, ERIN, dashboard, on_both_backends};
 use crate::support::Backend;
 
 on_both_backends!(

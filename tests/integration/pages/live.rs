@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 
-use super::{ADMIN, ALICE, BOB, Browser, dashboard, ERIN, on_both_backends};
+use super::{ADMIN, ALICE, BOB, Browser, ERIN, dashboard, on_both_backends};
 use crate::support::Backend;
 
 on_both_backends!(changes_reach_the_streams_of_those_who_may_see_them);

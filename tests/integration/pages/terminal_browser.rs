@@ -27,7 +27,11 @@ const LINK_KEY: &str = "terminal-browser-link-key-0123456789";
 async fn a_browser_runs_a_shell_splits_sends_a_quick_command_and_is_closed_by_revoke() {
     let Some(dir) = ready().await else { return };
     let extra = format!("links:\n  keys: [{{ kid: k1, secret: {LINK_KEY} }}]\n");
-    let terminal = TestApp::builder().config(terminal_config(&extra)).agent().start().await;
+    let terminal = TestApp::builder()
+        .config(terminal_config(&extra))
+        .agent()
+        .start()
+        .await;
     let request = terminal.active("alice@example.com", &["payments"]).await;
     let app = &terminal;
     let signer = janus_core::links::LinkSigner::new(
@@ -147,12 +151,7 @@ async fn a_browser_runs_a_shell_splits_sends_a_quick_command_and_is_closed_by_re
     let mut casts = Vec::new();
     for recording in &recordings {
         assert_eq!(recording.end_reason, "revoked");
-        let (_, cast) = app
-            .store
-            .recording(&recording.session)
-            .await
-            .unwrap()
-            .unwrap();
+        let (_, cast) = app.store.recording(&recording.session).await.unwrap().unwrap();
         casts.push(output_of(&cast));
     }
     assert!(

@@ -419,7 +419,11 @@ impl TestApp {
 
     /// The details of every audit event of `action`, oldest first.
     pub async fn audit_details(&self, action: &str) -> Vec<Value> {
-        self.audit(action).await.into_iter().map(|(_, details)| details).collect()
+        self.audit(action)
+            .await
+            .into_iter()
+            .map(|(_, details)| details)
+            .collect()
     }
 
     /// How many audit events of `action` there are.

@@ -44,7 +44,11 @@ impl std::ops::Deref for DiscordPart {
 }
 
 impl DiscordPart {
-    pub(super) async fn start(base: &str, clock: &ManualClock, env: &mut Vec<(String, String)>) -> DiscordPart {
+    pub(super) async fn start(
+        base: &str,
+        clock: &ManualClock,
+        env: &mut Vec<(String, String)>,
+    ) -> DiscordPart {
         let fake = FakeDiscord::start(&[APPROVALS, TEAM]).await;
         let signer = DiscordSigner::fixed();
         env.push(("JANUS_DISCORD__API_BASE_URL".to_owned(), fake.url()));

@@ -11,11 +11,14 @@ use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 
 use super::TestApp;
 
-/// The terminal stories' configuration: `prod` (approver bob) and `quorum` (bob, two
-/// approvals), plus `extra` top-level YAML (e.g. `janus:\n  idleTimeoutSeconds: 600\n`).
+/// The terminal stories' configuration: admin@example.com is an admin; `prod` (approver bob)
+/// and `quorum` (bob, two approvals); with `extra` YAML laid over it (e.g.
+/// `janus:\n  idleTimeoutSeconds: 600\n`).
 pub fn terminal_config(extra: &str) -> String {
-    format!(
-        "{extra}clusters:\n  - name: prod\n    approvers: [bob@example.com]\n  - name: quorum\n    approvers: [bob@example.com]\n    approvalsRequired: 2\n"
+    super::app::merge_yaml(
+        "janus:\n  adminEmails: [admin@example.com]\nclusters:\n  - name: prod\n    approvers: [bob@example.com]\n  \
+         - name: quorum\n    approvers: [bob@example.com]\n    approvalsRequired: 2\n",
+        extra,
     )
 }
 
