@@ -12,21 +12,19 @@
 
 mod support;
 
-use support::{now, report};
+use support::{NO_LIMITS, now, report};
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use janus_agent::{Agent, HttpCentral, build_kube_client};
 use janus_core::clock::{Clock, SystemClock};
-use janus_core::config::{AgentConfig, Config};
+use janus_core::config::AgentConfig;
 use janus_core::domain::{
-    AccessRequest, Actor, ClusterPolicy, Command, CredentialsStatus, Draft, Limits, Origin, Policy, Principal,
+    AccessRequest, Actor, Command, CredentialsStatus, Draft, Origin, Principal,
 };
-use janus_core::store::Store;
 use janus_core::workflow::Workflow;
 use janus_fixtures::kube::FakeKube;
-use tokio::net::TcpListener;
 
 const SEED: &str = include_str!("../fixtures/kube/example-seed.yaml");
 
@@ -65,36 +63,10 @@ async fn main() {
     kube.seed_yaml(SEED).unwrap();
     kube.add_token("agent", "system:serviceaccount:janus:janus-agent", &[]);
 
-    let store = Store::connect(&url).await.unwrap();
-    store.migrate().await.unwrap();
+    let yaml = format!("janus: {{ {NO_LIMITS} }}\nclusters: [{{ name: bench, approvers: [bob@example.com] }}]");
+    let janus = support::central(&yaml, &url, clock.clone()).await;
+    let (workflow, base) = (janus.workflow.clone(), janus.url().unwrap());
     let bob = Principal::parse("bob@example.com").unwrap();
-    let policy = Policy {
-        clusters: [(
-            "bench".to_owned(),
-            ClusterPolicy {
-                approvers: [bob.clone()].into(),
-                approvals_required: 1,
-            },
-        )]
-        .into(),
-        limits: Limits {
-            requests_per_hour: u32::MAX,
-            live_requests_per_user: u32::MAX,
-        },
-        ..Policy::default()
-    };
-    let workflow = Workflow::new(store.clone(), policy, clock.clone());
-    let config = Config::load(Some("clusters: [{ name: bench }]"), &[], &|_| {
-        Err(std::io::Error::other("no"))
-    })
-    .unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(janus_web::serve(
-        listener,
-        janus_web::AppState::new(workflow.clone(), config),
-        std::future::pending(),
-    ));
 
     let token = workflow
         .create_join_token("bench", "bench", Duration::from_secs(600))
@@ -175,7 +147,7 @@ async fn main() {
         })
         .count();
     println!("total {elapsed:.2} s; grant objects left in the fake: {left}");
-    store.close().await;
+    janus.shutdown().await.unwrap();
     if let Some(database) = pg {
         database.drop_database().await;
     }
