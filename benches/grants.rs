@@ -20,9 +20,7 @@ use std::time::Duration;
 use janus_agent::{Agent, HttpCentral, build_kube_client};
 use janus_core::clock::{Clock, SystemClock};
 use janus_core::config::AgentConfig;
-use janus_core::domain::{
-    AccessRequest, Actor, Command, CredentialsStatus, Draft, Origin, Principal,
-};
+use janus_core::domain::{AccessRequest, Actor, Command, CredentialsStatus, Draft, Origin, Principal};
 use janus_core::workflow::Workflow;
 use janus_fixtures::kube::FakeKube;
 
@@ -63,7 +61,8 @@ async fn main() {
     kube.seed_yaml(SEED).unwrap();
     kube.add_token("agent", "system:serviceaccount:janus:janus-agent", &[]);
 
-    let yaml = format!("janus: {{ {NO_LIMITS} }}\nclusters: [{{ name: bench, approvers: [bob@example.com] }}]");
+    let yaml =
+        format!("janus: {{ {NO_LIMITS} }}\nclusters: [{{ name: bench, approvers: [bob@example.com] }}]");
     let janus = support::central(&yaml, &url, clock.clone()).await;
     let (workflow, base) = (janus.workflow.clone(), janus.url().unwrap());
     let bob = Principal::parse("bob@example.com").unwrap();

@@ -27,8 +27,8 @@
 //! - PostgreSQL comes from `JANUS_TEST_POSTGRES_URL` (see `janus_fixtures::postgres`); it is
 //!   skipped with a note when no server answers.
 
-use std::collections::hash_map::RandomState;
 use std::collections::BTreeMap;
+use std::collections::hash_map::RandomState;
 use std::hash::BuildHasher;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -41,9 +41,7 @@ use janus::central::Central;
 use janus_core::audit::ChainVerifier;
 use janus_core::clock::ManualClock;
 use janus_core::config::Config;
-use janus_core::domain::{
-    Actor, Command, CredentialsStatus, Draft, Origin, Principal, RequestState,
-};
+use janus_core::domain::{Actor, Command, CredentialsStatus, Draft, Origin, Principal, RequestState};
 use janus_core::queue::{Completion, WorkKind, WorkOutcome};
 use janus_core::scheduler::Scheduler;
 use janus_core::store::{RequestFilter, Store};
@@ -317,7 +315,12 @@ async fn run_lifecycles(url: &str, params: &Params) -> Result<Outcome> {
     outcome
 }
 
-async fn lifecycles(store: Store, workflow: Workflow, clock: ManualClock, params: &Params) -> Result<Outcome> {
+async fn lifecycles(
+    store: Store,
+    workflow: Workflow,
+    clock: ManualClock,
+    params: &Params,
+) -> Result<Outcome> {
     let scheduler = Scheduler::new(workflow.clone());
     let shared = Arc::new(Bench {
         workflow,

@@ -31,9 +31,7 @@ use janus_agent::{Agent, Central as _, HttpCentral, build_kube_config};
 use janus_core::accounts::{Accounts, ClientInfo};
 use janus_core::clock::{Clock, SystemClock};
 use janus_core::config::AgentConfig;
-use janus_core::domain::{
-    Actor, Command, CredentialsStatus, Draft, Origin, Principal,
-};
+use janus_core::domain::{Actor, Command, CredentialsStatus, Draft, Origin, Principal};
 use janus_core::store::Store;
 use janus_core::terminal::ServerControl;
 use janus_fixtures::kube::FakeKube;

@@ -43,13 +43,15 @@ pub const NO_LIMITS: &str = "limits: { requestsPerHour: 4294967295, liveRequests
 /// Central as `janus serve` starts it (`janus::central::Central::builder`), from the YAML the
 /// benchmark shows (the policy is derived from it), on the database at `url`, on `clock`,
 /// listening on 127.0.0.1 port 0; no scheduler (the benchmarks measure the request path).
+#[expect(clippy::panic, reason = "a benchmark that cannot start stops with the reason")]
 pub async fn central(
     yaml: &str,
     url: &str,
     clock: std::sync::Arc<dyn janus_core::clock::Clock>,
 ) -> janus::central::Central {
-    let config = janus_core::config::Config::load(Some(yaml), &[], &|_| Err(std::io::Error::other("no files")))
-        .unwrap_or_else(|errors| panic!("the benchmark's configuration is invalid:\n{errors}"));
+    let config =
+        janus_core::config::Config::load(Some(yaml), &[], &|_| Err(std::io::Error::other("no files")))
+            .unwrap_or_else(|errors| panic!("the benchmark's configuration is invalid:\n{errors}"));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
         .await
         .unwrap_or_else(|error| panic!("cannot listen on loopback: {error}"));

@@ -210,7 +210,7 @@ async fn refusals_are_answered_before_the_upgrade_and_audited() {
     // A non-admin may not watch at all.
     assert_eq!(term.connect(ALICE, "watch=ts-forged").await.err(), Some(403));
     let clock = std::sync::Arc::new(term.clock.clone());
-    let agent_central = janus_agent::HttpCentral::connect(&term.agent_config(), clock)
+    let agent_central = janus_agent::HttpCentral::connect(term.agent_config(), clock)
         .await
         .unwrap();
     match agent_central.dial_session("ts-forged").await {
