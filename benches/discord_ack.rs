@@ -22,7 +22,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use janus_core::clock::{Clock, SystemClock};
-use janus_core::domain::{Draft, Origin, Principal};
+use janus_core::domain::{Draft, Principal};
 use janus_fixtures::discord::load::{LoadConfig, LoadKind, run};
 use janus_fixtures::discord::{APPLICATION_ID, BOT_TOKEN, DiscordSigner, FakeDiscord};
 
@@ -33,9 +33,7 @@ async fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let rate = env("JANUS_BENCH_RATE", 500_u32);
     let seconds = env("JANUS_BENCH_SECONDS", 10_u64);
-    let dir = std::env::temp_dir().join(format!("janus-bench-discord-{}", rand::random::<u64>()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let url = format!("sqlite://{}", dir.join("janus.db").display());
+    let (dir, url) = support::sqlite("discord");
 
     let discord = FakeDiscord::start(&["1300000000000000100"]).await;
     let signer = DiscordSigner::fixed();
@@ -53,14 +51,7 @@ async fn main() {
     let (workflow, base) = (central.workflow.clone(), central.url().unwrap());
     let store = central.store.clone();
     let alice = Principal::parse("alice@example.com").unwrap();
-    let draft = Draft {
-        cluster: "bench".into(),
-        namespaces: vec!["payments".into()],
-        ttl_seconds: None,
-        reason: "benchmark".into(),
-        profile: None,
-        origin: Origin::web(),
-    };
+    let draft = Draft::test("bench", &["payments"]);
     let request = workflow.submit(&alice, draft).await.unwrap();
 
     println!("discord_ack: {rate} requests/s for {seconds} s each, cores shared with the server");

@@ -17,9 +17,7 @@ use support::{NO_LIMITS, now, report};
 use std::sync::Arc;
 use std::time::Duration;
 
-use janus_agent::{Agent, HttpCentral, build_kube_client};
 use janus_core::clock::{Clock, SystemClock};
-use janus_core::config::AgentConfig;
 use janus_core::domain::{AccessRequest, Actor, Command, CredentialsStatus, Draft, Origin, Principal};
 use janus_core::workflow::Workflow;
 use janus_fixtures::kube::FakeKube;
@@ -64,34 +62,10 @@ async fn main() {
     let yaml =
         format!("janus: {{ {NO_LIMITS} }}\nclusters: [{{ name: bench, approvers: [bob@example.com] }}]");
     let janus = support::central(&yaml, &url, clock.clone()).await;
-    let (workflow, base) = (janus.workflow.clone(), janus.url().unwrap());
+    let workflow = janus.workflow.clone();
     let bob = Principal::parse("bob@example.com").unwrap();
 
-    let token = workflow
-        .create_join_token("bench", "bench", Duration::from_secs(600))
-        .await
-        .unwrap();
-    std::fs::write(dir.join("join-token"), token).unwrap();
-    std::fs::write(dir.join("kube-token"), "agent").unwrap();
-    let agent_config = AgentConfig {
-        central_url: base,
-        cluster_name: "bench".into(),
-        join_token_file: dir.join("join-token").display().to_string(),
-        key_file: dir.join("agent.key").display().to_string(),
-        api_server_url: kube.url(),
-        token_file: dir.join("kube-token").display().to_string(),
-        ..AgentConfig::default()
-    };
-    let central = HttpCentral::connect(&agent_config, clock.clone()).await.unwrap();
-    let client = build_kube_client(&agent_config).await.unwrap();
-    let agent = Agent::new(
-        client,
-        Arc::new(central),
-        "bench",
-        clock.clone(),
-        Duration::from_secs(5),
-    );
-    tokio::spawn(async move { agent.run(std::future::pending()).await });
+    support::agent(&janus, kube.url(), &dir, std::future::pending()).await;
 
     println!(
         "grants benchmark: {requests} requests, 2 namespaces each, {backend}, fake API server on loopback"

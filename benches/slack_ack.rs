@@ -20,7 +20,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use janus_core::clock::{Clock, SystemClock};
-use janus_core::domain::{Draft, Origin, Principal};
+use janus_core::domain::{Draft, Principal};
 use janus_fixtures::slack::FakeSlack;
 use janus_fixtures::slack::load::{LoadConfig, LoadKind, run};
 
@@ -31,9 +31,7 @@ async fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let rate = env("JANUS_BENCH_RATE", 500_u32);
     let seconds = env("JANUS_BENCH_SECONDS", 10_u64);
-    let dir = std::env::temp_dir().join(format!("janus-bench-slack-{}", rand::random::<u64>()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let url = format!("sqlite://{}", dir.join("janus.db").display());
+    let (dir, url) = support::sqlite("slack");
 
     let slack = FakeSlack::builder()
         .channel("C0APPROVALS")
@@ -52,14 +50,7 @@ async fn main() {
     let central = support::central(&yaml, &url, clock).await;
     let (workflow, base) = (central.workflow.clone(), central.url().unwrap());
     let alice = Principal::parse("alice@example.com").unwrap();
-    let draft = Draft {
-        cluster: "bench".into(),
-        namespaces: vec!["payments".into()],
-        ttl_seconds: None,
-        reason: "benchmark".into(),
-        profile: None,
-        origin: Origin::web(),
-    };
+    let draft = Draft::test("bench", &["payments"]);
     let request = workflow.submit(&alice, draft).await.unwrap();
 
     println!("slack_ack: {rate} requests/s for {seconds} s each, 2 cores shared with the server");

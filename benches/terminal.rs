@@ -27,11 +27,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{SinkExt as _, StreamExt as _};
-use janus_agent::{Agent, Central as _, HttpCentral, build_kube_config};
+use janus_agent::{Central as _, HttpCentral};
 use janus_core::accounts::{Accounts, ClientInfo};
 use janus_core::clock::{Clock, SystemClock};
 use janus_core::config::AgentConfig;
-use janus_core::domain::{Actor, Command, CredentialsStatus, Draft, Origin, Principal};
+use janus_core::domain::{Actor, Command, CredentialsStatus, Draft, Principal};
 use janus_core::store::Store;
 use janus_core::terminal::ServerControl;
 use janus_fixtures::kube::FakeKube;
@@ -124,49 +124,16 @@ async fn setup(dir: &std::path::Path) -> Setup {
     let (state, store) = (janus.state.clone(), janus.store.clone());
     let bob = Principal::parse("bob@example.com").unwrap();
 
-    let token = workflow
-        .create_join_token("bench", "bench", Duration::from_secs(600))
-        .await
-        .unwrap();
-    std::fs::write(dir.join("join-token"), token).unwrap();
-    std::fs::write(dir.join("kube-token"), "agent").unwrap();
-    let agent_config = AgentConfig {
-        central_url: base.clone(),
-        cluster_name: "bench".into(),
-        join_token_file: dir.join("join-token").display().to_string(),
-        key_file: dir.join("agent.key").display().to_string(),
-        api_server_url: kube.url(),
-        token_file: dir.join("kube-token").display().to_string(),
-        ..AgentConfig::default()
-    };
-    let central = HttpCentral::connect(&agent_config, clock.clone()).await.unwrap();
-    let kube_config = build_kube_config(&agent_config).await.unwrap();
-    let client = kube::Client::try_from(kube_config.clone()).unwrap();
-    let agent = Agent::new(
-        client,
-        Arc::new(central),
-        "bench",
-        clock.clone(),
-        Duration::from_secs(5),
-    );
-    agent.set_kube_config(kube_config);
     let (stop_agent, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        agent
-            .run(async move {
-                let _ = stopped.await;
-            })
-            .await;
-    });
+    let agent_config = support::agent(&janus, kube.url(), dir, async move {
+        let _ = stopped.await;
+    })
+    .await;
 
     let alice = Principal::parse("alice@example.com").unwrap();
     let draft = Draft {
-        cluster: "bench".into(),
-        namespaces: vec!["payments".into()],
         ttl_seconds: Some(28_800),
-        reason: "benchmark".into(),
-        profile: None,
-        origin: Origin::web(),
+        ..Draft::test("bench", &["payments"])
     };
     let request = workflow.submit(&alice, draft).await.unwrap();
     let approve = Command::Approve {

@@ -7,12 +7,12 @@ use janus_core::agent_protocol::{
     self, HEADER_CLUSTER, HEADER_SIGNATURE, HEADER_TIMESTAMP, ReportOutcome, WorkReport,
 };
 use janus_core::clock::Clock;
-use janus_core::domain::{Actor, Command, CredentialsStatus, RequestState};
+use janus_core::domain::{CredentialsStatus, RequestState};
 use janus_core::queue::WorkKind;
 use reqwest::StatusCode;
 
+use crate::support::TestApp;
 use crate::support::agent_client::{ENROLLMENT, SignedClient};
-use crate::support::{TestApp, person};
 
 async fn central() -> TestApp {
     TestApp::builder().config(ENROLLMENT).start().await
@@ -34,13 +34,8 @@ async fn a_waiting_long_poll_gets_work_the_moment_it_is_approved() {
     let central = central().await;
     let agent = enrolled(&central, "prod", 1).await;
     let request = central
-        .workflow
-        .submit(
-            &person("alice@example.com"),
-            crate::support::draft("prod", &["payments"]),
-        )
-        .await
-        .unwrap();
+        .submit_on("alice@example.com", "prod", &["payments"])
+        .await;
 
     let poll = tokio::spawn(async move {
         let work = agent.next_work(50).await;
@@ -48,19 +43,7 @@ async fn a_waiting_long_poll_gets_work_the_moment_it_is_approved() {
     });
     // Approve while the poll waits (the poll's own 50 s are on the manual clock, which does
     // not move: only the approval can answer it).
-    central
-        .workflow
-        .execute(
-            &request.id,
-            Some(RequestState::Pending),
-            Command::Approve {
-                ttl_seconds: None,
-                reason: None,
-            },
-            &Actor::Person(person("bob@example.com")),
-        )
-        .await
-        .unwrap();
+    central.approve(&request, "bob@example.com").await;
     let (agent, work) = poll.await.unwrap();
     let work = work.expect("the approval answers the poll");
     assert_eq!(work.kind, WorkKind::Grant);
@@ -181,26 +164,9 @@ async fn an_agent_only_ever_acts_for_its_own_cluster() {
     let prod = enrolled(&central, "prod", 1).await;
     let quorum = enrolled(&central, "quorum", 2).await;
     let request = central
-        .workflow
-        .submit(
-            &person("alice@example.com"),
-            crate::support::draft("prod", &["payments"]),
-        )
-        .await
-        .unwrap();
-    central
-        .workflow
-        .execute(
-            &request.id,
-            None,
-            Command::Approve {
-                ttl_seconds: None,
-                reason: None,
-            },
-            &Actor::Person(person("bob@example.com")),
-        )
-        .await
-        .unwrap();
+        .submit_on("alice@example.com", "prod", &["payments"])
+        .await;
+    central.approve(&request, "bob@example.com").await;
 
     // quorum's agent sees none of prod's work…
     assert!(quorum.next_work(0).await.is_none());

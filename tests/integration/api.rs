@@ -5,15 +5,15 @@ use std::collections::BTreeSet;
 use std::process::Stdio;
 use std::time::Duration;
 
-use janus_core::domain::{Actor, Command, RequestState};
+use janus_core::domain::RequestState;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use tokio::io::AsyncBufReadExt;
 
+use crate::support::TempDir;
 use crate::support::TestApp;
 use crate::support::both_backends;
 use crate::support::web::{ADMIN, ALICE, BOB, api, web};
-use crate::support::{TempDir, person};
 
 both_backends!(with crate::support::TestApp::builder().config(crate::support::web::web("{}")); the_request_contract_is_camel_case_lower_case_rfc3339);
 
@@ -421,19 +421,7 @@ async fn waiting_for_active_answers_when_the_grant_lands() {
         async move { api(Method::GET, &url, Some(&alice), None).await }
     });
     // Approval alone does not end the wait; the grant does.
-    let approved = app
-        .workflow
-        .execute(
-            &request.id,
-            None,
-            Command::Approve {
-                ttl_seconds: None,
-                reason: None,
-            },
-            &Actor::Person(person(BOB)),
-        )
-        .await
-        .unwrap();
+    let approved = app.approve(&request, BOB).await;
     assert_eq!(approved.state, RequestState::Approved);
     assert!(!waiting.is_finished());
     app.grant(&request).await;

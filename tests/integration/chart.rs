@@ -525,7 +525,7 @@ async fn wait_for(
     request: &AccessRequest,
     done: impl Fn(&AccessRequest) -> bool,
 ) -> AccessRequest {
-    match settle(app, request, done, Duration::from_secs(20)).await {
+    match app.settle(request, done, Duration::from_secs(20)).await {
         Ok(settled) => settled,
         Err(current) => {
             let log: Vec<String> = app
@@ -547,29 +547,6 @@ async fn wait_for(
     }
 }
 
-/// Waits (on change notifications) until `done` holds; `Err(current)` after `limit`.
-async fn settle(
-    app: &TestApp,
-    request: &AccessRequest,
-    done: impl Fn(&AccessRequest) -> bool,
-    limit: Duration,
-) -> Result<AccessRequest, AccessRequest> {
-    let mut changes = app.workflow.subscribe();
-    let wait = async {
-        loop {
-            let current = app.workflow.get(&request.id).await.unwrap();
-            if done(&current) {
-                return current;
-            }
-            let _ = changes.recv().await;
-        }
-    };
-    match tokio::time::timeout(limit, wait).await {
-        Ok(settled) => Ok(settled),
-        Err(_) => Err(app.workflow.get(&request.id).await.unwrap()),
-    }
-}
-
 /// Namespaces → request → approve → grant → exec → extend → expire → cleanup, carrying on past
 /// failures so that every step is tried.
 async fn journey(app: &mut TestApp, agent_user: &str, strict: bool) -> Journey {
@@ -578,15 +555,7 @@ async fn journey(app: &mut TestApp, agent_user: &str, strict: bool) -> Journey {
         ..Journey::default()
     };
     let request = app.submit("alice@example.com", &["payments"]).await;
-    app.act(
-        &request,
-        Command::Approve {
-            ttl_seconds: None,
-            reason: None,
-        },
-        "bob@example.com",
-    )
-    .await;
+    app.approve(&request, "bob@example.com").await;
     let granted = wait_for(app, &request, |r| r.state != RequestState::Approved).await;
     journey.active = granted.state == RequestState::Active;
     if journey.active {
@@ -626,7 +595,7 @@ async fn journey(app: &mut TestApp, agent_user: &str, strict: bool) -> Journey {
         wait_for(app, &request, cleaned_up).await
     } else {
         // With a permission taken away, cleanup may never finish; what was refused is what counts.
-        settle(app, &request, cleaned_up, Duration::from_secs(5))
+        app.settle(&request, cleaned_up, Duration::from_secs(5))
             .await
             .unwrap_or_else(|current| current)
     };

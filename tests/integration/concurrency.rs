@@ -123,14 +123,7 @@ async fn fifty_racers_on_an_active_request(env: &TestApp) {
 /// Concurrent approvals by distinct approvers are not conflicts: each counts, in order,
 /// and the quorum is reached exactly once.
 async fn approvers_racing_for_a_quorum(env: &TestApp) {
-    let request = env
-        .workflow
-        .submit(
-            &person("alice@example.com"),
-            crate::support::draft("quorum", &["web"]),
-        )
-        .await
-        .unwrap();
+    let request = env.submit_on("alice@example.com", "quorum", &["web"]).await;
     let approvers = [
         "bob@example.com",
         "carol@example.com",

@@ -192,15 +192,7 @@ async fn a_failure_in_the_second_of_three_namespaces_leaves_nothing() {
     let request = app
         .submit("alice@example.com", &["payments", "checkout", "search"])
         .await;
-    app.act(
-        &request,
-        Command::Approve {
-            ttl_seconds: None,
-            reason: None,
-        },
-        "bob@example.com",
-    )
-    .await;
+    app.approve(&request, "bob@example.com").await;
     let failed = app
         .wait_until(&request, |r| r.state == RequestState::Failed)
         .await;

@@ -13,7 +13,7 @@ use tokio::net::TcpListener;
 
 use janus::central::Central;
 
-use crate::support::{STANDARD, TempDir, install_crypto, parse_config, person};
+use crate::support::{STANDARD, TempDir, draft, install_crypto, parse_config, person};
 
 /// Splits `scheme://user@host:port/db` into (`host:port`, the URL with `{}` in its place).
 fn split_authority(url: &str) -> (String, String) {
@@ -100,24 +100,15 @@ async fn metrics_show_requests_transitions_and_queue() {
     let server = start(&url).await;
     let workflow = server.central.workflow.clone();
     let request = workflow
-        .submit(
-            &person("alice@example.com"),
-            crate::support::draft("prod", &["payments"]),
-        )
+        .submit(&person("alice@example.com"), draft("prod", &["payments"]))
         .await
         .unwrap();
-    workflow
-        .execute(
-            &request.id,
-            None,
-            janus_core::domain::Command::Approve {
-                ttl_seconds: None,
-                reason: None,
-            },
-            &janus_core::domain::Actor::Person(person("bob@example.com")),
-        )
-        .await
-        .unwrap();
+    let approve = janus_core::domain::Command::Approve {
+        ttl_seconds: None,
+        reason: None,
+    };
+    let bob = janus_core::domain::Actor::Person(person("bob@example.com"));
+    workflow.execute(&request.id, None, approve, &bob).await.unwrap();
     let (status, body) = server.get("/metrics").await;
     assert_eq!(status, 200);
     for line in [

@@ -67,11 +67,7 @@ async fn list_filters_by_state_cluster_and_requester(env: &TestApp) {
     let first = env.submit("alice@example.com", &["payments"]).await;
     let second = env.submit("erin@example.com", &["payments"]).await;
     env.approve(&second, "carol@example.com").await;
-    let quorum = env
-        .workflow
-        .submit(&person("alice@example.com"), draft("quorum", &["web"]))
-        .await
-        .unwrap();
+    let quorum = env.submit_on("alice@example.com", "quorum", &["web"]).await;
 
     let ids = |requests: Vec<janus_core::domain::AccessRequest>| {
         let mut ids: Vec<String> = requests
@@ -412,10 +408,7 @@ async fn reported_namespaces_gate_submissions(env: &TestApp) {
         excluded,
         Err(WorkflowError::Refused(DomainError::ExcludedNamespace { .. }))
     ));
-    env.workflow
-        .submit(&person("erin@example.com"), draft("prod", &["checkout"]))
-        .await
-        .unwrap();
+    env.submit_on("erin@example.com", "prod", &["checkout"]).await;
 }
 
 async fn limits_hold_under_concurrent_submissions(env: &TestApp) {

@@ -310,21 +310,14 @@ impl TestApp {
             .unwrap()
     }
 
-    /// `approver` approves the request in the state it was read in.
+    /// `approver` approves the request (with the TTL it asked for, no reason); it must be
+    /// accepted.
     pub async fn approve(&self, request: &AccessRequest, approver: &str) -> AccessRequest {
         let command = Command::Approve {
             ttl_seconds: None,
             reason: None,
         };
-        self.workflow
-            .execute(
-                &request.id,
-                Some(request.state),
-                command,
-                &Actor::Person(person(approver)),
-            )
-            .await
-            .expect("approve")
+        self.act(request, command, approver).await
     }
 
     /// An Active request of `requester` in `namespaces` of `prod`, approved by bob: granted by
@@ -384,12 +377,25 @@ impl TestApp {
             .expect("claim")
     }
 
-    /// Waits (on change notifications, not time) until `done` holds for the request.
+    /// Waits (on change notifications, not time) until `done` holds for the request; fails
+    /// after 20 s.
     pub async fn wait_until(
         &self,
         request: &AccessRequest,
         done: impl Fn(&AccessRequest) -> bool,
     ) -> AccessRequest {
+        self.settle(request, done, Duration::from_secs(20))
+            .await
+            .unwrap_or_else(|current| panic!("the request never reached the expected state: {current:?}"))
+    }
+
+    /// Waits (on change notifications) until `done` holds; `Err(current)` after `limit`.
+    pub async fn settle(
+        &self,
+        request: &AccessRequest,
+        done: impl Fn(&AccessRequest) -> bool,
+        limit: Duration,
+    ) -> Result<AccessRequest, AccessRequest> {
         let mut changes = self.workflow.subscribe();
         let wait = async {
             loop {
@@ -400,9 +406,10 @@ impl TestApp {
                 let _ = changes.recv().await;
             }
         };
-        tokio::time::timeout(Duration::from_secs(20), wait)
-            .await
-            .expect("the request never reached the expected state")
+        match tokio::time::timeout(limit, wait).await {
+            Ok(settled) => Ok(settled),
+            Err(_) => Err(self.workflow.get(&request.id).await.unwrap()),
+        }
     }
 
     /// Every audit event of `action`, as (actor, details), oldest first.
