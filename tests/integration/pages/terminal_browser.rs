@@ -12,12 +12,9 @@
 //! Needs `/usr/bin/chromium` and Node, like `pages/browser.rs` (skipped with a note unless
 //! `JANUS_REQUIRE_BROWSER=1`).
 
-use std::path::Path;
-use std::time::Duration;
-
 use janus_core::domain::RequestState;
 
-use super::browser::ready;
+use super::browser::{ready, run_script};
 use crate::support::TestApp;
 use crate::support::terminal::terminal_config;
 
@@ -95,31 +92,13 @@ async fn a_browser_runs_a_shell_splits_sends_a_quick_command_and_is_closed_by_re
     let alice = terminal.cookie("alice@example.com").await;
     let admin = terminal.cookie("admin@example.com").await;
 
-    let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/artifacts");
-    std::fs::create_dir_all(&artifacts).unwrap();
-    let screenshot = artifacts.join("terminal.png");
-    let _ = std::fs::remove_file(&screenshot);
-    let run = tokio::process::Command::new("node")
-        .arg("terminal.mjs")
-        .arg(&app.base)
-        .arg(&link)
-        .arg(&alice)
-        .arg(&admin)
-        .arg(request.id.as_str())
-        .arg(&screenshot)
-        .current_dir(&dir)
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(Duration::from_secs(180), run)
-        .await
-        .expect("the terminal journey finishes within 3 minutes")
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "the terminal journey failed:\n{stdout}\n{stderr}"
-    );
+    let (stdout, screenshot) = run_script(
+        &dir,
+        "terminal.mjs",
+        &[&app.base, &link, &alice, &admin, request.id.as_str()],
+        "terminal.png",
+    )
+    .await;
     let latency: u64 = stdout
         .lines()
         .find_map(|line| line.strip_prefix("terminal ok "))
