@@ -283,9 +283,11 @@ impl Central {
         }
     }
 
-    /// Stops serving (open long-polls return at once), the scheduler and the embedded agent,
-    /// waits for them and closes the database.
+    /// Stops the embedded agent (first, while the server it talks to still answers), then
+    /// serving (open long-polls return at once) and the scheduler; waits for them and closes
+    /// the database.
     pub async fn shutdown(mut self) -> Result<(), CentralError> {
+        self.stop_embedded_agent().await;
         let _ = self.stop.send(true);
         let served = match self.server.take() {
             Some(server) => server.await.map_err(CentralError::Task),
@@ -293,9 +295,6 @@ impl Central {
         };
         if let Some(scheduler) = self.scheduler.take() {
             let _ = scheduler.await;
-        }
-        if let Some(agent) = self.agent_task.take() {
-            let _ = agent.await;
         }
         self.store.close().await;
         served?.map_err(CentralError::Serve)
