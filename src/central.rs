@@ -326,7 +326,7 @@ async fn embedded_agent(
         .clone()
         .with_embedded_agent(config.agent.cluster_name.trim(), identity.public_key());
     tracing::info!(cluster = %config.agent.cluster_name, "starting the embedded agent");
-    match janus_agent::embedded_agent(&config.agent, workflow.clone(), url, identity).await {
+    match crate::embedded::embedded_agent(&config.agent, workflow.clone(), url, identity).await {
         Ok(agent) => Some(agent),
         Err(error) => {
             tracing::error!(error = format!("{error:#}"), "the embedded agent stopped");

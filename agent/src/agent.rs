@@ -18,10 +18,10 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use chrono::{DateTime, Utc};
-use janus_core::agent_protocol::{ReportOutcome, WorkAssignment, WorkReport};
-use janus_core::clock::Clock;
-use janus_core::queue::WorkKind;
-use janus_core::secret::Secret;
+use janus_wire::agent_protocol::WorkKind;
+use janus_wire::agent_protocol::{ReportOutcome, WorkAssignment, WorkReport};
+use janus_wire::clock::Clock;
+use janus_wire::secret::Secret;
 use tokio::sync::watch;
 use tracing::Instrument as _;
 
@@ -161,7 +161,7 @@ impl Agent {
                         let closed = self
                             .inner
                             .sessions
-                            .close_request(&grant.request_id, janus_core::terminal::CloseReason::Revoked);
+                            .close_request(&grant.request_id, janus_wire::terminal::CloseReason::Revoked);
                         if closed > 0 {
                             tracing::info!(sessions = closed, "terminal sessions of the request closed");
                         }

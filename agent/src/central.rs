@@ -1,9 +1,10 @@
 //! The `Central` port: how the agent talks to central (DESIGN §5.1).
 //!
-//! Two adapters: [`HttpCentral`] for `janus agent` (long-poll over HTTP, signed requests or
-//! a service-account token), and [`InProcessCentral`] for the agent that `janus serve` runs
-//! in-process (`agent.embedded`), which calls the [`Workflow`] directly for work and, for
-//! terminal sessions, central's own session routes on loopback ([`InProcessCentral::with_sessions`]).
+//! [`HttpCentral`] is the adapter of `janus agent` (long-poll over HTTP, signed requests or
+//! a service-account token). The agent that `janus serve` runs in-process (`agent.embedded`)
+//! talks to central through `janus::embedded::InProcessCentral` in the binary's library, which
+//! calls the workflow directly for work and, for terminal sessions, central's own session routes
+//! on loopback through an [`HttpCentral`] signed with an [`EmbeddedIdentity`].
 
 use std::fmt;
 use std::sync::Arc;
@@ -11,9 +12,8 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use ed25519_dalek::{SigningKey, VerifyingKey};
-use janus_core::agent_protocol::{ReportAck, ReportOutcome, SessionOffer, WorkAssignment, WorkReport};
-use janus_core::queue::{Completion, WorkOutcome};
-use janus_core::workflow::{Workflow, WorkflowError};
+use janus_wire::agent_protocol::{ReportAck, SessionOffer, WorkAssignment, WorkReport};
+use janus_wire::clock::Clock;
 
 mod http;
 
@@ -93,9 +93,6 @@ impl CentralError {
     }
 }
 
-/// How long the in-process agent holds a lease on an item.
-const IN_PROCESS_LEASE: Duration = Duration::from_secs(60);
-
 /// The identity of the embedded agent on central's session routes: an Ed25519 key pair made
 /// when `janus serve` starts and held in memory only (never written, never shared). Central
 /// accepts its public key for the embedded agent's cluster alone, on the two session routes
@@ -116,6 +113,19 @@ impl EmbeddedIdentity {
     pub fn public_key(&self) -> VerifyingKey {
         self.key.verifying_key()
     }
+
+    /// The embedded agent's client for central's session routes at `central_url` (the address
+    /// this process listens on, reached on loopback), signed with this key. Sessions then take
+    /// exactly the path of a separately deployed agent: the same long-poll, the same signed
+    /// dial, the same checks on both sides.
+    pub fn session_client(
+        self,
+        central_url: &str,
+        cluster: &str,
+        clock: Arc<dyn Clock>,
+    ) -> Result<HttpCentral, CentralError> {
+        HttpCentral::with_key(central_url, cluster, self.key, clock)
+    }
 }
 
 impl fmt::Debug for EmbeddedIdentity {
@@ -124,143 +134,8 @@ impl fmt::Debug for EmbeddedIdentity {
             .debug_struct("EmbeddedIdentity")
             .field(
                 "public_key",
-                &janus_core::agent_protocol::encode_public_key(&self.public_key()),
+                &janus_wire::agent_protocol::encode_public_key(&self.public_key()),
             )
             .finish()
-    }
-}
-
-/// Central in the same process: the embedded agent of `janus serve`.
-#[derive(Debug, Clone)]
-pub struct InProcessCentral {
-    workflow: Workflow,
-    cluster: String,
-    lease: Duration,
-    /// Central's session routes on loopback, signed with the [`EmbeddedIdentity`]; without
-    /// it the agent is offered no session.
-    sessions: Option<Arc<HttpCentral>>,
-}
-
-impl InProcessCentral {
-    pub fn new(workflow: Workflow, cluster: impl Into<String>) -> Self {
-        InProcessCentral {
-            workflow,
-            cluster: cluster.into(),
-            lease: IN_PROCESS_LEASE,
-            sessions: None,
-        }
-    }
-
-    /// Serves terminal sessions through central's own session routes at `central_url` (the
-    /// address this process listens on, reached on loopback), signed with `identity`. Sessions
-    /// then take exactly the path of a separately deployed agent: the same long-poll, the same
-    /// signed dial, the same checks on both sides.
-    pub fn with_sessions(
-        mut self,
-        central_url: &str,
-        identity: EmbeddedIdentity,
-    ) -> Result<Self, CentralError> {
-        let http = HttpCentral::with_key(
-            central_url,
-            &self.cluster,
-            identity.key,
-            self.workflow.clock().clone(),
-        )?;
-        self.sessions = Some(Arc::new(http));
-        Ok(self)
-    }
-
-    /// Overrides the lease taken on claimed items (default 60 s).
-    pub fn with_lease(mut self, lease: Duration) -> Self {
-        self.lease = lease;
-        self
-    }
-}
-
-#[async_trait]
-impl Central for InProcessCentral {
-    async fn next_work(&self, wait: Duration) -> Result<Option<WorkAssignment>, CentralError> {
-        let Some(item) = self
-            .workflow
-            .wait_for_work(&self.cluster, wait, self.lease)
-            .await
-            .map_err(from_workflow)?
-        else {
-            return Ok(None);
-        };
-        Ok(Some(self.workflow.assignment(&item)))
-    }
-
-    async fn report(&self, work_id: i64, report: &WorkReport) -> Result<ReportAck, CentralError> {
-        let outcome = match report.outcome {
-            ReportOutcome::Succeeded => WorkOutcome::Succeeded,
-            ReportOutcome::Failed => WorkOutcome::Failed {
-                error: report
-                    .error
-                    .clone()
-                    .unwrap_or_else(|| "the agent gave no reason".to_owned()),
-            },
-        };
-        let completion = self
-            .workflow
-            .complete_work(&self.cluster, work_id, &report.lease_token, outcome)
-            .await
-            .map_err(from_workflow)?;
-        let status = match completion {
-            Completion::Recorded => "recorded",
-            Completion::AlreadyDone => "already_done",
-            Completion::RetryScheduled => "retry_scheduled",
-        };
-        Ok(ReportAck {
-            status: status.to_owned(),
-        })
-    }
-
-    async fn report_namespaces(&self, namespaces: &[String]) -> Result<(), CentralError> {
-        self.workflow
-            .report_namespaces(&self.cluster, namespaces)
-            .await
-            .map_err(from_workflow)
-    }
-
-    async fn next_sessions(&self, wait: Duration) -> Result<Vec<SessionOffer>, CentralError> {
-        match &self.sessions {
-            Some(http) => http.next_sessions(wait).await,
-            None => {
-                futures::future::pending::<()>().await;
-                Ok(Vec::new())
-            }
-        }
-    }
-
-    async fn dial_session(&self, session: &str) -> Result<SessionSocket, CentralError> {
-        match &self.sessions {
-            Some(http) => http.dial_session(session).await,
-            None => Err(CentralError::Identity(
-                "the embedded agent was started without central's session address".to_owned(),
-            )),
-        }
-    }
-}
-
-fn from_workflow(error: WorkflowError) -> CentralError {
-    match error {
-        WorkflowError::LeaseLost => CentralError::LeaseLost,
-        WorkflowError::NotFound(what) => CentralError::Rejected {
-            status: 404,
-            message: format!("{what} was not found"),
-        },
-        WorkflowError::Refused(refusal) if refusal.is_authorization_refusal() => {
-            CentralError::Unauthorized(refusal.to_string())
-        }
-        WorkflowError::Refused(refusal) => CentralError::Rejected {
-            status: 409,
-            message: refusal.to_string(),
-        },
-        conflict @ WorkflowError::Conflict => CentralError::Busy(conflict.to_string()),
-        WorkflowError::Store(store) => CentralError::Rejected {
-            status: 503,
-            message: format!("the database is unavailable: {store}"),
-        },
     }
 }

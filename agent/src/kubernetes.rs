@@ -13,10 +13,10 @@ use std::fmt;
 use std::sync::Arc;
 
 use chrono::{DateTime, Utc};
-use janus_core::agent_protocol::{ANNOTATION_EXPIRES_AT, LABEL_MANAGED_BY, LABEL_REQUEST};
-use janus_core::clock::Clock;
-use janus_core::config::AgentConfig;
-pub(crate) use janus_core::domain::is_dns_label;
+use janus_wire::agent_config::AgentConfig;
+use janus_wire::agent_protocol::{ANNOTATION_EXPIRES_AT, LABEL_MANAGED_BY, LABEL_REQUEST};
+use janus_wire::clock::Clock;
+pub(crate) use janus_wire::names::is_dns_label;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta;
 
 use crate::vault::TokenVault;

@@ -13,16 +13,15 @@
 //! - [`Kubernetes`] — grant, cleanup, sweep, token restore; [`build_kube_client`].
 //! - [`TokenVault`] — the grant tokens, in memory only.
 //!
-//! Entry points for the binary: [`run_from_config`] and [`run_embedded`] ([`embedded_agent`]).
+//! Entry points for the binary: [`run_from_config`], and [`agent_with`] for the embedded agent.
 
 use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context as _;
-use janus_core::clock::Clock;
-use janus_core::config::AgentConfig;
-use janus_core::workflow::Workflow;
+use janus_wire::agent_config::AgentConfig;
+use janus_wire::clock::Clock;
 
 mod agent;
 mod backoff;
@@ -36,7 +35,7 @@ mod tests;
 
 pub use agent::{Agent, LONG_POLL_WAIT};
 pub use backoff::Backoff;
-pub use central::{Central, CentralError, EmbeddedIdentity, HttpCentral, InProcessCentral};
+pub use central::{Central, CentralError, EmbeddedIdentity, HttpCentral, SessionSocket};
 pub use kubernetes::{
     Deleted, GrantError, KubeConfigError, KubeFailure, Kubernetes, MANAGED_BY, MIN_TOKEN_SECONDS,
     SweepSummary, build_kube_client, build_kube_config, object_name,
@@ -90,46 +89,6 @@ pub async fn run_from_config(
         .context("The agent could not build its Kubernetes client")?;
     agent.run(shutdown).await;
     Ok(())
-}
-
-/// The agent `janus serve` runs in-process for `agent.clusterName` when `agent.embedded`
-/// is set: same Kubernetes side, work through the [`Workflow`] directly, terminal sessions
-/// through central's own session routes at `central_url` (see [`embedded_agent`]).
-pub async fn run_embedded(
-    config: &AgentConfig,
-    workflow: Workflow,
-    central_url: &str,
-    identity: EmbeddedIdentity,
-    shutdown: impl Future<Output = ()>,
-) -> anyhow::Result<()> {
-    let agent = embedded_agent(config, workflow, central_url, identity).await?;
-    agent.run(shutdown).await;
-    Ok(())
-}
-
-/// Builds the embedded agent: [`InProcessCentral`] for work, and for sessions the loopback
-/// HTTP path of central at `central_url`, signed with `identity` (whose public key central
-/// was given with `janus_web::AppState::with_embedded_agent`).
-pub async fn embedded_agent(
-    config: &AgentConfig,
-    workflow: Workflow,
-    central_url: &str,
-    identity: EmbeddedIdentity,
-) -> anyhow::Result<Agent> {
-    let cluster = config.cluster_name.trim();
-    anyhow::ensure!(
-        !cluster.is_empty(),
-        "`agent.clusterName` is empty; the embedded agent needs the cluster it manages."
-    );
-    let kube_config = build_kube_config(config)
-        .await
-        .context("The embedded agent could not build its Kubernetes client")?;
-    let clock = workflow.clock().clone();
-    let central = InProcessCentral::new(workflow, cluster)
-        .with_sessions(central_url, identity)
-        .context("The embedded agent could not reach central's session routes")?;
-    agent_with(config, kube_config, Arc::new(central), clock)
-        .context("The embedded agent could not build its Kubernetes client")
 }
 
 /// The agent of `agent.clusterName` talking to `central`: its own Kubernetes client from

@@ -16,9 +16,9 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 
 use futures::{SinkExt as _, StreamExt as _};
-use janus_core::agent_protocol::{SessionKind, SessionOffer};
-use janus_core::secret::Secret;
-use janus_core::terminal::{
+use janus_wire::agent_protocol::{SessionKind, SessionOffer};
+use janus_wire::secret::Secret;
+use janus_wire::terminal::{
     ClientControl, CloseReason, Diagnostic, DiagnosticCode, ServerControl, parse_client_control,
 };
 use k8s_openapi::api::core::v1::{Event, Pod};

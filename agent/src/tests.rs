@@ -1,7 +1,8 @@
 //! Agent tests: the Kubernetes side against the fake API server of `janus-fixtures` (real
 //! RBAC, TokenRequest, fault switches, a manual clock), `HttpCentral` against a small axum
 //! stub that checks signatures with `agent_protocol::verify`, and the run loop with a
-//! scripted central and with the in-process central on a real workflow.
+//! scripted central. (The in-process central on a real workflow lives with the binary and is
+//! tested in `tests/integration/grants.rs`.)
 
 mod central_http;
 mod grants;
@@ -14,11 +15,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use chrono::{DateTime, TimeDelta, Utc};
-use janus_core::agent_protocol::{GrantSpec, ReportAck, WorkAssignment, WorkReport};
-use janus_core::clock::{Clock, ManualClock};
-use janus_core::config::AgentConfig;
-use janus_core::queue::WorkKind;
 use janus_fixtures::kube::FakeKube;
+use janus_wire::agent_config::AgentConfig;
+use janus_wire::agent_protocol::WorkKind;
+use janus_wire::agent_protocol::{GrantSpec, ReportAck, WorkAssignment, WorkReport};
+use janus_wire::clock::{Clock, ManualClock};
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
 };
@@ -82,7 +83,8 @@ pub(crate) struct Env {
     pub kube: FakeKube,
     pub clock: ManualClock,
     pub config: AgentConfig,
-    pub dir: tempfile::TempDir,
+    /// Holds the token and key files of `config` for the test's lifetime.
+    _dir: tempfile::TempDir,
 }
 
 impl Env {
@@ -113,7 +115,7 @@ impl Env {
             kube,
             clock,
             config,
-            dir,
+            _dir: dir,
         }
     }
 

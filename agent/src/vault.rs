@@ -4,13 +4,13 @@
 //! (request id, namespace), until cleanup, the sweeper or its own expiry drops it. It is
 //! never written to a Secret, a log, a report to central or an error; after a restart the
 //! agent mints new ones ([`crate::Agent::restore_tokens`]). Tokens are
-//! [`janus_core::secret::Secret`]s, whose `Debug` and `Display` print `***`.
+//! [`janus_wire::secret::Secret`]s, whose `Debug` and `Display` print `***`.
 
 use std::collections::HashMap;
 use std::sync::Mutex;
 
 use chrono::{DateTime, Utc};
-use janus_core::secret::Secret;
+use janus_wire::secret::Secret;
 
 /// A grant's token and how long it may be used.
 #[derive(Debug, Clone, PartialEq, Eq)]

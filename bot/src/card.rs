@@ -4,7 +4,9 @@
 //! update), so a late or repeated update still shows the truth. Platforms only render it.
 
 use chrono::{DateTime, Utc};
-use janus_core::domain::{AccessRequest, Command, CredentialsStatus, Policy, RequestState};
+use janus_core::domain::{
+    AccessRequest, Action, AuditAction, Command, CredentialsStatus, Policy, RequestState, card_actions,
+};
 use janus_core::duration::format_duration;
 use janus_core::workflow::Workflow;
 
@@ -24,6 +26,21 @@ pub enum CardAction {
 }
 
 impl CardAction {
+    /// The controls that draw a domain [`Action`] on a card: Approve comes with the TTL menu
+    /// (when there are choices), Deny with its reason form.
+    fn controls(action: Action, ttl_menu: bool) -> Vec<CardAction> {
+        match action {
+            Action::Approve if ttl_menu => vec![CardAction::Approve, CardAction::TtlOverride],
+            Action::Approve => vec![CardAction::Approve],
+            Action::Deny => vec![CardAction::Deny, CardAction::DenyWithReason],
+            Action::ApproveExtension => vec![CardAction::ApproveExtension],
+            Action::DenyExtension => vec![CardAction::DenyExtension],
+            Action::Revoke => vec![CardAction::Revoke],
+            Action::Extend => vec![CardAction::Extend],
+            Action::Withdraw => vec![CardAction::Withdraw],
+        }
+    }
+
     /// What a click on this control asks of the workflow: the state the clicked card must still
     /// show (a click on a card that moved on is refused) and the command, run as the person who
     /// clicked. `ttl_seconds` is an approver's choice from the TTL menu. `None` for Extend, which
@@ -165,7 +182,6 @@ pub struct Card {
 pub async fn current_card(workflow: &Workflow, request: &AccessRequest) -> Card {
     let decided_by = if request.state.is_terminal() {
         workflow
-            .store()
             .audit_for_request(&request.id)
             .await
             .ok()
@@ -173,7 +189,9 @@ pub async fn current_card(workflow: &Workflow, request: &AccessRequest) -> Card 
                 events
                     .iter()
                     .rev()
-                    .find(|event| event.action.starts_with("request."))
+                    .find(|event| {
+                        AuditAction::parse(&event.action).is_some_and(AuditAction::is_request_decision)
+                    })
                     .map(|event| event.actor.clone())
             })
     } else {
@@ -243,24 +261,11 @@ pub fn card(request: &AccessRequest, policy: &Policy, decided_by: Option<&str>) 
             .to_owned(),
         );
     }
-    let actions = match request.state {
-        RequestState::Pending => vec![
-            CardAction::Approve,
-            CardAction::TtlOverride,
-            CardAction::Deny,
-            CardAction::DenyWithReason,
-            CardAction::Withdraw,
-        ],
-        RequestState::Approved => vec![CardAction::Revoke, CardAction::Withdraw],
-        RequestState::Active if request.extension.is_some() => vec![
-            CardAction::ApproveExtension,
-            CardAction::DenyExtension,
-            CardAction::Revoke,
-            CardAction::Withdraw,
-        ],
-        RequestState::Active => vec![CardAction::Revoke, CardAction::Extend, CardAction::Withdraw],
-        _ => Vec::new(),
-    };
+    let ttl_options = policy.approval_ttl_choices();
+    let actions = card_actions(request)
+        .into_iter()
+        .flat_map(|action| CardAction::controls(action, !ttl_options.is_empty()))
+        .collect();
     Card {
         request_id: request.id.to_string(),
         state: request.state,
@@ -276,50 +281,44 @@ pub fn card(request: &AccessRequest, policy: &Policy, decided_by: Option<&str>) 
             .then_some(request.expires_at)
             .flatten(),
         actions,
-        ttl_options: ttl_options(policy),
+        ttl_options,
     }
 }
 
-/// The TTLs an approver may pick: `approvalTtlOptions` up to the maximum.
-pub fn ttl_options(policy: &Policy) -> Vec<u64> {
-    policy
-        .approval_ttl_options
-        .iter()
-        .copied()
-        .filter(|ttl| *ttl <= policy.max_ttl_seconds)
-        .collect()
-}
-
 /// The one-line message a requester gets about an event, if any.
-pub fn direct_message(request: &AccessRequest, event: &str) -> Option<String> {
+pub fn direct_message(request: &AccessRequest, event: AuditAction) -> Option<String> {
     let id = &request.id;
     let text = match event {
-        "request.approved" => format!("Your request {id} was approved; access is being set up."),
-        "request.denied" => match &request.deny_reason {
+        AuditAction::RequestApproved => format!("Your request {id} was approved; access is being set up."),
+        AuditAction::RequestDenied => match &request.deny_reason {
             Some(reason) => format!("Your request {id} was denied: {reason}"),
             None => format!("Your request {id} was denied."),
         },
-        "grant.succeeded" => match request.expires_at {
+        AuditAction::GrantSucceeded => match request.expires_at {
             Some(at) => format!(
                 "Your access for {id} is active until {} UTC.",
                 at.format("%Y-%m-%d %H:%M")
             ),
             None => format!("Your access for {id} is active."),
         },
-        "request.expiring" if request.state == RequestState::Active => {
+        AuditAction::RequestExpiring if request.state == RequestState::Active => {
             format!("Your access for {id} ends in less than 10 minutes.")
         }
-        "request.expired" => format!("Your access for {id} has expired; its credentials are being deleted."),
-        "request.revoked" => format!("Your access for {id} was revoked."),
-        "request.failed" | "grant.failed" if request.state == RequestState::Failed => format!(
-            "Your request {id} failed: {}",
-            request
-                .end_reason
-                .as_deref()
-                .unwrap_or("the agent reported an error")
-        ),
-        "extension.approved" => format!("The extension of {id} was approved."),
-        "extension.denied" => format!("The extension of {id} was denied."),
+        AuditAction::RequestExpired => {
+            format!("Your access for {id} has expired; its credentials are being deleted.")
+        }
+        AuditAction::RequestRevoked => format!("Your access for {id} was revoked."),
+        AuditAction::RequestFailed | AuditAction::GrantFailed if request.state == RequestState::Failed => {
+            format!(
+                "Your request {id} failed: {}",
+                request
+                    .end_reason
+                    .as_deref()
+                    .unwrap_or("the agent reported an error")
+            )
+        }
+        AuditAction::ExtensionApproved => format!("The extension of {id} was approved."),
+        AuditAction::ExtensionDenied => format!("The extension of {id} was denied."),
         _ => return None,
     };
     Some(text)

@@ -7,14 +7,16 @@
 //!   trace. The error is the sentence shown ephemerally to that person.
 //! - [`audit`]: append an audit event, logging (never failing) when the store is down.
 
-use janus_core::domain::{AccessRequest, Actor, Command, NewEvent, Principal, RequestId, RequestState};
+use janus_core::domain::{
+    AccessRequest, Actor, AuditAction, Command, NewEvent, Principal, RequestId, RequestState,
+};
 use janus_core::workflow::{Workflow, WorkflowError};
 use serde_json::json;
 
 /// Appends an audit event; a failure is logged, never shown.
 pub async fn audit(
     workflow: &Workflow,
-    action: &'static str,
+    action: AuditAction,
     actor: &str,
     id: Option<&RequestId>,
     details: serde_json::Value,
@@ -36,7 +38,7 @@ pub async fn audit(
 pub async fn identity_refused(workflow: &Workflow, platform: &str, user_id: &str, code: &str) {
     audit(
         workflow,
-        "chat.identity_refused",
+        AuditAction::ChatIdentityRefused,
         &format!("{platform}:{user_id}"),
         None,
         serde_json::json!({ "platform": platform, "code": code }),
@@ -70,7 +72,7 @@ pub async fn act(
                 };
                 audit(
                     workflow,
-                    "command.refused",
+                    AuditAction::CommandRefused,
                     &person.audit_name(),
                     Some(id),
                     json!({ "command": verb, "code": code, "platform": platform }),

@@ -141,7 +141,7 @@ impl Discord {
         tracing::warn!(code, "refused a Discord request: {message}");
         crate::chat::audit(
             &self.workflow,
-            "chat.request_rejected",
+            janus_core::domain::AuditAction::ChatRequestRejected,
             CHANNEL,
             None,
             json!({ "platform": CHANNEL, "code": code }),
@@ -155,15 +155,10 @@ impl Discord {
     async fn principal(&self, user_id: &str) -> Result<Principal, String> {
         let email = match self.config.discord.users.get(user_id) {
             Some(email) => Some(email.clone()),
-            None => self
-                .workflow
-                .store()
-                .discord_principal(user_id)
-                .await
-                .map_err(|error| {
-                    tracing::warn!(%error, "could not look up a Discord account");
-                    "Janus could not look up your account right now; try again in a moment.".to_owned()
-                })?,
+            None => self.workflow.discord_principal(user_id).await.map_err(|error| {
+                tracing::warn!(%error, "could not look up a Discord account");
+                "Janus could not look up your account right now; try again in a moment.".to_owned()
+            })?,
         };
         let Some(email) = email else {
             crate::chat::identity_refused(&self.workflow, CHANNEL, user_id, "unlinked").await;

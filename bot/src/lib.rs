@@ -15,4 +15,5 @@
 pub mod card;
 pub mod chat;
 pub mod discord;
+pub mod notifier;
 pub mod slack;

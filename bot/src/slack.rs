@@ -99,7 +99,7 @@ impl Slack {
         let Err(error) = result else { return Ok(()) };
         tracing::warn!(code = error.code(), "refused a Slack request: {error}");
         self.audit(
-            "chat.request_rejected",
+            janus_core::domain::AuditAction::ChatRequestRejected,
             "slack",
             None,
             json!({ "platform": CHANNEL, "code": error.code() }),
@@ -111,7 +111,7 @@ impl Slack {
 
     async fn audit(
         &self,
-        action: &'static str,
+        action: janus_core::domain::AuditAction,
         actor: &str,
         id: Option<&RequestId>,
         details: serde_json::Value,

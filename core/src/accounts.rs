@@ -17,6 +17,7 @@
 //!   `api_token.created`, `api_token.revoked`, `auth.local_password_set`, `link.redeemed`, each
 //!   committed with the change it records.
 
+use crate::domain::AuditAction;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -30,8 +31,7 @@ use crate::clock::Clock;
 use crate::digest::{hex, sha256_hex};
 use crate::domain::{NewEvent, Principal, RequestId};
 use crate::secret::Secret;
-use crate::store::accounts::{NewApiToken, NewSession};
-use crate::store::{Store, StoreError};
+use crate::store::{NewApiToken, NewSession, Store, StoreError};
 use crate::workflow::Workflow;
 
 /// How long a session lasts from sign-in.
@@ -51,47 +51,7 @@ const TOUCH_INTERVAL_SECONDS: i64 = 60;
 const MAX_TOKEN_NAME_CHARS: usize = 100;
 const MAX_USER_AGENT_CHARS: usize = 300;
 
-/// A dashboard session as stored (the secret is not).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct SessionRecord {
-    /// The public id, shown on the user's page to revoke the session.
-    pub id: String,
-    pub principal: Principal,
-    /// Groups from the identity provider at sign-in (approver groups).
-    pub groups: Vec<String>,
-    /// `oidc`, `github`, `local`, `link` or `header`.
-    pub method: String,
-    pub created_at: DateTime<Utc>,
-    pub last_seen_at: DateTime<Utc>,
-    pub expires_at: DateTime<Utc>,
-    pub revoked_at: Option<DateTime<Utc>>,
-    pub user_agent: String,
-    pub ip: String,
-}
-
-impl SessionRecord {
-    pub fn is_live(&self, now: DateTime<Utc>) -> bool {
-        self.revoked_at.is_none() && self.expires_at > now
-    }
-}
-
-/// A personal API token as stored (the secret is not).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ApiTokenRecord {
-    pub id: String,
-    pub principal: Principal,
-    pub name: String,
-    pub created_at: DateTime<Utc>,
-    pub expires_at: DateTime<Utc>,
-    pub last_used_at: Option<DateTime<Utc>>,
-    pub revoked_at: Option<DateTime<Utc>>,
-}
-
-impl ApiTokenRecord {
-    pub fn is_live(&self, now: DateTime<Utc>) -> bool {
-        self.revoked_at.is_none() && self.expires_at > now
-    }
-}
+pub use crate::store::{ApiTokenRecord, SessionRecord};
 
 /// Where a sign-in came from, for the user's list of sessions.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -158,7 +118,7 @@ impl Accounts {
             ip: &client.ip,
         };
         let event = person_event(
-            "auth.signed_in",
+            AuditAction::AuthSignedIn,
             principal,
             json!({ "method": method, "session": id, "ip": client.ip }),
         );
@@ -209,7 +169,11 @@ impl Accounts {
 
     /// Ends one of `principal`'s sessions. False when it is not theirs or already ended.
     pub async fn sign_out(&self, principal: &Principal, session_id: &str) -> Result<bool, AccountsError> {
-        let event = person_event("auth.signed_out", principal, json!({ "session": session_id }));
+        let event = person_event(
+            AuditAction::AuthSignedOut,
+            principal,
+            json!({ "session": session_id }),
+        );
         let revoked = self
             .store
             .revoke_sessions(principal.as_str(), Some(session_id), &event, self.clock.now())
@@ -219,7 +183,7 @@ impl Accounts {
 
     /// Ends every live session of `principal`; returns how many.
     pub async fn sign_out_everywhere(&self, principal: &Principal) -> Result<u64, AccountsError> {
-        let event = person_event("auth.signed_out_everywhere", principal, json!({}));
+        let event = person_event(AuditAction::AuthSignedOutEverywhere, principal, json!({}));
         Ok(self
             .store
             .revoke_sessions(principal.as_str(), None, &event, self.clock.now())
@@ -256,7 +220,7 @@ impl Accounts {
             expires_at,
         };
         let event = person_event(
-            "api_token.created",
+            AuditAction::ApiTokenCreated,
             principal,
             json!({ "token": id, "name": name, "expiresAt": crate::time::format_rfc3339(expires_at) }),
         );
@@ -305,7 +269,7 @@ impl Accounts {
 
     /// Revokes one of `principal`'s tokens. False when it is not theirs or already revoked.
     pub async fn revoke_api_token(&self, principal: &Principal, id: &str) -> Result<bool, AccountsError> {
-        let event = person_event("api_token.revoked", principal, json!({ "token": id }));
+        let event = person_event(AuditAction::ApiTokenRevoked, principal, json!({ "token": id }));
         Ok(self
             .store
             .revoke_api_token(principal.as_str(), id, &event, self.clock.now())
@@ -326,7 +290,7 @@ impl Accounts {
         replace: bool,
     ) -> Result<bool, AccountsError> {
         let event = NewEvent {
-            action: "auth.local_password_set",
+            action: AuditAction::AuthLocalPasswordSet,
             actor: "system".to_owned(),
             request_id: None,
             cluster: None,
@@ -348,7 +312,7 @@ impl Accounts {
         expires_at: DateTime<Utc>,
     ) -> Result<bool, AccountsError> {
         let event = NewEvent {
-            action: "link.redeemed",
+            action: AuditAction::LinkRedeemed,
             actor: principal.to_string(),
             request_id: Some(request_id.clone()),
             cluster: None,
@@ -418,7 +382,7 @@ fn random_bytes<const N: usize>() -> [u8; N] {
     bytes
 }
 
-fn person_event(action: &'static str, principal: &Principal, details: serde_json::Value) -> NewEvent {
+fn person_event(action: AuditAction, principal: &Principal, details: serde_json::Value) -> NewEvent {
     NewEvent {
         action,
         actor: principal.to_string(),

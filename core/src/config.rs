@@ -38,6 +38,7 @@
 //! not checked here. OIDC `clientSecret` is optional (public clients with PKCE).
 
 mod checks;
+mod policy;
 mod schema;
 #[cfg(test)]
 mod tests;
@@ -49,6 +50,7 @@ use std::path::Path;
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::secret::{REDACTED, Secret};
+pub use janus_wire::agent_config::{AgentConfig, AgentIdentityMode};
 
 /// The whole configuration of central and of the agent.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -104,20 +106,20 @@ pub struct JanusSettings {
 }
 
 impl Default for JanusSettings {
+    /// The domain's defaults (`Policy::default`), written once there.
     fn default() -> Self {
+        let defaults = crate::domain::Policy::default();
         Self {
-            default_ttl_seconds: 3600,
-            max_ttl_seconds: 28_800,
-            approval_ttl_options: vec![3600, 7200, 14_400, 28_800],
-            pending_expiry_seconds: 0,
-            grant_timeout_seconds: 120,
+            default_ttl_seconds: defaults.default_ttl_seconds,
+            max_ttl_seconds: defaults.max_ttl_seconds,
+            approval_ttl_options: defaults.approval_ttl_options,
+            pending_expiry_seconds: defaults.pending_expiry_seconds,
+            grant_timeout_seconds: defaults.grant_timeout_seconds,
             idle_timeout_seconds: 900,
-            retention_seconds: 86_400,
+            retention_seconds: defaults.retention_seconds,
             display_timezone: "UTC".to_owned(),
             admin_emails: Vec::new(),
-            excluded_namespaces: ["kube-system", "kube-public", "kube-node-lease", "janus"]
-                .map(str::to_owned)
-                .to_vec(),
+            excluded_namespaces: defaults.excluded_namespaces.into_iter().collect(),
             limits: Limits::default(),
         }
     }
@@ -133,9 +135,10 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
+        let defaults = crate::domain::Policy::default().limits;
         Self {
-            requests_per_hour: 10,
-            live_requests_per_user: 5,
+            requests_per_hour: defaults.requests_per_hour,
+            live_requests_per_user: defaults.live_requests_per_user,
         }
     }
 }
@@ -392,7 +395,7 @@ impl Default for LinksConfig {
     fn default() -> Self {
         Self {
             mode: LinksMode::default(),
-            ttl_seconds: 28_800,
+            ttl_seconds: crate::domain::Policy::default().link_ttl_seconds,
             keys: vec![LinkKeyConfig {
                 kid: "k1".to_owned(),
                 secret: Secret::default(),
@@ -538,59 +541,6 @@ pub enum AgentAuthMode {
     Enrollment,
     Tokenreview,
     Issuer,
-}
-
-/// Settings of `janus agent` (`agent:`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "camelCase", deny_unknown_fields, default)]
-pub struct AgentConfig {
-    pub central_url: String,
-    pub cluster_name: String,
-    pub join_token_file: String,
-    /// Empty means in-cluster configuration, then `~/.kube/config`.
-    pub kubeconfig: String,
-    /// How the agent proves who it is to central: `enrollment` (join token once, then
-    /// requests signed with its Ed25519 key) or `serviceaccount` (its projected token).
-    pub auth: AgentIdentityMode,
-    /// Where the agent keeps its Ed25519 key (created at first enrollment).
-    pub key_file: String,
-    /// The projected service-account token (audience `janus`), for `auth: serviceaccount`.
-    pub service_account_token_file: String,
-    /// An explicit API server URL, instead of kubeconfig or in-cluster configuration.
-    pub api_server_url: String,
-    /// The bearer token file for `apiServerUrl`.
-    pub token_file: String,
-    /// `janus serve` also runs the agent for `clusterName` in-process.
-    pub embedded: bool,
-    /// How often the agent's own sweeper looks for expired objects (default 5).
-    pub sweep_interval_seconds: u64,
-}
-
-impl Default for AgentConfig {
-    fn default() -> Self {
-        Self {
-            central_url: String::new(),
-            cluster_name: String::new(),
-            join_token_file: String::new(),
-            kubeconfig: String::new(),
-            auth: AgentIdentityMode::default(),
-            key_file: "/var/lib/janus/agent.key".to_owned(),
-            service_account_token_file: "/var/run/secrets/janus/token".to_owned(),
-            api_server_url: String::new(),
-            token_file: String::new(),
-            embedded: false,
-            sweep_interval_seconds: 5,
-        }
-    }
-}
-
-/// How an agent authenticates to central.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum AgentIdentityMode {
-    #[default]
-    Enrollment,
-    Serviceaccount,
 }
 
 /// One thing wrong with the configuration: the key (camelCase path) and one sentence.

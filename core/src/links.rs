@@ -30,7 +30,10 @@ use hmac::{Hmac, Mac};
 use serde::Deserialize;
 use sha2::Sha256;
 
+use chrono::{DateTime, Utc};
+
 use crate::config::LinksConfig;
+use crate::domain::{AccessRequest, Policy};
 use crate::secret::{REDACTED, Secret};
 
 type HmacSha256 = Hmac<Sha256>;
@@ -152,7 +155,28 @@ impl LinkSigner {
             .unwrap_or_default()
     }
 
+    /// The terminal link of `request` for its requester, signed `now`: the one place every
+    /// delivery path (chat thread, direct message, dashboard button, API, CLI) gets a link
+    /// from. It stops working when [`Policy::link_expiry`] says (the grant's end or
+    /// `links.ttlSeconds`, whichever is first). `None` unless the request is Active.
+    pub fn terminal_link(
+        &self,
+        request: &AccessRequest,
+        policy: &Policy,
+        now: DateTime<Utc>,
+        base_url: &str,
+    ) -> Option<String> {
+        let expires_at = policy.link_expiry(request, now)?;
+        let link = self.sign(
+            request.id.as_str(),
+            request.requester.as_str(),
+            expires_at.timestamp(),
+        );
+        Some(link.url(base_url))
+    }
+
     /// Signs a link to `request_id` for `principal` (a canonical email) valid until `expires_at_unix`.
+    /// Terminal links for people come from [`LinkSigner::terminal_link`]; this is its primitive.
     pub fn sign(&self, request_id: &str, principal: &str, expires_at_unix: i64) -> SignedLink {
         let (kid, sig) = match self.keys.get(self.active) {
             Some((kid, mac)) => {

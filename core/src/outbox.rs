@@ -15,31 +15,11 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 
-use crate::domain::{AccessRequest, NoticeKind, RequestId};
+use crate::domain::{AccessRequest, NoticeKind};
 use crate::store::StoreError;
 use crate::workflow::{Workflow, WorkflowError};
 
-/// One claimed notice.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct OutboxItem {
-    pub id: i64,
-    pub channel: String,
-    pub request_id: RequestId,
-    pub kind: NoticeKind,
-    /// The audit action that caused it (`request.approved`, `request.expiring`, …).
-    pub event: String,
-    /// Earlier delivery attempts.
-    pub attempts: i64,
-}
-
-/// Where a request's card lives on a channel.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ChatMessageRef {
-    /// The channel or conversation id.
-    pub conversation: String,
-    /// The message id (Slack's `ts`, Discord's snowflake).
-    pub message: String,
-}
+pub use crate::store::{ChatMessageRef, OutboxItem};
 
 /// Why a delivery did not happen.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]

@@ -1,20 +1,26 @@
 //! Where Janus keeps requests, the audit chain and agent work: SQLite (default, embedded,
 //! WAL) or PostgreSQL, chosen once from the database URL.
 //!
-//! Both backends run the same SQL, stamped out by one macro (`store/backend.rs`); only
-//! connecting, beginning a write transaction, row locks, wake-ups and leader election
-//! differ (`store/sqlite.rs`, `store/postgres.rs`).
+//! The port is a set of role traits ([`RequestStore`], [`AuditStore`], [`WorkStore`],
+//! [`AgentStore`], [`SearchStore`], [`OutboxStore`], [`AccountStore`], [`DiscordStore`],
+//! [`QuickCommandStore`], [`RecordingStore`]) gathered by [`StoreBackend`], implemented once per
+//! backend. Both backends run the same SQL, stamped out by one macro per role (`store/*.rs`);
+//! only connecting, beginning a write transaction, row locks, wake-ups and leader election
+//! differ (`store/sqlite.rs`, `store/postgres.rs`). The record types the port speaks live here
+//! too, so the store imports nothing from the workflow, the outbox worker or the accounts
+//! service; they import from it.
 //!
 //! **Invariant:** every state change is one transaction that locks the request row,
 //! runs the pure domain function on what it read, writes the request guarded by its
 //! version, appends the audit events to the chain and queues the implied work. Either all
 //! of it commits or none of it does.
 
-pub(crate) mod accounts;
+pub mod accounts;
 pub mod agents;
 mod backend;
 pub mod discord;
-mod outbox;
+pub mod outbox;
+mod port;
 mod postgres;
 pub mod quick_commands;
 pub mod recordings;
@@ -22,17 +28,25 @@ mod rows;
 pub mod search;
 mod sqlite;
 
-use chrono::{DateTime, Utc};
+use std::fmt;
+use std::ops::Deref;
+use std::sync::Arc;
 
+pub use accounts::{AccountStore, ApiTokenRecord, NewApiToken, NewSession, SessionRecord};
+pub use agents::{AgentRecord, AgentStore, NamespaceReport};
+pub use discord::{DiscordAccount, DiscordStore};
+pub use outbox::{ChatMessageRef, OutboxItem, OutboxStore};
+pub use port::{
+    ApplyResult, ApplyToEach, ApplyToRequest, AuditStore, BuildRequest, RequestStore, StoreBackend, WorkStore,
+};
 pub use postgres::PgStore;
+pub use quick_commands::QuickCommandStore;
+pub use recordings::{Recording, RecordingStore};
+pub use search::SearchStore;
 pub use sqlite::SqliteStore;
 
-use crate::audit::AuditRecord;
-use crate::domain::{
-    AccessRequest, DomainError, NewEvent, RequestId, RequestState, Transition, UserActivity,
-};
-use crate::outbox::{ChatMessageRef, OutboxItem};
-use crate::queue::{Completion, WorkItem, WorkKind, WorkOutcome};
+use crate::domain::{DomainError, RequestId, RequestState};
+pub use crate::enrollment::EnrollmentRefusal;
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -50,8 +64,52 @@ pub enum StoreError {
     UnsupportedUrl(String),
     #[error("stored data could not be read: {0}")]
     Corrupt(String),
-    #[error("database error: {0}")]
-    Database(String),
+    /// The driver's error is the source. The text names only its kind (and a SQLSTATE code),
+    /// never a value, a statement or a URL.
+    #[error("the database failed ({})", describe(.0))]
+    Database(#[source] sqlx::Error),
+    #[error("the database migration failed ({})", describe_migration(.0))]
+    Migrate(#[source] sqlx::migrate::MigrateError),
+}
+
+/// What kind of driver failure `error` is, without its values.
+fn describe(error: &sqlx::Error) -> String {
+    match error {
+        sqlx::Error::Database(db) => match db.code() {
+            Some(code) => format!("the server refused a statement, code {code}"),
+            None => "the server refused a statement".to_owned(),
+        },
+        sqlx::Error::Io(_) => "cannot reach the server".to_owned(),
+        sqlx::Error::Tls(_) => "TLS failed".to_owned(),
+        sqlx::Error::Configuration(_) | sqlx::Error::ConfigFile(_) => {
+            "the database URL is not usable".to_owned()
+        }
+        sqlx::Error::PoolTimedOut => "no connection became free in time".to_owned(),
+        sqlx::Error::PoolClosed => "the store is closed".to_owned(),
+        sqlx::Error::Protocol(_) | sqlx::Error::WorkerCrashed => "the connection broke".to_owned(),
+        sqlx::Error::Decode(_)
+        | sqlx::Error::ColumnDecode { .. }
+        | sqlx::Error::ColumnNotFound(_)
+        | sqlx::Error::ColumnIndexOutOfBounds { .. }
+        | sqlx::Error::TypeNotFound { .. } => "a row could not be read".to_owned(),
+        sqlx::Error::Migrate(migration) => describe_migration(migration),
+        _ => "see the cause".to_owned(),
+    }
+}
+
+/// What went wrong while migrating, by migration number.
+fn describe_migration(error: &sqlx::migrate::MigrateError) -> String {
+    use sqlx::migrate::MigrateError;
+    match error {
+        MigrateError::Execute(error) => describe(error),
+        MigrateError::ExecuteMigration(error, version) => format!("migration {version}: {}", describe(error)),
+        MigrateError::VersionMissing(version) => {
+            format!("migration {version} was applied but this Janus does not know it; run a newer Janus")
+        }
+        MigrateError::VersionMismatch(version) => format!("migration {version} changed after it was applied"),
+        MigrateError::Dirty(version) => format!("migration {version} was left half-applied"),
+        _ => "see the cause".to_owned(),
+    }
 }
 
 impl From<sqlx::Error> for StoreError {
@@ -65,38 +123,14 @@ impl From<sqlx::Error> for StoreError {
                 StoreError::Conflict
             }
             sqlx::Error::RowNotFound => StoreError::NotFound(String::new()),
-            _ => StoreError::Database(error.to_string()),
+            _ => StoreError::Database(error),
         }
     }
 }
 
 impl From<sqlx::migrate::MigrateError> for StoreError {
     fn from(error: sqlx::migrate::MigrateError) -> Self {
-        StoreError::Database(format!("migration failed: {error}"))
-    }
-}
-
-/// Why a join token was not accepted.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
-pub enum EnrollmentRefusal {
-    #[error("the join token is not known")]
-    UnknownToken,
-    #[error("the join token was already used")]
-    TokenUsed,
-    #[error("the join token has expired")]
-    TokenExpired,
-    #[error("the join token was made for another cluster")]
-    WrongCluster,
-}
-
-impl EnrollmentRefusal {
-    pub fn code(self) -> &'static str {
-        match self {
-            EnrollmentRefusal::UnknownToken => "unknown_join_token",
-            EnrollmentRefusal::TokenUsed => "join_token_used",
-            EnrollmentRefusal::TokenExpired => "join_token_expired",
-            EnrollmentRefusal::WrongCluster => "join_token_wrong_cluster",
-        }
+        StoreError::Migrate(error)
     }
 }
 
@@ -132,338 +166,47 @@ pub struct QueueDepth {
     pub count: i64,
 }
 
-/// The store, one of two backends.
-#[derive(Debug, Clone)]
-pub enum Store {
-    Sqlite(SqliteStore),
-    Postgres(PgStore),
-}
-
-macro_rules! dispatch {
-    ($self:ident, $store:ident => $body:expr) => {
-        match $self {
-            Store::Sqlite($store) => $body,
-            Store::Postgres($store) => $body,
-        }
-    };
-}
+/// The store: a cheap, clonable handle to the one backend chosen at start-up. Every method of
+/// [`StoreBackend`] (and so of every role trait) is called on it directly (`store.get_request(…)`),
+/// through `Deref`; no trait needs importing.
+#[derive(Clone)]
+pub struct Store(Arc<dyn StoreBackend>);
 
 impl Store {
     /// Opens the database named by `url`: `sqlite://path` (created if missing),
     /// `sqlite::memory:`, or `postgres://…`/`postgresql://…`.
     pub async fn connect(url: &str) -> Result<Store, StoreError> {
         if url.starts_with("sqlite:") {
-            Ok(Store::Sqlite(SqliteStore::connect(url).await?))
+            Ok(Store::new(SqliteStore::connect(url).await?))
         } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
-            Ok(Store::Postgres(PgStore::connect(url).await?))
+            Ok(Store::new(PgStore::connect(url).await?))
         } else {
             Err(StoreError::UnsupportedUrl(redact_url(url)))
         }
     }
 
-    pub fn backend(&self) -> Backend {
-        match self {
-            Store::Sqlite(_) => Backend::Sqlite,
-            Store::Postgres(_) => Backend::Postgres,
-        }
+    /// A handle to `backend`.
+    pub fn new(backend: impl StoreBackend) -> Store {
+        Store(Arc::new(backend))
     }
 
-    pub async fn migrate(&self) -> Result<(), StoreError> {
-        dispatch!(self, store => store.migrate().await)
-    }
-
-    /// A cheap round trip, for `/readyz`.
-    pub async fn ping(&self) -> Result<(), StoreError> {
-        dispatch!(self, store => store.ping().await)
-    }
-
-    pub async fn close(&self) {
-        dispatch!(self, store => store.close().await)
-    }
-
-    /// Inserts a new request. `build` runs inside the transaction with the requester's
-    /// current activity and the cluster's known namespaces, so limits hold under races.
-    pub async fn insert_request(
-        &self,
-        requester: &str,
-        cluster: &str,
-        now: DateTime<Utc>,
-        build: impl FnOnce(&UserActivity, Option<&[String]>) -> Result<Transition, DomainError>,
-    ) -> Result<Transition, StoreError> {
-        dispatch!(self, store => store.insert_request(requester, cluster, now, build).await)
-    }
-
-    /// Applies `apply` to the locked current row. With `expected`, a request that is no
-    /// longer in that state is refused as stale before `apply` runs.
-    pub async fn update_request(
-        &self,
-        id: &RequestId,
-        expected: Option<RequestState>,
-        now: DateTime<Utc>,
-        apply: impl FnOnce(&AccessRequest) -> Result<Transition, DomainError>,
-    ) -> Result<Transition, StoreError> {
-        dispatch!(self, store => store.update_request(id, expected, now, apply).await)
-    }
-
-    /// Applies `apply` to each of `ids` still in `expected`, in one transaction; requests
-    /// that moved on or are refused are skipped.
-    pub async fn update_requests(
-        &self,
-        ids: &[RequestId],
-        expected: RequestState,
-        now: DateTime<Utc>,
-        apply: impl Fn(&AccessRequest) -> Result<Transition, DomainError>,
-    ) -> Result<Vec<Transition>, StoreError> {
-        dispatch!(self, store => store.update_requests(ids, expected, now, &apply).await)
-    }
-
-    pub async fn get_request(&self, id: &RequestId) -> Result<Option<AccessRequest>, StoreError> {
-        dispatch!(self, store => store.get_request(id).await)
-    }
-
-    pub async fn list_requests(&self, filter: &RequestFilter) -> Result<Vec<AccessRequest>, StoreError> {
-        dispatch!(self, store => store.list_requests(filter).await)
-    }
-
-    pub async fn count_by_state(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        dispatch!(self, store => store.count_by_state().await)
-    }
-
-    /// Appends events that change no request (refusals, agent and link events).
-    pub async fn append_audit(&self, events: &[NewEvent], now: DateTime<Utc>) -> Result<(), StoreError> {
-        dispatch!(self, store => store.append_audit(events, now).await)
-    }
-
-    /// The chain head: last sequence number and hash.
-    pub async fn audit_head(&self) -> Result<(i64, String), StoreError> {
-        dispatch!(self, store => store.audit_head().await)
-    }
-
-    /// Up to `limit` events with `seq > after`, in order.
-    pub async fn audit_page(&self, after: i64, limit: i64) -> Result<Vec<AuditRecord>, StoreError> {
-        dispatch!(self, store => store.audit_page(after, limit).await)
-    }
-
-    pub async fn audit_for_request(&self, id: &RequestId) -> Result<Vec<AuditRecord>, StoreError> {
-        dispatch!(self, store => store.audit_for_request(id).await)
-    }
-
-    /// Claims the oldest claimable work of `cluster` with a lease until `lease_until`.
-    /// Grant work for a request that is no longer Approved or Active is finished as
-    /// skipped instead of being handed out.
-    pub async fn claim_work(
-        &self,
-        cluster: &str,
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-    ) -> Result<Option<WorkItem>, StoreError> {
-        dispatch!(self, store => store.claim_work(cluster, now, lease_until).await)
-    }
-
-    /// Records an agent's result for a claimed item and applies `apply` (the matching
-    /// domain command) to its request, in one transaction.
-    /// `cluster` is the reporting agent's verified cluster: another cluster's work is refused
-    /// (`WrongAgent`) before anything is read or written. `apply` gets the work's kind.
-    pub async fn complete_work(
-        &self,
-        work_id: i64,
-        cluster: &str,
-        lease_token: &str,
-        outcome: &WorkOutcome,
-        now: DateTime<Utc>,
-        apply: impl FnOnce(&AccessRequest, WorkKind) -> Result<Transition, DomainError>,
-    ) -> Result<(Completion, Option<Transition>), StoreError> {
-        dispatch!(self, store => store.complete_work(work_id, cluster, lease_token, outcome, now, apply).await)
-    }
-
-    /// Moves failed cleanups whose backoff has passed back to the queue, and queues
-    /// cleanup for any ended request whose credentials are not settled and that has no
-    /// unfinished work. Returns the clusters to wake.
-    pub async fn requeue_cleanups(&self, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
-        dispatch!(self, store => store.requeue_cleanups(now).await)
-    }
-
-    pub async fn queue_depth(&self) -> Result<Vec<QueueDepth>, StoreError> {
-        dispatch!(self, store => store.queue_depth().await)
-    }
-
-    pub async fn due(
-        &self,
-        now: DateTime<Utc>,
-        pending_before: Option<DateTime<Utc>>,
-        approved_before: DateTime<Utc>,
-        limit: i64,
-    ) -> Result<DueWork, StoreError> {
-        dispatch!(self, store => store.due(now, pending_before, approved_before, limit).await)
-    }
-
-    /// Deletes ended requests (and their work rows) that ended before `ended_before` and
-    /// whose credentials are settled. The audit log is kept.
-    pub async fn purge_finished(&self, ended_before: DateTime<Utc>) -> Result<u64, StoreError> {
-        dispatch!(self, store => store.purge_finished(ended_before).await)
-    }
-
-    pub async fn set_namespaces(
-        &self,
-        cluster: &str,
-        namespaces: &[String],
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        dispatch!(self, store => store.set_namespaces(cluster, namespaces, now).await)
-    }
-
-    pub async fn namespaces(&self, cluster: &str) -> Result<Option<Vec<String>>, StoreError> {
-        dispatch!(self, store => store.namespaces(cluster).await)
-    }
-
-    pub async fn create_join_token(
-        &self,
-        token_hash: &str,
-        cluster: &str,
-        created_by: &str,
-        expires_at: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        dispatch!(self, store => store.create_join_token(token_hash, cluster, created_by, expires_at, now).await)
-    }
-
-    pub async fn enroll(
-        &self,
-        token_hash: &str,
-        cluster: &str,
-        public_key: &str,
-        agent_version: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Result<(), EnrollmentRefusal>, StoreError> {
-        dispatch!(self, store => store.enroll(token_hash, cluster, public_key, agent_version, now).await)
-    }
-
-    pub async fn agent_public_key(&self, cluster: &str) -> Result<Option<String>, StoreError> {
-        dispatch!(self, store => store.agent_public_key(cluster).await)
-    }
-
-    pub async fn agent_seen(&self, cluster: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-        dispatch!(self, store => store.agent_seen(cluster, now).await)
-    }
-
-    /// Tries to become (or confirms being) the one scheduler for this database. Always
-    /// true on SQLite, which is single-node; a session advisory lock on PostgreSQL.
-    pub async fn try_lead(&self) -> Result<bool, StoreError> {
-        match self {
-            Store::Sqlite(_) => Ok(true),
-            Store::Postgres(store) => store.try_lead().await,
-        }
-    }
-
-    /// Gives up scheduler leadership (PostgreSQL), e.g. at shutdown.
-    pub async fn step_down(&self) {
-        if let Store::Postgres(store) = self {
-            store.step_down().await;
-        }
-    }
-
-    /// Forwards PostgreSQL `NOTIFY janus_work` into `signal` until the store closes.
-    pub fn forward_notifications(&self, signal: crate::queue::WorkSignal) {
-        if let Store::Postgres(store) = self {
-            store.forward_notifications(signal);
-        }
+    /// The concrete backend, when it is a `T` (tests that tamper with rows use the pool).
+    pub fn downcast_ref<T: StoreBackend>(&self) -> Option<&T> {
+        self.0.as_any().downcast_ref()
     }
 }
 
-impl Store {
-    /// Claims up to `limit` due notices, the oldest open one of each (channel, request).
-    pub async fn claim_notices(
-        &self,
-        now: DateTime<Utc>,
-        lease_until: DateTime<Utc>,
-        limit: i64,
-    ) -> Result<Vec<OutboxItem>, StoreError> {
-        dispatch!(self, store => store.claim_notices(now, lease_until, limit).await)
-    }
+impl Deref for Store {
+    type Target = dyn StoreBackend;
 
-    pub async fn newest_open_notice(
-        &self,
-        channel: &str,
-        request_id: &str,
-        kind: crate::domain::NoticeKind,
-    ) -> Result<Option<i64>, StoreError> {
-        dispatch!(self, store => store.newest_open_notice(channel, request_id, kind).await)
+    fn deref(&self) -> &Self::Target {
+        &*self.0
     }
+}
 
-    pub async fn notices_delivered(
-        &self,
-        item: &OutboxItem,
-        up_to: i64,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        dispatch!(self, store => store.notices_delivered(item, up_to, now).await)
-    }
-
-    pub async fn notice_retry(
-        &self,
-        id: i64,
-        available_at: DateTime<Utc>,
-        error: &str,
-    ) -> Result<(), StoreError> {
-        dispatch!(self, store => store.notice_retry(id, available_at, error).await)
-    }
-
-    pub async fn notice_failed(&self, id: i64, error: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-        dispatch!(self, store => store.notice_failed(id, error, now).await)
-    }
-
-    /// Open (undelivered, not given up) notices per channel.
-    pub async fn open_notices(&self) -> Result<Vec<(String, i64)>, StoreError> {
-        dispatch!(self, store => store.open_notices().await)
-    }
-
-    pub async fn next_notice_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
-        dispatch!(self, store => store.next_notice_due().await)
-    }
-
-    pub async fn chat_message(
-        &self,
-        request_id: &str,
-        channel: &str,
-    ) -> Result<Option<ChatMessageRef>, StoreError> {
-        dispatch!(self, store => store.chat_message(request_id, channel).await)
-    }
-
-    pub async fn save_chat_message(
-        &self,
-        request_id: &str,
-        channel: &str,
-        message: &ChatMessageRef,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        dispatch!(self, store => store.save_chat_message(request_id, channel, message, now).await)
-    }
-
-    pub async fn remember_chat_identity(
-        &self,
-        channel: &str,
-        external_id: &str,
-        principal: &str,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        dispatch!(self, store => store.remember_chat_identity(channel, external_id, principal, now).await)
-    }
-
-    pub async fn chat_identity_of(
-        &self,
-        channel: &str,
-        principal: &str,
-    ) -> Result<Option<String>, StoreError> {
-        dispatch!(self, store => store.chat_identity_of(channel, principal).await)
-    }
-
-    pub async fn queue_expiry_warnings(
-        &self,
-        channels: &[String],
-        now: DateTime<Utc>,
-        warn_until: DateTime<Utc>,
-    ) -> Result<u64, StoreError> {
-        dispatch!(self, store => store.queue_expiry_warnings(channels, now, warn_until).await)
+impl fmt::Debug for Store {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_tuple("Store").field(&self.0.backend()).finish()
     }
 }
 
@@ -473,7 +216,67 @@ pub use crate::config::redact_url;
 
 #[cfg(test)]
 mod tests {
-    use super::redact_url;
+    use std::error::Error as _;
+
+    use super::{StoreError, redact_url};
+
+    #[test]
+    fn driver_errors_are_kept_as_the_source_and_not_repeated() {
+        let error = StoreError::from(sqlx::Error::Protocol("secret-bearing detail".to_owned()));
+        assert!(matches!(error, StoreError::Database(sqlx::Error::Protocol(_))));
+        assert_eq!(error.to_string(), "the database failed (the connection broke)");
+        let source = error.source().expect("the driver's error is the source");
+        assert!(source.to_string().contains("secret-bearing detail"));
+    }
+
+    #[test]
+    fn migration_errors_are_kept_as_the_source() {
+        let error = StoreError::from(sqlx::migrate::MigrateError::VersionMismatch(7));
+        assert_eq!(
+            error.to_string(),
+            "the database migration failed (migration 7 changed after it was applied)"
+        );
+        assert!(error.source().is_some());
+    }
+
+    /// The modules that use the store; it must name none of them (they import its records).
+    const CALLERS: [&str; 3] = ["workflow", "outbox", "accounts"];
+
+    fn caller_named(source: &str) -> Option<&'static str> {
+        CALLERS
+            .into_iter()
+            .find(|module| source.contains(&format!("crate::{module}")))
+    }
+
+    #[test]
+    fn the_store_names_none_of_its_callers() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut files = vec![src.join("store.rs")];
+        for entry in std::fs::read_dir(src.join("store")).unwrap() {
+            files.push(entry.unwrap().path());
+        }
+        assert!(files.len() > 10, "{files:?}");
+        for file in files {
+            let source = std::fs::read_to_string(&file).unwrap();
+            assert_eq!(caller_named(&source), None, "{}", file.display());
+        }
+    }
+
+    #[test]
+    fn the_caller_check_catches_an_import() {
+        let import = format!("use crate::{}::OutboxItem;", CALLERS[1]);
+        assert_eq!(caller_named(&import), Some("outbox"));
+        assert_eq!(caller_named("use crate::queue::WorkItem;"), None);
+    }
+
+    #[tokio::test]
+    async fn an_unsupported_url_is_named_without_its_password() {
+        let error = super::Store::connect("mysql://janus:s3cret@db/janus")
+            .await
+            .unwrap_err();
+        assert!(matches!(error, StoreError::UnsupportedUrl(_)));
+        assert!(!error.to_string().contains("s3cret"), "{error}");
+    }
 
     #[test]
     fn passwords_never_show_in_urls() {

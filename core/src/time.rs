@@ -6,20 +6,9 @@
 //! text (`2030-01-01T00:00:00.000000Z`) on SQLite, so `<`/`>` in SQL compare correctly
 //! on both backends.
 
-use chrono::{DateTime, SecondsFormat, Timelike, Utc};
+use chrono::{DateTime, Utc};
+pub use janus_wire::time::{format_rfc3339, truncate_to_micros};
 use sqlx::{Database, Decode, Encode, Postgres, Sqlite, Type};
-
-/// Drops sub-microsecond precision.
-pub fn truncate_to_micros(at: DateTime<Utc>) -> DateTime<Utc> {
-    let nanos = at.nanosecond();
-    at.with_nanosecond(nanos - nanos % 1_000).unwrap_or(at)
-}
-
-/// RFC 3339 with exactly six fractional digits and `Z`, the form used on the wire, in the
-/// audit chain's canonical encoding and in SQLite.
-pub fn format_rfc3339(at: DateTime<Utc>) -> String {
-    at.to_rfc3339_opts(SecondsFormat::Micros, true)
-}
 
 /// A database timestamp column. See the module doc.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -74,25 +63,5 @@ impl<'q> Encode<'q, Postgres> for Timestamp {
 impl<'r> Decode<'r, Postgres> for Timestamp {
     fn decode(value: <Postgres as Database>::ValueRef<'r>) -> Result<Self, sqlx::error::BoxDynError> {
         Ok(Timestamp(<DateTime<Utc> as Decode<'r, Postgres>>::decode(value)?))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn format_is_fixed_width_so_text_order_is_time_order() {
-        let whole = DateTime::from_timestamp(1_893_456_000, 0).unwrap();
-        let fraction = DateTime::from_timestamp(1_893_456_000, 500_000_000).unwrap();
-        assert_eq!(format_rfc3339(whole), "2030-01-01T00:00:00.000000Z");
-        assert!(format_rfc3339(whole) < format_rfc3339(fraction));
-        assert_eq!(format_rfc3339(whole).len(), format_rfc3339(fraction).len());
-    }
-
-    #[test]
-    fn truncation_drops_nanoseconds() {
-        let at = DateTime::from_timestamp(10, 123_456_789).unwrap();
-        assert_eq!(truncate_to_micros(at).nanosecond(), 123_456_000);
     }
 }

@@ -5,6 +5,7 @@
 //! agent and announces the change to in-process subscribers (live pages, terminal relay).
 //! Authorization refusals are audited.
 
+use crate::domain::AuditAction;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -12,15 +13,19 @@ use chrono::TimeDelta;
 use serde_json::json;
 use tokio::sync::broadcast;
 
-use crate::agent_protocol::{GrantSpec, WorkAssignment, cluster_role_for};
+use crate::agent_protocol::{GrantSpec, ReportAck, WorkAssignment, WorkReport, cluster_role_for};
 use crate::clock::Clock;
 use crate::domain::{
     self, AccessRequest, Actor, Command, DomainError, Draft, Effect, NewEvent, Policy, Principal, RequestId,
-    RequestState, Transition,
+    RequestState, Transition, UserActivity,
 };
 use crate::metrics::Metrics;
 use crate::queue::{Completion, WorkItem, WorkKind, WorkOutcome, WorkSignal};
 use crate::store::{Store, StoreError};
+
+mod changes;
+mod queries;
+mod reads;
 
 #[derive(Debug, thiserror::Error)]
 pub enum WorkflowError {
@@ -52,7 +57,8 @@ impl From<StoreError> for WorkflowError {
 #[derive(Debug, Clone, PartialEq)]
 pub struct Change {
     pub request: AccessRequest,
-    pub action: &'static str,
+    /// What happened (every accepted command records exactly one event).
+    pub action: Option<AuditAction>,
     /// True when open terminals of this request must close now.
     pub close_terminals: bool,
 }
@@ -85,7 +91,9 @@ impl Workflow {
         }
     }
 
-    pub fn store(&self) -> &Store {
+    /// The store, for core's own services (scheduler, outbox worker, accounts). Adapters call
+    /// the workflow's verbs and queries instead.
+    pub(crate) fn store(&self) -> &Store {
         &self.store
     }
     pub fn policy(&self) -> &Policy {
@@ -168,9 +176,9 @@ impl Workflow {
                     requester.as_str(),
                     &draft.cluster.clone(),
                     now,
-                    |activity, known| {
+                    Box::new(|activity: &UserActivity, known: Option<&[String]>| {
                         domain::submit(id, draft, requester, &self.policy, known, activity, now)
-                    },
+                    }),
                 )
                 .await;
             match result {
@@ -197,9 +205,14 @@ impl Workflow {
         let now = self.clock.now();
         let result = self
             .store
-            .update_request(id, expected, now, |request| {
-                domain::transition(request, &command, actor, &self.policy, now)
-            })
+            .update_request(
+                id,
+                expected,
+                now,
+                Box::new(|request: &AccessRequest| {
+                    domain::transition(request, &command, actor, &self.policy, now)
+                }),
+            )
             .await;
         match result {
             Ok(transition) => Ok(self.committed(transition)),
@@ -222,9 +235,14 @@ impl Workflow {
         let now = self.clock.now();
         let transitions = self
             .store
-            .update_requests(ids, expected, now, |request| {
-                domain::transition(request, &command, &Actor::System, &self.policy, now)
-            })
+            .update_requests(
+                ids,
+                expected,
+                now,
+                Box::new(|request: &AccessRequest| {
+                    domain::transition(request, &command, &Actor::System, &self.policy, now)
+                }),
+            )
             .await?;
         Ok(transitions
             .into_iter()
@@ -265,8 +283,8 @@ impl Workflow {
     }
 
     /// Describes a claimed item for its agent: the request's namespaces, profile, and when
-    /// the grant ends (for an Approved request: now + TTL, the same instant the result will
-    /// set as `expires_at`, give or take the agent's round trip).
+    /// the grant ends — the `expires_at` the claim fixed (`domain::fix_grant_end`), which the
+    /// report keeps, so the credentials and central end at the same instant.
     pub fn assignment(&self, item: &WorkItem) -> WorkAssignment {
         let request = &item.request;
         let expires_at = match request.expires_at {
@@ -305,19 +323,26 @@ impl Workflow {
         let now = self.clock.now();
         let result = self
             .store
-            .complete_work(item_id, cluster, lease_token, &outcome, now, |request, kind| {
-                let command = match (kind, &outcome) {
-                    (WorkKind::Grant, WorkOutcome::Succeeded) => Command::GrantSucceeded,
-                    (WorkKind::Grant, WorkOutcome::Failed { error }) => {
-                        Command::GrantFailed { error: error.clone() }
-                    }
-                    (WorkKind::Cleanup, WorkOutcome::Succeeded) => Command::CleanupSucceeded,
-                    (WorkKind::Cleanup, WorkOutcome::Failed { error }) => {
-                        Command::CleanupFailed { error: error.clone() }
-                    }
-                };
-                domain::transition(request, &command, &actor, &self.policy, now)
-            })
+            .complete_work(
+                item_id,
+                cluster,
+                lease_token,
+                &outcome,
+                now,
+                Box::new(|request: &AccessRequest, kind: WorkKind| {
+                    let command = match (kind, &outcome) {
+                        (WorkKind::Grant, WorkOutcome::Succeeded) => Command::GrantSucceeded,
+                        (WorkKind::Grant, WorkOutcome::Failed { error }) => {
+                            Command::GrantFailed { error: error.clone() }
+                        }
+                        (WorkKind::Cleanup, WorkOutcome::Succeeded) => Command::CleanupSucceeded,
+                        (WorkKind::Cleanup, WorkOutcome::Failed { error }) => {
+                            Command::CleanupFailed { error: error.clone() }
+                        }
+                    };
+                    domain::transition(request, &command, &actor, &self.policy, now)
+                }),
+            )
             .await;
         let (completion, transition) = match result {
             Ok(done) => done,
@@ -330,6 +355,22 @@ impl Workflow {
             tracing::warn!(cluster, work_id = item_id, "cleanup failed; retry scheduled");
         }
         Ok(completion)
+    }
+
+    /// Records an agent's report as it came over the wire and answers with the
+    /// acknowledgement the agent reads: the one translation for every way an agent reaches
+    /// central (the HTTP agent API and the embedded agent of `janus serve`).
+    pub async fn report_work(
+        &self,
+        cluster: &str,
+        item_id: i64,
+        report: &WorkReport,
+    ) -> Result<ReportAck, WorkflowError> {
+        let outcome = WorkOutcome::from_report(report);
+        let completion = self
+            .complete_work(cluster, item_id, &report.lease_token, outcome)
+            .await?;
+        Ok(completion.ack())
     }
 
     /// Creates a single-use join token for enrolling `cluster`'s agent. Only its SHA-256
@@ -376,13 +417,13 @@ impl Workflow {
             effects,
             notices,
         } = transition;
-        let mut action = "unknown";
+        let mut action = None;
         for event in &events {
-            self.metrics.transition(event.action);
-            action = event.action;
+            self.metrics.transition(event.action.as_str());
+            action = Some(event.action);
             tracing::info!(
                 request_id = %request.id, cluster = %request.cluster, actor = %event.actor,
-                action = event.action, state = %request.state, "request changed"
+                action = event.action.as_str(), state = %request.state, "request changed"
             );
         }
         if effects
@@ -417,7 +458,7 @@ impl Workflow {
                 tracing::warn!(actor = %actor.audit_name(), request_id = ?id.map(RequestId::as_str),
                     code = refusal.code(), "command refused");
                 let event = NewEvent {
-                    action: "command.refused",
+                    action: AuditAction::CommandRefused,
                     actor: actor.audit_name(),
                     request_id: id.cloned(),
                     cluster: None,

@@ -21,11 +21,7 @@ pub async fn register_commands(config: Option<&Path>, guild: Option<String>) -> 
         bail!("--guild takes the numeric id of a Discord server (a snowflake)");
     }
     let policy = Policy::from_config(&config);
-    let mut ttls = janus_bot::card::ttl_options(&policy);
-    if !ttls.contains(&policy.default_ttl_seconds) && policy.default_ttl_seconds <= policy.max_ttl_seconds {
-        ttls.insert(0, policy.default_ttl_seconds);
-    }
-    ttls.sort_unstable();
+    let ttls = policy.request_ttl_choices();
     let api = DiscordApi::new(
         &discord.api_base_url,
         discord.bot_token.clone(),

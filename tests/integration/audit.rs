@@ -5,7 +5,7 @@
 use std::process::Command as Process;
 
 use janus_core::audit::ChainBreak;
-use janus_core::store::Store;
+use janus_core::store::{Backend, PgStore, SqliteStore};
 
 use crate::support::{TestApp, both_backends};
 
@@ -18,26 +18,30 @@ both_backends!(
 );
 
 async fn execute(env: &TestApp, sql: &'static str) -> Result<u64, sqlx::Error> {
-    match &env.store {
-        Store::Sqlite(store) => sqlx::query(sql)
+    if let Some(store) = env.store.downcast_ref::<SqliteStore>() {
+        return sqlx::query(sql)
             .execute(store.pool())
             .await
-            .map(|done| done.rows_affected()),
-        Store::Postgres(store) => sqlx::query(sql)
-            .execute(store.pool())
-            .await
-            .map(|done| done.rows_affected()),
+            .map(|done| done.rows_affected());
     }
+    let store = env
+        .store
+        .downcast_ref::<PgStore>()
+        .expect("the test store is SQLite or PostgreSQL");
+    sqlx::query(sql)
+        .execute(store.pool())
+        .await
+        .map(|done| done.rows_affected())
 }
 
 /// An attacker with database rights removes the append-only triggers first.
 async fn drop_triggers(env: &TestApp) {
-    match &env.store {
-        Store::Sqlite(_) => {
+    match env.store.backend() {
+        Backend::Sqlite => {
             execute(env, "DROP TRIGGER audit_events_no_update").await.unwrap();
             execute(env, "DROP TRIGGER audit_events_no_delete").await.unwrap();
         }
-        Store::Postgres(_) => {
+        Backend::Postgres => {
             execute(env, "DROP TRIGGER audit_events_no_change ON audit_events")
                 .await
                 .unwrap();

@@ -2,6 +2,8 @@
 //! requests) ⇄ the fake Kubernetes API server with real RBAC. A grant's token may exec in
 //! its namespaces and nowhere else, and everything is gone at expiry, revoke or withdraw.
 
+use std::time::Duration;
+
 use janus_core::domain::{AccessRequest, Command, CredentialsStatus, RequestState};
 use janus_core::scheduler::Scheduler;
 use janus_fixtures::kube::RequestMatcher;
@@ -208,5 +210,67 @@ async fn a_failure_in_the_second_of_three_namespaces_leaves_nothing() {
     assert_eq!(app.grant_objects(&request), 0, "rolled back in every namespace");
     let events = app.store.audit_for_request(&request.id).await.unwrap();
     assert!(events.iter().any(|event| event.action == "grant.failed"));
+    app.finish().await;
+}
+
+/// `namespace/name` of the request's objects of `kind` (`janus-<id>`), sorted.
+fn grant_names(app: &TestApp, kind: &str, request: &AccessRequest) -> Vec<String> {
+    let name = format!("janus-{}", request.id);
+    let mut names: Vec<String> = app
+        .kube()
+        .objects(kind, None)
+        .iter()
+        .filter(|object| object["metadata"]["name"] == name.as_str())
+        .map(|object| {
+            format!(
+                "{}/{name}",
+                object["metadata"]["namespace"].as_str().unwrap_or_default()
+            )
+        })
+        .collect();
+    names.sort();
+    names
+}
+
+/// The embedded agent of `janus serve` takes its work straight from the workflow
+/// (`janus::embedded::InProcessCentral`, no HTTP, no enrollment): it reports the cluster's
+/// namespaces, grants with the request's expiry, and cleans up on revoke.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_embedded_agent_grants_and_cleans_up_through_the_workflow() {
+    let app = TestApp::builder().config(CONFIG).embedded_agent().start().await;
+    // The agent's first namespace report reaches central through the workflow.
+    let mut known = None;
+    for _ in 0..2_000 {
+        known = app.store.namespaces("prod").await.unwrap();
+        if known.is_some() {
+            break;
+        }
+        let _ = tokio::time::timeout(Duration::from_millis(5), std::future::pending::<()>()).await;
+    }
+    let known = known.expect("the embedded agent reported the cluster's namespaces");
+    assert!(known.contains(&"payments".to_owned()) && known.contains(&"checkout".to_owned()));
+
+    let request = app.active("alice@example.com", &["payments", "checkout"]).await;
+    assert_eq!(
+        grant_names(&app, "RoleBinding", &request),
+        [
+            format!("checkout/janus-{}", request.id),
+            format!("payments/janus-{}", request.id)
+        ]
+    );
+    let (_, until) = app.agent().token_for(request.id.as_str(), "payments").unwrap();
+    assert_eq!(Some(until), request.expires_at, "the token ends with the grant");
+    assert_granted(&app, &request, &GRANTED).await;
+
+    app.act(&request, Command::Revoke { reason: None }, "bob@example.com")
+        .await;
+    let ended = app
+        .wait_until(&request, |r| r.credentials == CredentialsStatus::Cleaned)
+        .await;
+    assert_eq!(ended.state, RequestState::Revoked);
+    assert!(grant_names(&app, "RoleBinding", &request).is_empty());
+    assert!(grant_names(&app, "ServiceAccount", &request).is_empty());
+    assert!(app.agent().token_for(request.id.as_str(), "payments").is_none());
+    assert_all_gone(&app, &request, &GRANTED).await;
     app.finish().await;
 }

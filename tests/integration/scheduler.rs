@@ -161,7 +161,7 @@ async fn two_schedulers_on_one_postgres_never_both_fire() {
     let Some(env) = TestApp::builder().backend(Backend::Postgres).try_start().await else {
         return;
     };
-    let replica = env.replica().await;
+    let (replica, replica_store) = env.replica_with_store().await;
     let first = Scheduler::new(env.workflow.clone());
     let second = Scheduler::new(replica.clone());
 
@@ -197,9 +197,9 @@ async fn two_schedulers_on_one_postgres_never_both_fire() {
 
     // When the leader steps down (shutdown), the other takes over.
     let (leader_store, follower_scheduler) = if a.leader {
-        (env.workflow.store(), &second)
+        (&env.store, &second)
     } else {
-        (replica.store(), &first)
+        (&replica_store, &first)
     };
     leader_store.step_down().await;
     let request = env.active("late@example.com", &["payments"]).await;
@@ -211,7 +211,7 @@ async fn two_schedulers_on_one_postgres_never_both_fire() {
         env.workflow.get(&request.id).await.unwrap().state,
         RequestState::Expired
     );
-    replica.store().close().await;
+    replica_store.close().await;
     env.finish().await;
 }
 

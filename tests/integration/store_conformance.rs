@@ -587,11 +587,11 @@ async fn a_batch_applies_only_to_requests_still_in_the_expected_state(env: &Test
 }
 
 async fn discord_links_are_single_use_and_removable_by_their_owner(env: &TestApp) {
-    let store = env.workflow.store();
+    let store = &env.store;
     let now = env.workflow.clock().now();
     let expires = now + TimeDelta::minutes(10);
-    let event = |action: &'static str, actor: &str| janus_core::domain::NewEvent {
-        action,
+    let event = |action: &str, actor: &str| janus_core::domain::NewEvent {
+        action: janus_core::domain::AuditAction::parse(action).unwrap(),
         actor: actor.to_owned(),
         request_id: None,
         cluster: None,

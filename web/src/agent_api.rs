@@ -12,11 +12,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use janus_core::agent_protocol::{
-    Enrollment, MAX_WAIT_SECONDS, NamespaceReport, ReportAck, ReportOutcome, WorkReport, decode_public_key,
+    Enrollment, MAX_WAIT_SECONDS, NamespaceReport, ReportAck, WorkReport, decode_public_key,
 };
 use janus_core::config::AgentAuthMode;
 use janus_core::domain::is_dns_label;
-use janus_core::queue::{Completion, WorkOutcome};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 
@@ -83,15 +82,11 @@ async fn enroll(
             "publicKey must be a base64url Ed25519 public key.",
         ));
     }
-    let token_hash = janus_core::workflow::join_token_hash(&token);
     let version: String = enrollment.agent_version.chars().take(64).collect();
-    let now = state.workflow.clock().now();
     let outcome = state
         .workflow
-        .store()
-        .enroll(&token_hash, &cluster, &enrollment.public_key, &version, now)
-        .await
-        .map_err(|error| ApiError::from(janus_core::workflow::WorkflowError::from(error)))?;
+        .enroll(&token, &cluster, &enrollment.public_key, &version)
+        .await?;
     match outcome {
         Ok(()) => {
             tracing::info!(cluster = %cluster, "agent enrolled");
@@ -114,11 +109,7 @@ async fn next_work(
     Query(query): Query<WaitQuery>,
 ) -> Result<Response, ApiError> {
     let AgentIdentity { cluster } = authenticate(&state, &method, &uri, &headers, &[]).await?;
-    let _ = state
-        .workflow
-        .store()
-        .agent_seen(&cluster, state.workflow.clock().now())
-        .await;
+    let _ = state.workflow.agent_seen(&cluster).await;
     let wait = Duration::from_secs(query.wait.unwrap_or(25).min(MAX_WAIT_SECONDS));
     let claimed = tokio::select! {
         claimed = state.workflow.wait_for_work(&cluster, wait, LEASE) => claimed?,
@@ -142,26 +133,8 @@ async fn report(
 ) -> Result<Json<ReportAck>, ApiError> {
     let AgentIdentity { cluster } = authenticate(&state, &method, &uri, &headers, &body).await?;
     let report: WorkReport = parse(&body)?;
-    let outcome = match report.outcome {
-        ReportOutcome::Succeeded => WorkOutcome::Succeeded,
-        ReportOutcome::Failed => WorkOutcome::Failed {
-            error: report
-                .error
-                .unwrap_or_else(|| "the agent reported a failure without a reason".to_owned()),
-        },
-    };
-    let completion = state
-        .workflow
-        .complete_work(&cluster, id, &report.lease_token, outcome)
-        .await?;
-    let status = match completion {
-        Completion::Recorded => "recorded",
-        Completion::AlreadyDone => "already_done",
-        Completion::RetryScheduled => "retry_scheduled",
-    };
-    Ok(Json(ReportAck {
-        status: status.to_owned(),
-    }))
+    let ack = state.workflow.report_work(&cluster, id, &report).await?;
+    Ok(Json(ack))
 }
 
 async fn namespaces(

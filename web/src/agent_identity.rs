@@ -18,6 +18,7 @@
 //! a key made in memory at start; it is accepted for its one cluster on the session routes
 //! only ([`authenticate_session`]).
 
+use janus_core::domain::AuditAction;
 use std::collections::HashMap;
 use std::sync::Arc;
 
@@ -121,7 +122,7 @@ pub async fn audit_rejection(state: &AppState, claimed_cluster: &str, rejection:
         "agent rejected"
     );
     let event = NewEvent {
-        action: "agent.rejected",
+        action: AuditAction::AgentRejected,
         actor: if claimed_cluster.is_empty() {
             "agent:unknown".to_owned()
         } else {
@@ -190,7 +191,6 @@ async fn verify_signature(
     signature_headers(headers)?;
     let stored = state
         .workflow
-        .store()
         .agent_public_key(cluster)
         .await
         .map_err(|_| reject("unavailable", "Central cannot check agent keys right now."))?

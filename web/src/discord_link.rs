@@ -15,6 +15,7 @@ use axum::response::Response;
 use axum::routing::{get, post};
 use chrono::DateTime;
 use janus_bot::discord::{LINK_PURPOSE, LINK_TTL_SECONDS};
+use janus_core::domain::AuditAction;
 use janus_core::domain::NewEvent;
 use janus_core::links::PurposeSignature;
 use serde::Deserialize;
@@ -66,7 +67,7 @@ fn snowflake(id: &str) -> bool {
 
 async fn rejected(state: &AppState, viewer: &Viewer, code: &'static str, message: &str) -> Response {
     let event = NewEvent {
-        action: "discord.link_rejected",
+        action: AuditAction::DiscordLinkRejected,
         actor: viewer.principal.to_string(),
         request_id: None,
         cluster: None,
@@ -182,25 +183,9 @@ async fn link(
     };
     let now = state.workflow.clock().now();
     let expires_at = DateTime::from_timestamp(exp, 0).unwrap_or(now);
-    let event = NewEvent {
-        action: "discord.linked",
-        actor: viewer.principal.to_string(),
-        request_id: None,
-        cluster: None,
-        details: json!({ "discord_user_id": query.u }),
-    };
-    let nonce_hash = janus_core::digest::sha256_hex(query.n.as_bytes());
     match state
         .workflow
-        .store()
-        .link_discord(
-            &nonce_hash,
-            &query.u,
-            viewer.principal.as_str(),
-            expires_at,
-            &event,
-            now,
-        )
+        .link_discord(&query.n, &query.u, &viewer.principal, expires_at)
         .await
     {
         Ok(true) => html::page(
@@ -242,20 +227,7 @@ async fn unlink(
     Path(id): Path<String>,
     CsrfForm(_): CsrfForm<NoFields>,
 ) -> Response {
-    let now = state.workflow.clock().now();
-    let event = NewEvent {
-        action: "discord.unlinked",
-        actor: viewer.principal.to_string(),
-        request_id: None,
-        cluster: None,
-        details: json!({ "discord_user_id": id }),
-    };
-    match state
-        .workflow
-        .store()
-        .unlink_discord(&id, viewer.principal.as_str(), &event, now)
-        .await
-    {
+    match state.workflow.unlink_discord(&id, &viewer.principal).await {
         Ok(_) => crate::auth::see_other("/auth/sessions"),
         Err(error) => {
             tracing::error!(%error, "could not unlink a Discord account");
@@ -270,12 +242,7 @@ async fn unlink(
 
 /// The "Discord accounts" section of the user's page.
 pub(crate) async fn section(state: &AppState, viewer: &Viewer) -> String {
-    let accounts = match state
-        .workflow
-        .store()
-        .discord_accounts_of(viewer.principal.as_str())
-        .await
-    {
+    let accounts = match state.workflow.discord_accounts_of(&viewer.principal).await {
         Ok(accounts) => accounts,
         Err(error) => {
             tracing::warn!(%error, "could not list Discord accounts");

@@ -37,7 +37,7 @@ fn unavailable(what: &str) -> Response {
 }
 
 async fn readyz(State(state): State<AppState>) -> Response {
-    match tokio::time::timeout(DATABASE_TIMEOUT, state.workflow.store().ping()).await {
+    match tokio::time::timeout(DATABASE_TIMEOUT, state.workflow.ping()).await {
         Ok(Ok(())) => (StatusCode::OK, "ready\n").into_response(),
         Ok(Err(error)) => {
             tracing::warn!(%error, "not ready: database unreachable");
@@ -51,8 +51,8 @@ async fn readyz(State(state): State<AppState>) -> Response {
 }
 
 async fn metrics(State(state): State<AppState>) -> Response {
-    let store = state.workflow.store();
-    let read = async { (store.count_by_state().await, store.queue_depth().await) };
+    let workflow = &state.workflow;
+    let read = async { (workflow.count_by_state().await, workflow.queue_depth().await) };
     let Ok((Ok(by_state), Ok(depth))) = tokio::time::timeout(DATABASE_TIMEOUT, read).await else {
         return unavailable("metrics unavailable");
     };

@@ -15,6 +15,7 @@
 //!
 //! Every refusal is a plain page and a `link.rejected` audit event with a stable code.
 
+use janus_core::domain::AuditAction;
 use std::time::Duration;
 
 use axum::Router;
@@ -39,16 +40,13 @@ pub fn routes() -> Router<AppState> {
 /// The terminal link of an Active request for its requester, valid until the grant ends or
 /// `links.ttlSeconds` from now, whichever is first. `None` unless the request is Active.
 pub fn terminal_link(state: &AppState, request: &AccessRequest) -> Option<String> {
-    let expires_at = request
-        .expires_at
-        .filter(|_| request.state == RequestState::Active)?;
-    let now = state.workflow.clock().now();
-    let cap = janus_core::domain::later(now, state.config.links.ttl_seconds);
-    let exp = expires_at.min(cap).timestamp();
-    let link = state
-        .links
-        .sign(request.id.as_str(), request.requester.as_str(), exp);
-    Some(link.url(&state.config.webui.base_url))
+    let workflow = &state.workflow;
+    state.links.terminal_link(
+        request,
+        workflow.policy(),
+        workflow.clock().now(),
+        &state.config.webui.base_url,
+    )
 }
 
 /// Why a link was not accepted.
@@ -119,7 +117,7 @@ async fn refuse(
     tracing::warn!(%actor, request_id = id, code = refusal.code(), "terminal link refused");
     if refusal != Refusal::Unavailable {
         let event = NewEvent {
-            action: "link.rejected",
+            action: AuditAction::LinkRejected,
             actor,
             request_id: RequestId::parse(id),
             cluster: None,

@@ -41,6 +41,7 @@ use axum::http::header::{
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
+use janus_core::domain::AuditAction;
 use janus_core::domain::NewEvent;
 use janus_core::workflow::WorkflowError;
 use serde_json::json;
@@ -181,7 +182,7 @@ pub(crate) async fn refuse(
 ) -> PageError {
     tracing::warn!(actor = %viewer.principal, code, path, "page refused");
     let event = NewEvent {
-        action: "auth.refused",
+        action: AuditAction::AuthRefused,
         actor: viewer.principal.to_string(),
         request_id: None,
         cluster: None,

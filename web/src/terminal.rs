@@ -7,6 +7,7 @@
 //! the request is Active, the namespace is granted); every refusal is audited
 //! (`terminal.refused`).
 
+use janus_core::domain::AuditAction;
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -226,7 +227,7 @@ pub(crate) async fn refuse(
     refusal: Refusal,
 ) -> Refusal {
     let event = NewEvent {
-        action: "terminal.refused",
+        action: AuditAction::TerminalRefused,
         actor: actor.to_owned(),
         request_id: request.map(|request| request.id.clone()),
         cluster: request.map(|request| request.cluster.clone()),
@@ -242,7 +243,7 @@ pub(crate) async fn refuse(
 /// Appends a terminal event to the audit log (opened, closed, command).
 pub(crate) async fn audit(
     state: &AppState,
-    action: &'static str,
+    action: AuditAction,
     actor: &str,
     request: &AccessRequest,
     details: Value,
@@ -255,7 +256,7 @@ pub(crate) async fn audit(
         details,
     };
     if let Err(error) = state.workflow.audit(event).await {
-        tracing::error!(%error, action, "could not audit a terminal event");
+        tracing::error!(%error, action = action.as_str(), "could not audit a terminal event");
     }
 }
 

@@ -1,5 +1,5 @@
 //! [`HttpCentral`]: the agent API of central over HTTP (DESIGN §5.1–§5.2, wire contract in
-//! [`janus_core::agent_protocol`]).
+//! [`janus_wire::agent_protocol`]).
 //!
 //! Identity, from `agent.auth`:
 //! - `enrollment`: the Ed25519 key in `keyFile`. When there is none, the agent generates
@@ -19,13 +19,13 @@ use async_trait::async_trait;
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use ed25519_dalek::SigningKey;
-use janus_core::agent_protocol::{
+use janus_wire::agent_config::{AgentConfig, AgentIdentityMode};
+use janus_wire::agent_protocol::{
     Enrollment, HEADER_CLUSTER, HEADER_SIGNATURE, HEADER_TIMESTAMP, MAX_WAIT_SECONDS, NamespaceReport,
     ReportAck, SessionOffer, SessionOffers, WorkAssignment, WorkReport, encode_public_key, sign,
     signing_input,
 };
-use janus_core::clock::Clock;
-use janus_core::config::{AgentConfig, AgentIdentityMode};
+use janus_wire::clock::Clock;
 use reqwest::{Method, StatusCode};
 
 use super::{Central, CentralError, SessionSocket};

@@ -8,8 +8,8 @@
 //! label, RoleBindings first (authorization ends at once), then ServiceAccounts.
 
 use chrono::{DateTime, TimeDelta, Utc};
-use janus_core::agent_protocol::{ANNOTATION_EXPIRES_AT, GrantSpec};
-use janus_core::secret::Secret;
+use janus_wire::agent_protocol::{ANNOTATION_EXPIRES_AT, GrantSpec};
+use janus_wire::secret::Secret;
 use k8s_openapi::api::authentication::v1::{TokenRequest, TokenRequestSpec};
 use k8s_openapi::api::core::v1::ServiceAccount;
 use k8s_openapi::api::rbac::v1::{RoleBinding, RoleRef, Subject};

@@ -10,12 +10,12 @@ use axum::extract::{Request, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use ed25519_dalek::{SigningKey, VerifyingKey};
-use janus_core::agent_protocol::{
+use janus_wire::agent_config::{AgentConfig, AgentIdentityMode};
+use janus_wire::agent_protocol::WorkKind;
+use janus_wire::agent_protocol::{
     self, Enrollment, HEADER_CLUSTER, HEADER_SIGNATURE, HEADER_TIMESTAMP, ReportOutcome, WorkReport,
 };
-use janus_core::clock::{Clock, ManualClock};
-use janus_core::config::{AgentConfig, AgentIdentityMode};
-use janus_core::queue::WorkKind;
+use janus_wire::clock::{Clock, ManualClock};
 
 use super::{CLUSTER, assignment, hours, spec};
 use crate::{Central, CentralError, HttpCentral, install_crypto_provider};

@@ -1,8 +1,8 @@
 //! Grant and cleanup against the fake API server.
 
-use janus_core::agent_protocol::{ANNOTATION_EXPIRES_AT, LABEL_MANAGED_BY, LABEL_REQUEST, ReportOutcome};
-use janus_core::queue::WorkKind;
 use janus_fixtures::kube::RequestMatcher;
+use janus_wire::agent_protocol::WorkKind;
+use janus_wire::agent_protocol::{ANNOTATION_EXPIRES_AT, LABEL_MANAGED_BY, LABEL_REQUEST, ReportOutcome};
 use serde_json::json;
 
 use super::{Env, assignment, hours, spec};

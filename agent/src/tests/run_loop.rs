@@ -1,22 +1,15 @@
 //! `Agent::run`: backoff through the clock, report retries, namespace reports, the sweeper
-//! without central, shutdown, and the embedded agent on a real workflow.
+//! without central, shutdown. (The embedded agent on a real workflow is an integration test:
+//! `grants::the_embedded_agent_grants_and_cleans_up_through_the_workflow`.)
 
-use std::collections::{BTreeMap, BTreeSet};
 use std::sync::Arc;
 use std::time::Duration;
 
-use janus_core::agent_protocol::ReportOutcome;
-use janus_core::clock::Clock;
-use janus_core::domain::{
-    Actor, ClusterPolicy, Command, CredentialsStatus, Draft, Limits, Origin, Policy, Principal, RequestState,
-};
-use janus_core::queue::WorkKind;
-use janus_core::store::Store;
-use janus_core::workflow::Workflow;
+use janus_wire::agent_protocol::{ReportOutcome, WorkKind};
 use tokio::sync::oneshot;
 
-use super::{CLUSTER, Env, ScriptedCentral, assignment, hours, spec};
-use crate::{CentralError, InProcessCentral};
+use super::{Env, ScriptedCentral, assignment, hours, spec};
+use crate::CentralError;
 
 /// Runs the agent in the background; `stop()` ends it and waits until `run` returned.
 struct Running {
@@ -157,127 +150,4 @@ async fn the_sweeper_in_the_loop_ends_grants_while_central_is_unreachable() {
     .await;
     assert!(agent.vault().is_empty());
     running.stop().await;
-}
-
-fn person(email: &str) -> Principal {
-    Principal::parse(email).unwrap()
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_embedded_agent_grants_and_cleans_up_through_the_workflow() {
-    let env = Env::new().await;
-    let database = env.dir.path().join("janus.db");
-    let store = Store::connect(&format!("sqlite://{}", database.display()))
-        .await
-        .unwrap();
-    store.migrate().await.unwrap();
-    let policy = Policy {
-        clusters: BTreeMap::from([(
-            CLUSTER.to_owned(),
-            ClusterPolicy {
-                approvers: BTreeSet::from([person("bob@example.com")]),
-                approvals_required: 1,
-            },
-        )]),
-        limits: Limits {
-            requests_per_hour: 100,
-            live_requests_per_user: 100,
-        },
-        ..Policy::default()
-    };
-    let workflow = Workflow::new(
-        store.clone(),
-        policy,
-        Arc::new(env.clock.clone()) as Arc<dyn Clock>,
-    );
-    let client = crate::build_kube_client(&env.config).await.unwrap();
-    let agent = crate::Agent::new(
-        client,
-        Arc::new(InProcessCentral::new(workflow.clone(), CLUSTER)),
-        CLUSTER,
-        Arc::new(env.clock.clone()),
-        Duration::from_secs(5),
-    );
-    let mut changes = workflow.subscribe();
-    let running = Running::start(agent.clone());
-
-    // The agent's first namespace report lets central check the request's namespaces.
-    let known = loop {
-        if let Some(known) = store.namespaces(CLUSTER).await.unwrap() {
-            break known;
-        }
-        let _ = tokio::time::timeout(Duration::from_millis(5), std::future::pending::<()>()).await;
-    };
-    assert!(known.contains(&"payments".to_owned()));
-
-    let request = workflow
-        .submit(
-            &person("alice@example.com"),
-            Draft {
-                cluster: CLUSTER.to_owned(),
-                namespaces: vec!["payments".to_owned(), "checkout".to_owned()],
-                ttl_seconds: Some(3600),
-                reason: "investigating 500s on /pay".to_owned(),
-                profile: None,
-                origin: Origin::web(),
-            },
-        )
-        .await
-        .unwrap();
-    let approve = Command::Approve {
-        ttl_seconds: None,
-        reason: None,
-    };
-    workflow
-        .execute(
-            &request.id,
-            Some(RequestState::Pending),
-            approve,
-            &Actor::Person(person("bob@example.com")),
-        )
-        .await
-        .unwrap();
-
-    let active = loop {
-        let current = workflow.get(&request.id).await.unwrap();
-        if current.state == RequestState::Active {
-            break current;
-        }
-        let _ = tokio::time::timeout(Duration::from_secs(5), changes.recv()).await;
-    };
-    assert_eq!(active.credentials, CredentialsStatus::Live);
-    assert_eq!(
-        env.grant_names("rolebindings"),
-        [
-            format!("checkout/janus-{}", request.id),
-            format!("payments/janus-{}", request.id)
-        ]
-    );
-    let (token, until) = agent.token_for(request.id.as_str(), "payments").unwrap();
-    assert_eq!(Some(until), active.expires_at);
-    assert!(env.may_exec(token.expose(), "payments").await);
-
-    let revoke = Command::Revoke { reason: None };
-    workflow
-        .execute(
-            &request.id,
-            Some(RequestState::Active),
-            revoke,
-            &Actor::Person(person("bob@example.com")),
-        )
-        .await
-        .unwrap();
-    loop {
-        let current = workflow.get(&request.id).await.unwrap();
-        if current.credentials == CredentialsStatus::Cleaned {
-            break;
-        }
-        let _ = tokio::time::timeout(Duration::from_secs(5), changes.recv()).await;
-    }
-    assert!(env.grant_names("rolebindings").is_empty());
-    assert!(env.grant_names("serviceaccounts").is_empty());
-    assert!(agent.token_for(request.id.as_str(), "payments").is_none());
-
-    running.stop().await;
-    store.close().await;
 }

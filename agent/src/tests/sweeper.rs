@@ -1,7 +1,7 @@
 //! The expiry sweeper and token restore after a restart, with no central at all.
 
-use janus_core::agent_protocol::{ANNOTATION_EXPIRES_AT, LABEL_MANAGED_BY, LABEL_REQUEST, ReportOutcome};
-use janus_core::queue::WorkKind;
+use janus_wire::agent_protocol::WorkKind;
+use janus_wire::agent_protocol::{ANNOTATION_EXPIRES_AT, LABEL_MANAGED_BY, LABEL_REQUEST, ReportOutcome};
 use serde_json::json;
 
 use super::{Env, assignment, hours, spec};

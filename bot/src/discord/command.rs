@@ -8,7 +8,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::response::{IntoResponse, Response};
 use janus_core::domain::{
-    AccessRequest, Command, Draft, Origin, Platform, Principal, RequestId, RequestState,
+    AccessRequest, Actor, Command, Draft, Origin, Platform, Principal, RequestId, RequestState,
 };
 use janus_core::duration::format_duration;
 use janus_core::store::RequestFilter;
@@ -231,7 +231,14 @@ async fn run(discord: &Discord, command: &CommandInteraction) -> String {
             "status" => {
                 let id = id()?;
                 match discord.workflow.get(&id).await {
-                    Ok(request) if may_see(discord, &principal, &request) => Ok(summary(&request)),
+                    Ok(request)
+                        if discord
+                            .workflow
+                            .policy()
+                            .may_see(&Actor::Person(principal.clone()), &request) =>
+                    {
+                        Ok(summary(&request))
+                    }
                     _ => Err(format!("Request {id} was not found.")),
                 }
             }
@@ -283,7 +290,11 @@ async fn list(discord: &Discord, principal: &Principal) -> String {
         limit: Some(10),
         ..RequestFilter::default()
     };
-    match discord.workflow.store().list_requests(&filter).await {
+    match discord
+        .workflow
+        .visible_requests(&Actor::Person(principal.clone()), &filter)
+        .await
+    {
         Ok(requests) if requests.is_empty() => "You have no requests.".to_owned(),
         Ok(requests) => {
             let mut lines = vec!["**Your requests**".to_owned()];
@@ -295,11 +306,6 @@ async fn list(discord: &Discord, principal: &Principal) -> String {
             "Janus could not list your requests right now; try again shortly.".to_owned()
         }
     }
-}
-
-/// The requester, approvers of the cluster and admins may see a request.
-fn may_see(discord: &Discord, principal: &Principal, request: &AccessRequest) -> bool {
-    &request.requester == principal || discord.workflow.policy().is_approver(principal, &request.cluster)
 }
 
 fn summary(request: &AccessRequest) -> String {
@@ -354,11 +360,9 @@ pub(super) async fn autocomplete(discord: &Discord, command: &CommandInteraction
             .collect(),
         "namespaces" => {
             let cluster = get(&options, "cluster").unwrap_or_default();
-            let policy = discord.workflow.policy();
-            let reported = discord
+            let requestable = discord
                 .workflow
-                .store()
-                .namespaces(&cluster)
+                .requestable_namespaces(&cluster)
                 .await
                 .ok()
                 .flatten()
@@ -368,9 +372,8 @@ pub(super) async fn autocomplete(discord: &Discord, command: &CommandInteraction
                 None => (String::new(), typed.trim().to_owned()),
             };
             let chosen: Vec<&str> = done.split(',').map(str::trim).collect();
-            reported
+            requestable
                 .into_iter()
-                .filter(|ns| !policy.excluded_namespaces.contains(ns))
                 .filter(|ns| ns.starts_with(&last) && !chosen.contains(&ns.as_str()))
                 .map(|ns| {
                     let value = format!("{done}{ns}");

@@ -20,7 +20,7 @@ use serenity::model::application::{
 
 use super::embed::{DENY_MODAL, EXTEND_MODAL, deny_modal, ephemeral, extend_modal, pong};
 use super::{Discord, command};
-use crate::card::{CardAction, ttl_options};
+use crate::card::CardAction;
 
 pub(super) async fn handle(discord: Arc<Discord>, body: &[u8]) -> Response {
     let interaction: Interaction = match serde_json::from_slice(body) {
@@ -77,7 +77,10 @@ fn click_modal(discord: &Discord, component: &ComponentInteraction) -> Option<Va
     };
     match action {
         CardAction::DenyWithReason => Some(deny_modal(id.as_str())),
-        CardAction::Extend => Some(extend_modal(id.as_str(), &ttl_options(discord.workflow.policy()))),
+        CardAction::Extend => Some(extend_modal(
+            id.as_str(),
+            &discord.workflow.policy().request_ttl_choices(),
+        )),
         _ => None,
     }
 }

@@ -1,164 +1,97 @@
-//! The outbox's Discord notifier: posts the card in the cluster's `discordChannel` and
-//! edits it on every change, messages the requester, and posts the terminal link in a
-//! thread started on the card (privately, in a direct message, with `links.mode: link`).
-
-use std::sync::Arc;
+//! Discord as a [`ChatPlatform`]: cards in the cluster's `discordChannel`, edited on every
+//! change, links in a thread started on the card, private links in a direct message (an
+//! ephemeral follow-up would reach only whoever triggered a recent interaction — the
+//! approver, at grant time).
 
 use async_trait::async_trait;
-use janus_core::config::LinksMode;
-use janus_core::domain::{AccessRequest, NoticeKind};
-use janus_core::outbox::{ChatMessageRef, DeliveryError, Notifier, OutboxItem};
+use janus_core::config::{ClusterConfig, Config};
+use janus_core::domain::AccessRequest;
+use janus_core::links::LinkSigner;
+use janus_core::outbox::{ChatMessageRef, DeliveryError};
+use janus_core::workflow::Workflow;
+use serde_json::Value;
 
-use super::embed::{card_message, direct_message, link_message};
-use super::{CHANNEL, Discord};
-use crate::card::{self, Card};
+use super::{CHANNEL, Discord, embed};
+use crate::card::Card;
+use crate::notifier::{ChatNotifier, ChatPlatform};
 
-#[derive(Debug, Clone)]
-pub struct DiscordNotifier {
-    discord: Arc<Discord>,
-}
-
-fn store_error(error: impl std::fmt::Display) -> DeliveryError {
-    DeliveryError::Transient(error.to_string())
-}
-
-impl DiscordNotifier {
-    pub(super) fn new(discord: Arc<Discord>) -> DiscordNotifier {
-        DiscordNotifier { discord }
-    }
-
-    async fn card(&self, request: &AccessRequest) -> Card {
-        card::current_card(&self.discord.workflow, request).await
-    }
-
-    fn channel_of(&self, request: &AccessRequest) -> Option<String> {
-        self.discord
-            .config
-            .cluster(&request.cluster)
-            .map(|cluster| cluster.discord_channel.clone())
-            .filter(|channel| !channel.is_empty())
-    }
-
-    async fn posted(&self, request: &AccessRequest) -> Result<Option<ChatMessageRef>, DeliveryError> {
-        self.discord
-            .workflow
-            .chat_message(&request.id, CHANNEL)
-            .await
-            .map_err(store_error)
-    }
-
-    async fn deliver_card(&self, request: &AccessRequest) -> Result<(), DeliveryError> {
-        let message = card_message(&self.card(request).await);
-        let api = &self.discord.api;
-        if let Some(posted) = self.posted(request).await? {
-            return Ok(api
-                .edit_message(&posted.conversation, &posted.message, &message)
-                .await?);
-        }
-        let Some(channel) = self.channel_of(request) else {
-            tracing::debug!(request_id = %request.id, "no discordChannel for the cluster; no card");
-            return Ok(());
-        };
-        let message_id = api.create_message(&channel, &message).await?;
-        let reference = ChatMessageRef {
-            conversation: channel,
-            message: message_id,
-        };
-        self.discord
-            .workflow
-            .save_chat_message(&request.id, CHANNEL, &reference)
-            .await
-            .map_err(store_error)
-    }
-
-    /// The requester's Discord user id: one who acted through Discord, or the static map.
-    async fn requester(&self, request: &AccessRequest) -> Result<Option<String>, DeliveryError> {
-        let seen = self
-            .discord
-            .workflow
-            .chat_identity_of(CHANNEL, &request.requester)
-            .await
-            .map_err(store_error)?;
-        Ok(seen.or_else(|| {
-            self.discord
-                .config
-                .discord
-                .users
-                .iter()
-                .find(|(_, email)| email.as_str() == request.requester.as_str())
-                .map(|(id, _)| id.clone())
-        }))
-    }
-
-    async fn send_dm(&self, user: &str, message: &serde_json::Value) -> Result<(), DeliveryError> {
-        let channel = self.discord.api.open_dm(user).await?;
-        self.discord.api.create_message(&channel, message).await?;
-        Ok(())
-    }
-
-    async fn deliver_dm(&self, request: &AccessRequest, event: &str) -> Result<(), DeliveryError> {
-        let Some(text) = card::direct_message(request, event) else {
-            return Ok(());
-        };
-        let Some(user) = self.requester(request).await? else {
-            tracing::debug!(request_id = %request.id, "the requester has no known Discord account; no DM");
-            return Ok(());
-        };
-        let card = self.card(request).await;
-        self.send_dm(&user, &direct_message(&text, &card)).await
-    }
-
-    async fn deliver_link(&self, request: &AccessRequest) -> Result<(), DeliveryError> {
-        let Some(expires_at) = request.expires_at else {
-            return Err(DeliveryError::Permanent("the request has no expiry".into()));
-        };
-        if !request.state.is_live() {
-            return Ok(()); // ended before the link went out; nothing to open
-        }
-        let link = self.discord.links.sign(
-            request.id.as_str(),
-            request.requester.as_str(),
-            expires_at.timestamp(),
-        );
-        let url = link.url(&self.discord.config.webui.base_url);
-        let message = link_message(&self.card(request).await, &url);
-        let posted = self.posted(request).await?;
-        let requester = self.requester(request).await?;
-        match (&self.discord.config.links.mode, posted, requester) {
-            (LinksMode::Sso, Some(card), _) => {
-                let api = &self.discord.api;
-                let thread = api
-                    .start_thread(
-                        &card.conversation,
-                        &card.message,
-                        &format!("Terminal {}", request.id),
-                    )
-                    .await?;
-                api.create_message(&thread, &message).await?;
-            }
-            // The link signs its holder in (link mode): only the requester may see it. An
-            // ephemeral follow-up reaches only whoever triggered a recent interaction (the
-            // approver, here), so the private place is a direct message.
-            (_, _, Some(user)) => self.send_dm(&user, &message).await?,
-            (_, _, None) => {
-                tracing::info!(request_id = %request.id, "nowhere in Discord to post the terminal link");
-            }
-        }
-        Ok(())
-    }
-}
+/// The outbox's Discord notifier.
+pub type DiscordNotifier = ChatNotifier<Discord>;
 
 #[async_trait]
-impl Notifier for DiscordNotifier {
-    fn channel(&self) -> &'static str {
-        CHANNEL
+impl ChatPlatform for Discord {
+    const CHANNEL: &'static str = CHANNEL;
+
+    fn workflow(&self) -> &Workflow {
+        &self.workflow
     }
 
-    async fn deliver(&self, item: &OutboxItem, request: &AccessRequest) -> Result<(), DeliveryError> {
-        match item.kind {
-            NoticeKind::Card => self.deliver_card(request).await,
-            NoticeKind::DirectMessage => self.deliver_dm(request, &item.event).await,
-            NoticeKind::TerminalLink => self.deliver_link(request).await,
-        }
+    fn config(&self) -> &Config {
+        &self.config
+    }
+
+    fn links(&self) -> &LinkSigner {
+        &self.links
+    }
+
+    fn card_conversation(cluster: &ClusterConfig) -> &str {
+        &cluster.discord_channel
+    }
+
+    fn card_message(card: &Card) -> Value {
+        embed::card_message(card)
+    }
+
+    fn direct_message(text: &str, card: &Card) -> Value {
+        embed::direct_message(text, card)
+    }
+
+    fn link_message(card: &Card, url: &str) -> Value {
+        embed::link_message(card, url)
+    }
+
+    async fn post(&self, conversation: &str, message: &Value) -> Result<ChatMessageRef, DeliveryError> {
+        let message_id = self.api.create_message(conversation, message).await?;
+        Ok(ChatMessageRef {
+            conversation: conversation.to_owned(),
+            message: message_id,
+        })
+    }
+
+    async fn update(&self, posted: &ChatMessageRef, message: &Value) -> Result<(), DeliveryError> {
+        Ok(self
+            .api
+            .edit_message(&posted.conversation, &posted.message, message)
+            .await?)
+    }
+
+    async fn direct(&self, user: &str, message: &Value) -> Result<(), DeliveryError> {
+        let channel = self.api.open_dm(user).await?;
+        self.api.create_message(&channel, message).await?;
+        Ok(())
+    }
+
+    async fn reply_in_thread(
+        &self,
+        posted: &ChatMessageRef,
+        request: &AccessRequest,
+        message: &Value,
+    ) -> Result<(), DeliveryError> {
+        let name = format!("Terminal {}", request.id);
+        let thread = self
+            .api
+            .start_thread(&posted.conversation, &posted.message, &name)
+            .await?;
+        self.api.create_message(&thread, message).await?;
+        Ok(())
+    }
+
+    fn configured_user(&self, request: &AccessRequest) -> Option<String> {
+        self.config
+            .discord
+            .users
+            .iter()
+            .find(|(_, email)| email.as_str() == request.requester.as_str())
+            .map(|(id, _)| id.clone())
     }
 }

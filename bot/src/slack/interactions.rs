@@ -18,7 +18,7 @@ use serde_json::{Value, json};
 use super::blocks::{DENY_MODAL, EXTEND_MODAL, REQUEST_MODAL, deny_modal, ephemeral, extend_modal};
 use super::slash::origin;
 use super::{Slack, bad_request};
-use crate::card::{CardAction, ttl_options};
+use crate::card::CardAction;
 
 #[derive(Debug, Deserialize)]
 struct Payload {
@@ -117,7 +117,7 @@ async fn click(slack: &Slack, payload: Payload) {
             return open(slack, &payload, &deny_modal(id.as_str())).await;
         }
         CardAction::Extend => {
-            let view = extend_modal(id.as_str(), &ttl_options(slack.workflow.policy()));
+            let view = extend_modal(id.as_str(), &slack.workflow.policy().request_ttl_choices());
             return open(slack, &payload, &view).await;
         }
         _ => {}

@@ -1,157 +1,96 @@
-//! The outbox's Slack notifier: posts the card in the cluster's `slackChannel` and
-//! updates it in place, messages the requester, and posts the terminal link.
-
-use std::sync::Arc;
+//! Slack as a [`ChatPlatform`]: cards in the cluster's `slackChannel`, updated in place
+//! (`chat.update`), links in the card's thread, private links as an ephemeral message in the
+//! card's channel (a direct message when Slack refuses it).
 
 use async_trait::async_trait;
-use janus_core::config::LinksMode;
-use janus_core::domain::{AccessRequest, NoticeKind};
-use janus_core::outbox::{ChatMessageRef, DeliveryError, Notifier, OutboxItem};
+use janus_core::config::{ClusterConfig, Config};
+use janus_core::domain::AccessRequest;
+use janus_core::links::LinkSigner;
+use janus_core::outbox::{ChatMessageRef, DeliveryError};
+use janus_core::workflow::Workflow;
+use serde_json::Value;
 
-use super::blocks::{card_message, direct_message, link_message};
-use super::{CHANNEL, Slack};
-use crate::card::{self, Card};
+use super::{CHANNEL, Slack, blocks};
+use crate::card::Card;
+use crate::notifier::{ChatNotifier, ChatPlatform};
 
-#[derive(Debug, Clone)]
-pub struct SlackNotifier {
-    slack: Arc<Slack>,
-}
+/// The outbox's Slack notifier.
+pub type SlackNotifier = ChatNotifier<Slack>;
 
-impl SlackNotifier {
-    pub(super) fn new(slack: Arc<Slack>) -> SlackNotifier {
-        SlackNotifier { slack }
+#[async_trait]
+impl ChatPlatform for Slack {
+    const CHANNEL: &'static str = CHANNEL;
+
+    fn workflow(&self) -> &Workflow {
+        &self.workflow
     }
 
-    async fn card(&self, request: &AccessRequest) -> Card {
-        card::current_card(&self.slack.workflow, request).await
+    fn config(&self) -> &Config {
+        &self.config
     }
 
-    fn channel_of(&self, request: &AccessRequest) -> Option<String> {
-        self.slack
-            .config
-            .cluster(&request.cluster)
-            .map(|cluster| cluster.slack_channel.clone())
-            .filter(|channel| !channel.is_empty())
+    fn links(&self) -> &LinkSigner {
+        &self.links
     }
 
-    async fn posted(&self, request: &AccessRequest) -> Result<Option<ChatMessageRef>, DeliveryError> {
-        self.slack
-            .workflow
-            .chat_message(&request.id, CHANNEL)
-            .await
-            .map_err(|error| DeliveryError::Transient(error.to_string()))
+    fn card_conversation(cluster: &ClusterConfig) -> &str {
+        &cluster.slack_channel
     }
 
-    async fn deliver_card(&self, request: &AccessRequest) -> Result<(), DeliveryError> {
-        let message = card_message(&self.card(request).await);
-        if let Some(posted) = self.posted(request).await? {
-            return Ok(self
-                .slack
-                .api
-                .update_message(&posted.conversation, &posted.message, &message)
-                .await?);
-        }
-        let Some(channel) = self.channel_of(request) else {
-            tracing::debug!(request_id = %request.id, "no slackChannel for the cluster; no card");
-            return Ok(());
-        };
-        let posted = self.slack.api.post_message(&channel, &message, None).await?;
-        let reference = ChatMessageRef {
+    fn card_message(card: &Card) -> Value {
+        blocks::card_message(card)
+    }
+
+    fn direct_message(text: &str, card: &Card) -> Value {
+        blocks::direct_message(text, card)
+    }
+
+    fn link_message(card: &Card, url: &str) -> Value {
+        blocks::link_message(card, url)
+    }
+
+    async fn post(&self, conversation: &str, message: &Value) -> Result<ChatMessageRef, DeliveryError> {
+        let posted = self.api.post_message(conversation, message, None).await?;
+        Ok(ChatMessageRef {
             conversation: posted.channel,
             message: posted.ts,
-        };
-        self.slack
-            .workflow
-            .save_chat_message(&request.id, CHANNEL, &reference)
-            .await
-            .map_err(|error| DeliveryError::Transient(error.to_string()))
+        })
     }
 
-    /// The requester's Slack user id, if they have used Janus from Slack.
-    async fn requester(&self, request: &AccessRequest) -> Result<Option<String>, DeliveryError> {
-        self.slack
-            .workflow
-            .chat_identity_of(CHANNEL, &request.requester)
-            .await
-            .map_err(|error| DeliveryError::Transient(error.to_string()))
-    }
-
-    async fn deliver_dm(&self, request: &AccessRequest, event: &str) -> Result<(), DeliveryError> {
-        let Some(text) = card::direct_message(request, event) else {
-            return Ok(());
-        };
-        let Some(user) = self.requester(request).await? else {
-            tracing::debug!(request_id = %request.id, "the requester has no known Slack account; no DM");
-            return Ok(());
-        };
-        let card = self.card(request).await;
-        let conversation = self.slack.api.open_dm(&user).await?;
-        self.slack
+    async fn update(&self, posted: &ChatMessageRef, message: &Value) -> Result<(), DeliveryError> {
+        Ok(self
             .api
-            .post_message(&conversation, &direct_message(&text, &card), None)
+            .update_message(&posted.conversation, &posted.message, message)
+            .await?)
+    }
+
+    async fn direct(&self, user: &str, message: &Value) -> Result<(), DeliveryError> {
+        let conversation = self.api.open_dm(user).await?;
+        self.api.post_message(&conversation, message, None).await?;
+        Ok(())
+    }
+
+    async fn reply_in_thread(
+        &self,
+        posted: &ChatMessageRef,
+        _request: &AccessRequest,
+        message: &Value,
+    ) -> Result<(), DeliveryError> {
+        self.api
+            .post_message(&posted.conversation, message, Some(&posted.message))
             .await?;
         Ok(())
     }
 
-    async fn deliver_link(&self, request: &AccessRequest) -> Result<(), DeliveryError> {
-        let Some(expires_at) = request.expires_at else {
-            return Err(DeliveryError::Permanent("the request has no expiry".into()));
-        };
-        let signer = &self.slack.links;
-        if !request.state.is_live() {
-            return Ok(()); // ended before the link went out; nothing to open
-        }
-        let link = signer.sign(
-            request.id.as_str(),
-            request.requester.as_str(),
-            expires_at.timestamp(),
-        );
-        let url = link.url(&self.slack.config.webui.base_url);
-        let message = link_message(&self.card(request).await, &url);
-        let posted = self.posted(request).await?;
-        let requester = self.requester(request).await?;
-        match (&self.slack.config.links.mode, posted, requester) {
-            (LinksMode::Sso, Some(card), _) => {
-                self.slack
-                    .api
-                    .post_message(&card.conversation, &message, Some(&card.message))
-                    .await?;
-            }
-            (LinksMode::Link, Some(card), Some(user)) => {
-                // The link signs its holder in: only the requester may see it.
-                let ephemeral = self
-                    .slack
-                    .api
-                    .post_ephemeral(&card.conversation, &user, &message)
-                    .await;
-                if ephemeral.is_err() {
-                    let conversation = self.slack.api.open_dm(&user).await?;
-                    self.slack.api.post_message(&conversation, &message, None).await?;
-                }
-            }
-            (_, _, Some(user)) => {
-                let conversation = self.slack.api.open_dm(&user).await?;
-                self.slack.api.post_message(&conversation, &message, None).await?;
-            }
-            (_, _, None) => {
-                tracing::info!(request_id = %request.id, "nowhere in Slack to post the terminal link");
-            }
-        }
-        Ok(())
-    }
-}
-
-#[async_trait]
-impl Notifier for SlackNotifier {
-    fn channel(&self) -> &'static str {
-        CHANNEL
-    }
-
-    async fn deliver(&self, item: &OutboxItem, request: &AccessRequest) -> Result<(), DeliveryError> {
-        match item.kind {
-            NoticeKind::Card => self.deliver_card(request).await,
-            NoticeKind::DirectMessage => self.deliver_dm(request, &item.event).await,
-            NoticeKind::TerminalLink => self.deliver_link(request).await,
+    async fn private(
+        &self,
+        posted: &ChatMessageRef,
+        user: &str,
+        message: &Value,
+    ) -> Result<(), DeliveryError> {
+        match self.api.post_ephemeral(&posted.conversation, user, message).await {
+            Ok(()) => Ok(()),
+            Err(_) => self.direct(user, message).await,
         }
     }
 }

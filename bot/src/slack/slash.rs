@@ -6,7 +6,7 @@ use std::time::Duration;
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use janus_core::domain::{AccessRequest, Command, Draft, Origin, Platform, Principal, RequestState};
+use janus_core::domain::{AccessRequest, Actor, Command, Draft, Origin, Platform, Principal, RequestState};
 use janus_core::duration::format_duration;
 use janus_core::store::RequestFilter;
 use serde::Deserialize;
@@ -100,7 +100,14 @@ async fn run(slack: &Slack, form: &CommandForm, command: SlashCommand) -> Option
         }
         SlashCommand::List => list(slack, &principal).await,
         SlashCommand::Status(id) => match slack.workflow.get(&id).await {
-            Ok(request) if may_see(slack, &principal, &request) => summary(&request),
+            Ok(request)
+                if slack
+                    .workflow
+                    .policy()
+                    .may_see(&Actor::Person(principal.clone()), &request) =>
+            {
+                summary(&request)
+            }
             _ => format!("Request {id} was not found."),
         },
         SlashCommand::Withdraw(id) => match slack.act(&id, None, Command::Withdraw, &principal).await {
@@ -164,18 +171,13 @@ async fn open_modal(slack: &Slack, form: &CommandForm) -> Option<String> {
             format!("{} ({})", cluster.display_name, cluster.name)
         };
         clusters.push((label, cluster.name.clone()));
-        let reported = slack
+        let allowed = slack
             .workflow
-            .store()
-            .namespaces(&cluster.name)
+            .requestable_namespaces(&cluster.name)
             .await
             .ok()
             .flatten()
             .unwrap_or_default();
-        let allowed = reported
-            .into_iter()
-            .filter(|ns| !policy.excluded_namespaces.contains(ns))
-            .collect::<Vec<_>>();
         namespaces.push((cluster.name.clone(), allowed));
     }
     if namespaces.iter().all(|(_, names)| names.is_empty()) {
@@ -185,10 +187,7 @@ async fn open_modal(slack: &Slack, form: &CommandForm) -> Option<String> {
                 .to_owned(),
         );
     }
-    let mut ttls = crate::card::ttl_options(policy);
-    if !ttls.contains(&policy.default_ttl_seconds) {
-        ttls.insert(0, policy.default_ttl_seconds);
-    }
+    let ttls = policy.request_ttl_choices();
     let metadata = form.channel_id.clone().unwrap_or_default();
     let view = request_modal(
         &clusters,
@@ -212,7 +211,11 @@ async fn list(slack: &Slack, principal: &Principal) -> String {
         limit: Some(10),
         ..RequestFilter::default()
     };
-    match slack.workflow.store().list_requests(&filter).await {
+    match slack
+        .workflow
+        .visible_requests(&Actor::Person(principal.clone()), &filter)
+        .await
+    {
         Ok(requests) if requests.is_empty() => "You have no requests.".to_owned(),
         Ok(requests) => {
             let mut lines = vec!["*Your requests*".to_owned()];
@@ -224,11 +227,6 @@ async fn list(slack: &Slack, principal: &Principal) -> String {
             "Janus could not list your requests right now; try again shortly.".to_owned()
         }
     }
-}
-
-/// The requester, approvers of the cluster and admins may see a request.
-fn may_see(slack: &Slack, principal: &Principal, request: &AccessRequest) -> bool {
-    &request.requester == principal || slack.workflow.policy().is_approver(principal, &request.cluster)
 }
 
 fn summary(request: &AccessRequest) -> String {

@@ -6,7 +6,7 @@
 //! outbox worker delivers them (`crate::outbox`), so a chat outage delays a message but
 //! never loses it.
 
-use super::{NewEvent, Policy};
+use super::{AuditAction, NewEvent, Policy};
 
 /// What kind of message a notice becomes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -45,11 +45,11 @@ pub struct Notice {
     pub channel: String,
     pub kind: NoticeKind,
     /// The audit action that caused it (`request.approved`, …).
-    pub event: &'static str,
+    pub event: AuditAction,
 }
 
 /// The event the scheduler raises shortly before an Active request expires.
-pub const EXPIRING: &str = "request.expiring";
+pub const EXPIRING: AuditAction = AuditAction::RequestExpiring;
 
 /// How long before `expires_at` the requester is warned.
 pub const EXPIRY_WARNING_SECONDS: u64 = 600;
@@ -73,15 +73,21 @@ pub fn notices(policy: &Policy, events: &[NewEvent]) -> Vec<Notice> {
 
 /// Every change refreshes the card; these also reach the requester. A withdrawal was the
 /// requester's own doing, so it only updates the card.
-fn kinds(action: &str) -> Vec<NoticeKind> {
+fn kinds(action: AuditAction) -> Vec<NoticeKind> {
     match action {
-        "grant.succeeded" => vec![
+        AuditAction::GrantSucceeded => vec![
             NoticeKind::Card,
             NoticeKind::DirectMessage,
             NoticeKind::TerminalLink,
         ],
-        "request.approved" | "request.denied" | "request.expired" | "request.revoked" | "request.failed"
-        | "grant.failed" | "extension.approved" | "extension.denied" => {
+        AuditAction::RequestApproved
+        | AuditAction::RequestDenied
+        | AuditAction::RequestExpired
+        | AuditAction::RequestRevoked
+        | AuditAction::RequestFailed
+        | AuditAction::GrantFailed
+        | AuditAction::ExtensionApproved
+        | AuditAction::ExtensionDenied => {
             vec![NoticeKind::Card, NoticeKind::DirectMessage]
         }
         EXPIRING => vec![NoticeKind::DirectMessage],
@@ -94,7 +100,7 @@ mod tests {
     use super::*;
     use serde_json::json;
 
-    fn event(action: &'static str) -> NewEvent {
+    fn event(action: AuditAction) -> NewEvent {
         NewEvent {
             action,
             actor: "system".to_owned(),
@@ -106,7 +112,7 @@ mod tests {
 
     #[test]
     fn no_channel_means_no_notice() {
-        assert!(notices(&Policy::default(), &[event("request.approved")]).is_empty());
+        assert!(notices(&Policy::default(), &[event(AuditAction::RequestApproved)]).is_empty());
     }
 
     #[test]
@@ -122,15 +128,18 @@ mod tests {
                 .map(|notice| notice.kind)
                 .collect::<Vec<_>>()
         };
-        assert_eq!(kinds_for("request.submitted"), vec![NoticeKind::Card]);
-        assert_eq!(kinds_for("request.withdrawn"), vec![NoticeKind::Card]);
-        assert_eq!(kinds_for("request.approval_recorded"), vec![NoticeKind::Card]);
+        assert_eq!(kinds_for(AuditAction::RequestSubmitted), vec![NoticeKind::Card]);
+        assert_eq!(kinds_for(AuditAction::RequestWithdrawn), vec![NoticeKind::Card]);
         assert_eq!(
-            kinds_for("request.revoked"),
+            kinds_for(AuditAction::RequestApprovalRecorded),
+            vec![NoticeKind::Card]
+        );
+        assert_eq!(
+            kinds_for(AuditAction::RequestRevoked),
             vec![NoticeKind::Card, NoticeKind::DirectMessage]
         );
         assert_eq!(
-            kinds_for("grant.succeeded"),
+            kinds_for(AuditAction::GrantSucceeded),
             vec![
                 NoticeKind::Card,
                 NoticeKind::DirectMessage,
@@ -138,7 +147,7 @@ mod tests {
             ]
         );
         assert_eq!(kinds_for(EXPIRING), vec![NoticeKind::DirectMessage]);
-        assert_eq!(notices(&policy, &[event("request.denied")]).len(), 4);
+        assert_eq!(notices(&policy, &[event(AuditAction::RequestDenied)]).len(), 4);
     }
 
     #[test]

@@ -37,8 +37,13 @@ pub struct Policy {
     pub notify_channels: Vec<String>,
     /// Cluster → identity-provider groups whose members approve it (`clusters[].approverGroups`).
     pub approver_groups: BTreeMap<String, BTreeSet<String>>,
+    /// The longest a terminal link stays valid (`links.ttlSeconds`); a link also never
+    /// outlives its grant ([`Policy::link_expiry`]).
+    pub link_ttl_seconds: u64,
 }
 
+/// The defaults of every setting above. The configuration's defaults are these (`config.rs`
+/// reads them from here), so they are written once.
 impl Default for Policy {
     fn default() -> Self {
         Policy {
@@ -61,6 +66,7 @@ impl Default for Policy {
             profiles: BTreeSet::from(["exec".to_owned()]),
             notify_channels: Vec::new(),
             approver_groups: BTreeMap::new(),
+            link_ttl_seconds: 28_800,
         }
     }
 }
@@ -96,69 +102,6 @@ impl Policy {
         self.clusters
             .get(cluster)
             .map_or(1, |policy| policy.approvals_required.max(1))
-    }
-}
-
-impl Policy {
-    /// The policy a configuration implies. The configuration was validated when loaded,
-    /// so emails that still fail to parse are skipped (and logged) rather than trusted.
-    pub fn from_config(config: &crate::config::Config) -> Policy {
-        let principals = |emails: &[String]| -> BTreeSet<Principal> {
-            emails
-                .iter()
-                .filter_map(|email| match Principal::parse(email) {
-                    Ok(principal) => Some(principal),
-                    Err(error) => {
-                        tracing::warn!(%error, "ignoring an approver or admin that is not an email");
-                        None
-                    }
-                })
-                .collect()
-        };
-        let settings = &config.janus;
-        Policy {
-            admins: principals(&settings.admin_emails),
-            default_ttl_seconds: settings.default_ttl_seconds,
-            max_ttl_seconds: settings.max_ttl_seconds,
-            approval_ttl_options: settings.approval_ttl_options.clone(),
-            pending_expiry_seconds: settings.pending_expiry_seconds,
-            grant_timeout_seconds: settings.grant_timeout_seconds,
-            retention_seconds: settings.retention_seconds,
-            excluded_namespaces: settings.excluded_namespaces.iter().cloned().collect(),
-            limits: Limits {
-                requests_per_hour: settings.limits.requests_per_hour,
-                live_requests_per_user: settings.limits.live_requests_per_user,
-            },
-            clusters: config
-                .clusters
-                .iter()
-                .map(|cluster| {
-                    let policy = ClusterPolicy {
-                        approvers: principals(&cluster.approvers),
-                        approvals_required: cluster.approvals_required.max(1),
-                    };
-                    (cluster.name.clone(), policy)
-                })
-                .collect(),
-            profiles: BTreeSet::from(["exec".to_owned()]),
-            notify_channels: [
-                ("slack", config.slack.enabled),
-                ("discord", config.discord.enabled),
-            ]
-            .into_iter()
-            .filter(|(_, enabled)| *enabled)
-            .map(|(channel, _)| channel.to_owned())
-            .collect(),
-            approver_groups: config
-                .clusters
-                .iter()
-                .filter(|cluster| !cluster.approver_groups.is_empty())
-                .map(|cluster| {
-                    let groups = cluster.approver_groups.iter().cloned().collect();
-                    (cluster.name.clone(), groups)
-                })
-                .collect(),
-        }
     }
 }
 

@@ -1,8 +1,10 @@
 //! Creating a request: the checks a submission must pass before anything is stored.
 
+use crate::domain::AuditAction;
 use std::collections::BTreeSet;
 
 use chrono::{DateTime, Utc};
+pub use janus_wire::names::is_dns_label;
 use serde_json::json;
 
 use super::{
@@ -104,7 +106,7 @@ pub fn submit(
         version: 1,
     };
     let event = NewEvent {
-        action: "request.submitted",
+        action: AuditAction::RequestSubmitted,
         actor: Actor::Person(requester.clone()).audit_name(),
         request_id: Some(request.id.clone()),
         cluster: Some(request.cluster.clone()),
@@ -187,15 +189,4 @@ fn check_namespaces(
         namespaces.push(namespace);
     }
     Ok(namespaces)
-}
-
-/// A Kubernetes namespace name: a DNS-1123 label.
-pub fn is_dns_label(name: &str) -> bool {
-    !name.is_empty()
-        && name.len() <= 63
-        && name
-            .bytes()
-            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-')
-        && !name.starts_with('-')
-        && !name.ends_with('-')
 }

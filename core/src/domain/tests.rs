@@ -355,7 +355,7 @@ fn assert_cleanup_queued(accepted: &Transition) {
 fn assert_one_event(accepted: &Transition, action: &str, actor: &Actor) {
     assert_eq!(accepted.events.len(), 1, "{:?}", accepted.events);
     let event = &accepted.events[0];
-    assert_eq!(event.action, action);
+    assert_eq!(event.action.as_str(), action);
     assert_eq!(event.actor, actor.audit_name());
     assert_eq!(event.request_id.as_ref(), Some(&accepted.request.id));
     assert_eq!(event.cluster.as_deref(), Some(accepted.request.cluster.as_str()));
@@ -2148,7 +2148,10 @@ mod properties {
             match transition(&attempt, &step.command, &actor, &model.policy, clock) {
                 Ok(accepted) => {
                     check_accepted(&request, &accepted, step, &actor, clock, &mut model)?;
-                    *coverage.actions.entry(accepted.events[0].action).or_default() += 1;
+                    *coverage
+                        .actions
+                        .entry(accepted.events[0].action.as_str())
+                        .or_default() += 1;
                     request = accepted.request;
                 }
                 Err(error) => {
@@ -2279,7 +2282,7 @@ mod properties {
         if accepted.effects.contains(&Effect::QueueGrant) {
             prop_assert!(
                 (from, to) == (RequestState::Pending, RequestState::Approved)
-                    || event.action == "extension.approved",
+                    || event.action.as_str() == "extension.approved",
                 "grant queued by {:?} ({} → {})",
                 command,
                 from,
@@ -2288,7 +2291,7 @@ mod properties {
         }
 
         // Extensions.
-        if event.action == "extension.approved" {
+        if event.action.as_str() == "extension.approved" {
             let extension = before.extension.as_ref();
             prop_assert!(extension.is_some());
             let ttl = extension.map_or(0, |extension| extension.ttl_seconds);
@@ -2491,3 +2494,5 @@ mod properties {
         }
     }
 }
+
+mod questions;

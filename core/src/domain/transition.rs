@@ -5,8 +5,8 @@ use serde_json::{Value, json};
 
 use super::submit::{check_reason, check_ttl};
 use super::{
-    AccessRequest, Actor, Approval, CredentialsStatus, DomainError, ExtensionRequest, NewEvent, Notice,
-    Policy, Principal, RequestState,
+    AccessRequest, Actor, Approval, AuditAction, CredentialsStatus, DomainError, ExtensionRequest, NewEvent,
+    Notice, Policy, Principal, RequestState,
 };
 
 /// Everything that can happen to an existing request.
@@ -102,7 +102,8 @@ pub struct Transition {
 ///   credentials become `provisioning` and grant work is queued. An approver may deny
 ///   (→ **Denied**), the scheduler auto-denies after `pendingExpirySeconds`, the requester
 ///   withdraws (→ **Withdrawn**), an approver revokes (→ **Revoked**).
-/// - **Approved**: the agent reports success (→ **Active**, `expires_at = now + ttl`,
+/// - **Approved**: the agent reports success (→ **Active**, `expires_at` as fixed when the
+///   grant was handed out, [`fix_grant_end`], else `now + ttl`,
 ///   credentials `live`) or failure (→ **Failed**); the scheduler fails it after
 ///   `grantTimeoutSeconds`; withdraw and revoke end it.
 /// - **Active**: the scheduler expires it at `expires_at` (→ **Expired**); withdraw and
@@ -135,7 +136,7 @@ pub fn transition(
         return Err(DomainError::WrongAgent);
     }
 
-    let (action, details, effects): (&'static str, Value, Vec<Effect>) = match command {
+    let (action, details, effects): (AuditAction, Value, Vec<Effect>) = match command {
         Command::Approve { ttl_seconds, reason } => {
             let approver = approver(request, actor, policy)?;
             if state != RequestState::Pending {
@@ -167,9 +168,9 @@ pub fn transition(
                 next.state = RequestState::Approved;
                 next.credentials = CredentialsStatus::Provisioning;
                 next.decided_at = Some(now);
-                ("request.approved", details, vec![Effect::QueueGrant])
+                (AuditAction::RequestApproved, details, vec![Effect::QueueGrant])
             } else {
-                ("request.approval_recorded", details, Vec::new())
+                (AuditAction::RequestApprovalRecorded, details, Vec::new())
             }
         }
         Command::Deny { reason } => {
@@ -182,7 +183,11 @@ pub fn transition(
             next.deny_reason = reason.clone();
             next.decided_at = Some(now);
             end(&mut next, now, "denied");
-            ("request.denied", json!({ "reason": reason }), Vec::new())
+            (
+                AuditAction::RequestDenied,
+                json!({ "reason": reason }),
+                Vec::new(),
+            )
         }
         Command::AutoDeny => {
             system(actor)?;
@@ -200,7 +205,7 @@ pub fn transition(
             next.decided_at = Some(now);
             end(&mut next, now, "pending_expired");
             (
-                "request.denied",
+                AuditAction::RequestDenied,
                 json!({ "reason": next.deny_reason, "auto": true }),
                 Vec::new(),
             )
@@ -214,7 +219,11 @@ pub fn transition(
             }
             next.state = RequestState::Withdrawn;
             end(&mut next, now, "withdrawn");
-            ("request.withdrawn", json!({}), finish_credentials(&mut next))
+            (
+                AuditAction::RequestWithdrawn,
+                json!({}),
+                finish_credentials(&mut next),
+            )
         }
         Command::Revoke { reason } => {
             approver_or_self(request, actor, policy)?;
@@ -225,7 +234,7 @@ pub fn transition(
             next.state = RequestState::Revoked;
             end(&mut next, now, "revoked");
             (
-                "request.revoked",
+                AuditAction::RequestRevoked,
                 json!({ "reason": reason }),
                 finish_credentials(&mut next),
             )
@@ -241,7 +250,7 @@ pub fn transition(
             next.state = RequestState::Expired;
             end(&mut next, now, "expired");
             (
-                "request.expired",
+                AuditAction::RequestExpired,
                 json!({ "expiresAt": request.expires_at }),
                 finish_credentials(&mut next),
             )
@@ -258,7 +267,7 @@ pub fn transition(
             next.state = RequestState::Failed;
             end(&mut next, now, "grant_timeout");
             let details = json!({ "error": "no answer from the cluster's agent in time", "timeout": true });
-            ("request.failed", details, finish_credentials(&mut next))
+            (AuditAction::RequestFailed, details, finish_credentials(&mut next))
         }
         Command::GrantSucceeded => {
             agent(actor)?;
@@ -267,16 +276,19 @@ pub fn transition(
                     next.state = RequestState::Active;
                     next.credentials = CredentialsStatus::Live;
                     next.activated_at = Some(now);
-                    next.expires_at = Some(later(now, next.ttl_seconds));
+                    // Fixed when the grant was handed out (`fix_grant_end`); a report for a
+                    // grant never claimed through the store falls back to now + TTL.
+                    next.expires_at =
+                        Some(request.expires_at.unwrap_or_else(|| later(now, next.ttl_seconds)));
                     (
-                        "grant.succeeded",
+                        AuditAction::GrantSucceeded,
                         json!({ "expiresAt": next.expires_at }),
                         Vec::new(),
                     )
                 }
                 // A re-grant after an extension: tokens were re-minted.
                 RequestState::Active => (
-                    "grant.succeeded",
+                    AuditAction::GrantSucceeded,
                     json!({ "expiresAt": next.expires_at }),
                     Vec::new(),
                 ),
@@ -287,7 +299,7 @@ pub fn transition(
                 _ => {
                     next.credentials = CredentialsStatus::Cleaning;
                     (
-                        "grant.succeeded",
+                        AuditAction::GrantSucceeded,
                         json!({ "afterEnd": true }),
                         vec![Effect::QueueCleanup],
                     )
@@ -302,7 +314,7 @@ pub fn transition(
                     next.state = RequestState::Failed;
                     end(&mut next, now, &error);
                     (
-                        "grant.failed",
+                        AuditAction::GrantFailed,
                         json!({ "error": error }),
                         finish_credentials(&mut next),
                     )
@@ -313,7 +325,7 @@ pub fn transition(
                     next.state = RequestState::Failed;
                     end(&mut next, now, &error);
                     (
-                        "grant.failed",
+                        AuditAction::GrantFailed,
                         json!({ "error": error, "refresh": true }),
                         finish_credentials(&mut next),
                     )
@@ -322,7 +334,7 @@ pub fn transition(
                 _ => {
                     next.credentials = CredentialsStatus::Cleaning;
                     (
-                        "grant.failed",
+                        AuditAction::GrantFailed,
                         json!({ "error": error, "afterEnd": true }),
                         vec![Effect::QueueCleanup],
                     )
@@ -335,7 +347,7 @@ pub fn transition(
                 return Err(invalid());
             }
             next.credentials = CredentialsStatus::Cleaned;
-            ("cleanup.succeeded", json!({}), Vec::new())
+            (AuditAction::CleanupSucceeded, json!({}), Vec::new())
         }
         Command::CleanupFailed { error } => {
             agent(actor)?;
@@ -344,7 +356,7 @@ pub fn transition(
             }
             next.credentials = CredentialsStatus::CleanupFailed;
             (
-                "cleanup.failed",
+                AuditAction::CleanupFailed,
                 json!({ "error": clip(error, 1000) }),
                 Vec::new(),
             )
@@ -368,7 +380,7 @@ pub fn transition(
                 approvals: Vec::new(),
             });
             (
-                "extension.requested",
+                AuditAction::ExtensionRequested,
                 json!({ "ttlSeconds": ttl_seconds, "reason": reason }),
                 Vec::new(),
             )
@@ -402,10 +414,10 @@ pub fn transition(
                 next.extensions += 1;
                 next.expires_at = next.expires_at.map(|expires_at| later(expires_at, ttl));
                 let details = json!({ "ttlSeconds": ttl, "approvals": count, "expiresAt": next.expires_at });
-                ("extension.approved", details, vec![Effect::QueueGrant])
+                (AuditAction::ExtensionApproved, details, vec![Effect::QueueGrant])
             } else {
                 let details = json!({ "ttlSeconds": ttl, "approvals": count, "required": required });
-                ("extension.approval_recorded", details, Vec::new())
+                (AuditAction::ExtensionApprovalRecorded, details, Vec::new())
             }
         }
         Command::DenyExtension { reason } => {
@@ -417,7 +429,11 @@ pub fn transition(
                 return Err(DomainError::NoExtensionPending);
             }
             let reason = optional_reason(reason.as_deref())?;
-            ("extension.denied", json!({ "reason": reason }), Vec::new())
+            (
+                AuditAction::ExtensionDenied,
+                json!({ "reason": reason }),
+                Vec::new(),
+            )
         }
     };
 
@@ -449,6 +465,16 @@ pub fn later(at: DateTime<Utc>, seconds: u64) -> DateTime<Utc> {
 
 fn clip(text: &str, max: usize) -> String {
     text.chars().take(max).collect()
+}
+
+/// When the grant of `request`, handed to its agent at `now`, ends — if that is to be fixed
+/// now: an Approved request whose end is not set yet gets `now + ttl`. The value is stored
+/// with the claim and never recomputed: the agent's tokens and annotations, the report
+/// (`GrantSucceeded` keeps it), the scheduler and open terminals all use it. Only an approved
+/// extension moves it.
+pub fn fix_grant_end(request: &AccessRequest, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    (request.state == RequestState::Approved && request.expires_at.is_none())
+        .then(|| later(now, request.ttl_seconds))
 }
 
 fn end(request: &mut AccessRequest, now: DateTime<Utc>, reason: &str) {
@@ -515,13 +541,10 @@ fn agent(actor: &Actor) -> Result<(), DomainError> {
     }
 }
 
+/// An approver's TTL must be one of [`Policy::approval_ttl_choices`], the menu every entry
+/// point shows.
 fn check_approval_ttl(ttl: u64, policy: &Policy) -> Result<(), DomainError> {
-    let options: Vec<u64> = policy
-        .approval_ttl_options
-        .iter()
-        .copied()
-        .filter(|option| *option <= policy.max_ttl_seconds && *option >= super::MIN_TTL_SECONDS)
-        .collect();
+    let options = policy.approval_ttl_choices();
     if options.contains(&ttl) {
         Ok(())
     } else {

@@ -1,17 +1,60 @@
 //! The SQL of sign-in (DESIGN §6.2, §6.3): dashboard sessions, personal API tokens, the local
 //! admin's credential, spent signed links and sign-ins in progress. Stamped once per backend by
-//! [`accounts_impl!`] (in `store/sqlite.rs` and `store/postgres.rs`, next to `store_impl!`), and
-//! dispatched by the `impl Store` block at the end of this file.
+//! [`accounts_impl!`] (in `store/sqlite.rs` and `store/postgres.rs`, next to `store_impl!`) as
+//! the [`AccountStore`] role. Callers go through the accounts service (`Accounts`), which makes the
+//! secrets, hashes them and checks expiry against the clock.
 //!
 //! Secrets never reach the database: rows are found by the SHA-256 of the secret the browser or
 //! the CLI holds. Each write that people should be able to trace appends its audit event in the
 //! same transaction.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{Store, StoreError};
-use crate::accounts::{ApiTokenRecord, SessionRecord};
-use crate::domain::NewEvent;
+use super::StoreError;
+use crate::domain::{NewEvent, Principal};
+
+/// A dashboard session as stored (the secret is not).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SessionRecord {
+    /// The public id, shown on the user's page to revoke the session.
+    pub id: String,
+    pub principal: Principal,
+    /// Groups from the identity provider at sign-in (approver groups).
+    pub groups: Vec<String>,
+    /// `oidc`, `github`, `local`, `link` or `header`.
+    pub method: String,
+    pub created_at: DateTime<Utc>,
+    pub last_seen_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub revoked_at: Option<DateTime<Utc>>,
+    pub user_agent: String,
+    pub ip: String,
+}
+
+impl SessionRecord {
+    pub fn is_live(&self, now: DateTime<Utc>) -> bool {
+        self.revoked_at.is_none() && self.expires_at > now
+    }
+}
+
+/// A personal API token as stored (the secret is not).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ApiTokenRecord {
+    pub id: String,
+    pub principal: Principal,
+    pub name: String,
+    pub created_at: DateTime<Utc>,
+    pub expires_at: DateTime<Utc>,
+    pub last_used_at: Option<DateTime<Utc>>,
+    pub revoked_at: Option<DateTime<Utc>>,
+}
+
+impl ApiTokenRecord {
+    pub fn is_live(&self, now: DateTime<Utc>) -> bool {
+        self.revoked_at.is_none() && self.expires_at > now
+    }
+}
 
 /// A new session's row. The secret's hash is stored, never the secret.
 #[derive(Debug, Clone)]
@@ -36,10 +79,108 @@ pub struct NewApiToken<'a> {
     pub expires_at: DateTime<Utc>,
 }
 
+/// Sign-in storage: sessions, API tokens, the local admin's credential, spent links and sign-ins
+/// in progress. Every write that people should be able to trace appends `event` in the same
+/// transaction.
+#[async_trait]
+pub trait AccountStore: Send + Sync {
+    async fn create_session(
+        &self,
+        session: &NewSession<'_>,
+        event: &NewEvent,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// The session whose secret hashes to `token_hash`, revoked or not.
+    async fn session_by_token(&self, token_hash: &str) -> Result<Option<SessionRecord>, StoreError>;
+
+    async fn touch_session(&self, id: &str, now: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// `principal`'s sessions, newest first (revoked and expired ones included).
+    async fn sessions_of(&self, principal: &str) -> Result<Vec<SessionRecord>, StoreError>;
+
+    /// Revokes `principal`'s live sessions: the one named `id`, or all of them. Returns how
+    /// many were revoked; the event is appended only when that is more than zero.
+    async fn revoke_sessions(
+        &self,
+        principal: &str,
+        id: Option<&str>,
+        event: &NewEvent,
+        now: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
+
+    async fn create_api_token(
+        &self,
+        token: &NewApiToken<'_>,
+        event: &NewEvent,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    async fn api_token_by_token(&self, token_hash: &str) -> Result<Option<ApiTokenRecord>, StoreError>;
+
+    async fn touch_api_token(&self, id: &str, now: DateTime<Utc>) -> Result<(), StoreError>;
+
+    async fn api_tokens_of(&self, principal: &str) -> Result<Vec<ApiTokenRecord>, StoreError>;
+
+    /// Revokes `principal`'s token `id`; false when it is not theirs or already revoked.
+    async fn revoke_api_token(
+        &self,
+        principal: &str,
+        id: &str,
+        event: &NewEvent,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    async fn local_credential(&self, email: &str) -> Result<Option<String>, StoreError>;
+
+    /// Stores `email`'s password hash. With `replace` false an existing credential is kept and
+    /// false returned (first start only); with `replace` true it is overwritten.
+    async fn set_local_credential(
+        &self,
+        email: &str,
+        password_hash: &str,
+        replace: bool,
+        event: &NewEvent,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Spends a link: true the first time, false when it was redeemed before. The redemption
+    /// and its audit event commit together.
+    async fn redeem_link(
+        &self,
+        signature_hash: &str,
+        request_id: &str,
+        principal: &str,
+        expires_at: DateTime<Utc>,
+        event: &NewEvent,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    async fn put_login_flow(
+        &self,
+        id_hash: &str,
+        data: &str,
+        expires_at: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Removes and returns a sign-in in progress, if it exists and has not expired.
+    async fn take_login_flow(&self, id_hash: &str, now: DateTime<Utc>) -> Result<Option<String>, StoreError>;
+
+    /// Deletes what can no longer be used: sign-ins in progress past their deadline, sessions
+    /// and tokens that ended before `ended_before`, links past their expiry.
+    async fn purge_accounts(
+        &self,
+        now: DateTime<Utc>,
+        ended_before: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
+}
+
 macro_rules! accounts_impl {
     ($store:ty) => {
-        impl $store {
-            pub async fn create_session(
+        #[async_trait::async_trait]
+        impl crate::store::AccountStore for $store {
+            async fn create_session(
                 &self,
                 session: &crate::store::accounts::NewSession<'_>,
                 event: &crate::domain::NewEvent,
@@ -68,10 +209,10 @@ macro_rules! accounts_impl {
             }
 
             /// The session whose secret hashes to `token_hash`, revoked or not.
-            pub async fn session_by_token(
+            async fn session_by_token(
                 &self,
                 token_hash: &str,
-            ) -> Result<Option<crate::accounts::SessionRecord>, crate::store::StoreError> {
+            ) -> Result<Option<crate::store::SessionRecord>, crate::store::StoreError> {
                 let row: Option<crate::store::accounts::SessionRow> = sqlx::query_as(
                     "SELECT id, principal, groups, method, created_at, last_seen_at, expires_at, revoked_at, \
                      user_agent, ip FROM web_sessions WHERE token_hash = $1",
@@ -82,7 +223,7 @@ macro_rules! accounts_impl {
                 row.map(crate::store::accounts::SessionRow::into_record).transpose()
             }
 
-            pub async fn touch_session(&self, id: &str, now: chrono::DateTime<chrono::Utc>) -> Result<(), crate::store::StoreError> {
+            async fn touch_session(&self, id: &str, now: chrono::DateTime<chrono::Utc>) -> Result<(), crate::store::StoreError> {
                 sqlx::query("UPDATE web_sessions SET last_seen_at = $2 WHERE id = $1")
                     .bind(id)
                     .bind(crate::time::Timestamp::from(now))
@@ -92,7 +233,7 @@ macro_rules! accounts_impl {
             }
 
             /// `principal`'s sessions, newest first (revoked and expired ones included).
-            pub async fn sessions_of(&self, principal: &str) -> Result<Vec<crate::accounts::SessionRecord>, crate::store::StoreError> {
+            async fn sessions_of(&self, principal: &str) -> Result<Vec<crate::store::SessionRecord>, crate::store::StoreError> {
                 let rows: Vec<crate::store::accounts::SessionRow> = sqlx::query_as(
                     "SELECT id, principal, groups, method, created_at, last_seen_at, expires_at, revoked_at, \
                      user_agent, ip FROM web_sessions WHERE principal = $1 ORDER BY created_at DESC, id",
@@ -105,7 +246,7 @@ macro_rules! accounts_impl {
 
             /// Revokes `principal`'s live sessions: the one named `id`, or all of them. Returns
             /// how many were revoked; the event is appended only when that is more than zero.
-            pub async fn revoke_sessions(
+            async fn revoke_sessions(
                 &self,
                 principal: &str,
                 id: Option<&str>,
@@ -134,7 +275,7 @@ macro_rules! accounts_impl {
                 Ok(revoked)
             }
 
-            pub async fn create_api_token(
+            async fn create_api_token(
                 &self,
                 token: &crate::store::accounts::NewApiToken<'_>,
                 event: &crate::domain::NewEvent,
@@ -158,10 +299,10 @@ macro_rules! accounts_impl {
                 Ok(())
             }
 
-            pub async fn api_token_by_token(
+            async fn api_token_by_token(
                 &self,
                 token_hash: &str,
-            ) -> Result<Option<crate::accounts::ApiTokenRecord>, crate::store::StoreError> {
+            ) -> Result<Option<crate::store::ApiTokenRecord>, crate::store::StoreError> {
                 let row: Option<crate::store::accounts::ApiTokenRow> = sqlx::query_as(
                     "SELECT id, principal, name, created_at, expires_at, last_used_at, revoked_at \
                      FROM api_tokens WHERE token_hash = $1",
@@ -172,7 +313,7 @@ macro_rules! accounts_impl {
                 row.map(crate::store::accounts::ApiTokenRow::into_record).transpose()
             }
 
-            pub async fn touch_api_token(&self, id: &str, now: chrono::DateTime<chrono::Utc>) -> Result<(), crate::store::StoreError> {
+            async fn touch_api_token(&self, id: &str, now: chrono::DateTime<chrono::Utc>) -> Result<(), crate::store::StoreError> {
                 sqlx::query("UPDATE api_tokens SET last_used_at = $2 WHERE id = $1")
                     .bind(id)
                     .bind(crate::time::Timestamp::from(now))
@@ -181,7 +322,7 @@ macro_rules! accounts_impl {
                 Ok(())
             }
 
-            pub async fn api_tokens_of(&self, principal: &str) -> Result<Vec<crate::accounts::ApiTokenRecord>, crate::store::StoreError> {
+            async fn api_tokens_of(&self, principal: &str) -> Result<Vec<crate::store::ApiTokenRecord>, crate::store::StoreError> {
                 let rows: Vec<crate::store::accounts::ApiTokenRow> = sqlx::query_as(
                     "SELECT id, principal, name, created_at, expires_at, last_used_at, revoked_at \
                      FROM api_tokens WHERE principal = $1 ORDER BY created_at DESC, id",
@@ -193,7 +334,7 @@ macro_rules! accounts_impl {
             }
 
             /// Revokes `principal`'s token `id`; false when it is not theirs or already revoked.
-            pub async fn revoke_api_token(
+            async fn revoke_api_token(
                 &self,
                 principal: &str,
                 id: &str,
@@ -218,7 +359,7 @@ macro_rules! accounts_impl {
                 Ok(revoked)
             }
 
-            pub async fn local_credential(&self, email: &str) -> Result<Option<String>, crate::store::StoreError> {
+            async fn local_credential(&self, email: &str) -> Result<Option<String>, crate::store::StoreError> {
                 let row: Option<(String,)> =
                     sqlx::query_as("SELECT password_hash FROM local_credentials WHERE email = $1")
                         .bind(email)
@@ -229,7 +370,7 @@ macro_rules! accounts_impl {
 
             /// Stores `email`'s password hash. With `replace` false an existing credential is
             /// kept and false returned (first start only); with `replace` true it is overwritten.
-            pub async fn set_local_credential(
+            async fn set_local_credential(
                 &self,
                 email: &str,
                 password_hash: &str,
@@ -262,7 +403,7 @@ macro_rules! accounts_impl {
 
             /// Spends a link: true the first time, false when it was redeemed before. The
             /// redemption and its audit event commit together.
-            pub async fn redeem_link(
+            async fn redeem_link(
                 &self,
                 signature_hash: &str,
                 request_id: &str,
@@ -291,7 +432,7 @@ macro_rules! accounts_impl {
                 Ok(first)
             }
 
-            pub async fn put_login_flow(
+            async fn put_login_flow(
                 &self,
                 id_hash: &str,
                 data: &str,
@@ -311,7 +452,7 @@ macro_rules! accounts_impl {
             }
 
             /// Removes and returns a sign-in in progress, if it exists and has not expired.
-            pub async fn take_login_flow(
+            async fn take_login_flow(
                 &self,
                 id_hash: &str,
                 now: chrono::DateTime<chrono::Utc>,
@@ -326,7 +467,7 @@ macro_rules! accounts_impl {
 
             /// Deletes what can no longer be used: sign-ins in progress past their deadline,
             /// sessions and tokens that ended before `ended_before`, links past their expiry.
-            pub async fn purge_accounts(
+            async fn purge_accounts(
                 &self,
                 now: chrono::DateTime<chrono::Utc>,
                 ended_before: chrono::DateTime<chrono::Utc>,
@@ -371,7 +512,7 @@ impl SessionRow {
     pub fn into_record(self) -> Result<SessionRecord, StoreError> {
         let corrupt = |what: &str| StoreError::Corrupt(format!("session {}: unreadable {what}", self.id));
         Ok(SessionRecord {
-            principal: crate::domain::Principal::parse(&self.principal).map_err(|_| corrupt("principal"))?,
+            principal: Principal::parse(&self.principal).map_err(|_| corrupt("principal"))?,
             groups: serde_json::from_str(&self.groups).map_err(|_| corrupt("groups"))?,
             method: self.method.clone(),
             created_at: self.created_at.0,
@@ -398,7 +539,7 @@ pub(super) struct ApiTokenRow {
 
 impl ApiTokenRow {
     pub fn into_record(self) -> Result<ApiTokenRecord, StoreError> {
-        let principal = crate::domain::Principal::parse(&self.principal)
+        let principal = Principal::parse(&self.principal)
             .map_err(|_| StoreError::Corrupt(format!("API token {}: unreadable principal", self.id)))?;
         Ok(ApiTokenRecord {
             id: self.id,
@@ -409,133 +550,5 @@ impl ApiTokenRow {
             last_used_at: self.last_used_at.map(|at| at.0),
             revoked_at: self.revoked_at.map(|at| at.0),
         })
-    }
-}
-
-macro_rules! dispatch {
-    ($self:ident, $store:ident => $body:expr) => {
-        match $self {
-            Store::Sqlite($store) => $body,
-            Store::Postgres($store) => $body,
-        }
-    };
-}
-
-/// Sign-in storage. Callers go through [`crate::accounts::Accounts`], which makes the secrets,
-/// hashes them and checks expiry against the clock.
-impl Store {
-    pub async fn create_session(
-        &self,
-        session: &NewSession<'_>,
-        event: &NewEvent,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        dispatch!(self, store => store.create_session(session, event, now).await)
-    }
-
-    pub async fn session_by_token(&self, token_hash: &str) -> Result<Option<SessionRecord>, StoreError> {
-        dispatch!(self, store => store.session_by_token(token_hash).await)
-    }
-
-    pub async fn touch_session(&self, id: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-        dispatch!(self, store => store.touch_session(id, now).await)
-    }
-
-    pub async fn sessions_of(&self, principal: &str) -> Result<Vec<SessionRecord>, StoreError> {
-        dispatch!(self, store => store.sessions_of(principal).await)
-    }
-
-    pub async fn revoke_sessions(
-        &self,
-        principal: &str,
-        id: Option<&str>,
-        event: &NewEvent,
-        now: DateTime<Utc>,
-    ) -> Result<u64, StoreError> {
-        dispatch!(self, store => store.revoke_sessions(principal, id, event, now).await)
-    }
-
-    pub async fn create_api_token(
-        &self,
-        token: &NewApiToken<'_>,
-        event: &NewEvent,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        dispatch!(self, store => store.create_api_token(token, event, now).await)
-    }
-
-    pub async fn api_token_by_token(&self, token_hash: &str) -> Result<Option<ApiTokenRecord>, StoreError> {
-        dispatch!(self, store => store.api_token_by_token(token_hash).await)
-    }
-
-    pub async fn touch_api_token(&self, id: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-        dispatch!(self, store => store.touch_api_token(id, now).await)
-    }
-
-    pub async fn api_tokens_of(&self, principal: &str) -> Result<Vec<ApiTokenRecord>, StoreError> {
-        dispatch!(self, store => store.api_tokens_of(principal).await)
-    }
-
-    pub async fn revoke_api_token(
-        &self,
-        principal: &str,
-        id: &str,
-        event: &NewEvent,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        dispatch!(self, store => store.revoke_api_token(principal, id, event, now).await)
-    }
-
-    pub async fn local_credential(&self, email: &str) -> Result<Option<String>, StoreError> {
-        dispatch!(self, store => store.local_credential(email).await)
-    }
-
-    pub async fn set_local_credential(
-        &self,
-        email: &str,
-        password_hash: &str,
-        replace: bool,
-        event: &NewEvent,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        dispatch!(self, store => store.set_local_credential(email, password_hash, replace, event, now).await)
-    }
-
-    pub async fn redeem_link(
-        &self,
-        signature_hash: &str,
-        request_id: &str,
-        principal: &str,
-        expires_at: DateTime<Utc>,
-        event: &NewEvent,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        dispatch!(self, store => store.redeem_link(signature_hash, request_id, principal, expires_at, event, now).await)
-    }
-
-    pub async fn put_login_flow(
-        &self,
-        id_hash: &str,
-        data: &str,
-        expires_at: DateTime<Utc>,
-        now: DateTime<Utc>,
-    ) -> Result<(), StoreError> {
-        dispatch!(self, store => store.put_login_flow(id_hash, data, expires_at, now).await)
-    }
-
-    pub async fn take_login_flow(
-        &self,
-        id_hash: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Option<String>, StoreError> {
-        dispatch!(self, store => store.take_login_flow(id_hash, now).await)
-    }
-
-    pub async fn purge_accounts(
-        &self,
-        now: DateTime<Utc>,
-        ended_before: DateTime<Utc>,
-    ) -> Result<u64, StoreError> {
-        dispatch!(self, store => store.purge_accounts(now, ended_before).await)
     }
 }

@@ -1,4 +1,9 @@
-//! The SQL both backends share, stamped out once per backend by [`store_impl!`].
+//! The SQL both backends share for requests, the audit chain and the work queue, stamped out
+//! once per backend by [`store_impl!`]: private helpers (the transition writer, the chain
+//! append) and the implementations of [`RequestStore`](crate::store::RequestStore),
+//! [`AuditStore`](crate::store::AuditStore) and [`WorkStore`](crate::store::WorkStore). What
+//! happens to a work row (handed out or skipped, a report refused or applied, retried or done)
+//! is decided by the pure rules of [`crate::queue`]; the SQL here locks, reads and writes.
 //!
 //! The macro takes the backend's store type and database type, plus the literal that
 //! turns a plain `SELECT` into a row-locking one (`" FOR UPDATE"` on PostgreSQL, empty on
@@ -11,15 +16,6 @@
 macro_rules! store_impl {
     ($store:ty, $db:ty, for_update = $for_update:literal, skip_locked = $skip_locked:literal) => {
         impl $store {
-            pub async fn ping(&self) -> Result<(), StoreError> {
-                sqlx::query("SELECT 1").execute(&self.pool).await?;
-                Ok(())
-            }
-
-            pub async fn close(&self) {
-                self.pool.close().await;
-            }
-
             async fn load_locked(
                 tx: &mut sqlx::Transaction<'static, $db>,
                 id: &str,
@@ -149,7 +145,7 @@ macro_rules! store_impl {
                         seq,
                         at,
                         actor: &event.actor,
-                        action: event.action,
+                        action: event.action.as_str(),
                         request_id,
                         cluster: event.cluster.as_deref(),
                         details: &event.details,
@@ -162,7 +158,7 @@ macro_rules! store_impl {
                     .bind(seq)
                     .bind(Timestamp::from(at))
                     .bind(&event.actor)
-                    .bind(event.action)
+                    .bind(event.action.as_str())
                     .bind(request_id)
                     .bind(event.cluster.as_deref())
                     .bind(canonical_json(&event.details))
@@ -231,13 +227,16 @@ macro_rules! store_impl {
                 })
                 .transpose()
             }
+        }
 
-            pub async fn insert_request(
+        #[async_trait::async_trait]
+        impl crate::store::RequestStore for $store {
+            async fn insert_request(
                 &self,
                 requester: &str,
                 cluster: &str,
                 now: DateTime<Utc>,
-                build: impl FnOnce(&UserActivity, Option<&[String]>) -> Result<Transition, DomainError>,
+                build: crate::store::BuildRequest<'_>,
             ) -> Result<Transition, StoreError> {
                 let (_writer, mut tx) = self.begin().await?;
                 Self::lock_requester(&mut tx, requester).await?;
@@ -249,12 +248,12 @@ macro_rules! store_impl {
                 Ok(transition)
             }
 
-            pub async fn update_request(
+            async fn update_request(
                 &self,
                 id: &RequestId,
                 expected: Option<RequestState>,
                 now: DateTime<Utc>,
-                apply: impl FnOnce(&AccessRequest) -> Result<Transition, DomainError>,
+                apply: crate::store::ApplyToRequest<'_>,
             ) -> Result<Transition, StoreError> {
                 let (_writer, mut tx) = self.begin().await?;
                 let current = Self::load_locked(&mut tx, id.as_str())
@@ -275,12 +274,12 @@ macro_rules! store_impl {
             /// transaction (the scheduler's batches). Requests that moved on, or that `apply`
             /// refuses, are skipped; each accepted one is written exactly as `update_request`
             /// would write it.
-            pub async fn update_requests(
+            async fn update_requests(
                 &self,
                 ids: &[RequestId],
                 expected: RequestState,
                 now: DateTime<Utc>,
-                apply: impl Fn(&AccessRequest) -> Result<Transition, DomainError>,
+                apply: crate::store::ApplyToEach<'_>,
             ) -> Result<Vec<Transition>, StoreError> {
                 let (_writer, mut tx) = self.begin().await?;
                 let mut done = Vec::with_capacity(ids.len());
@@ -297,7 +296,7 @@ macro_rules! store_impl {
                 Ok(done)
             }
 
-            pub async fn get_request(&self, id: &RequestId) -> Result<Option<AccessRequest>, StoreError> {
+            async fn get_request(&self, id: &RequestId) -> Result<Option<AccessRequest>, StoreError> {
                 let row: Option<RequestRow> = sqlx::query_as(
                     "SELECT id, requester, origin, cluster, namespaces, profile, requested_ttl_seconds, \
                      ttl_seconds, reason, state, credentials, approvals, deny_reason, extension, extensions, \
@@ -310,7 +309,7 @@ macro_rules! store_impl {
                 row.map(RequestRow::into_domain).transpose()
             }
 
-            pub async fn list_requests(&self, filter: &RequestFilter) -> Result<Vec<AccessRequest>, StoreError> {
+            async fn list_requests(&self, filter: &RequestFilter) -> Result<Vec<AccessRequest>, StoreError> {
                 let rows: Vec<RequestRow> = sqlx::query_as(
                     "SELECT id, requester, origin, cluster, namespaces, profile, requested_ttl_seconds, \
                      ttl_seconds, reason, state, credentials, approvals, deny_reason, extension, extensions, \
@@ -327,240 +326,13 @@ macro_rules! store_impl {
                 rows.into_iter().map(RequestRow::into_domain).collect()
             }
 
-            pub async fn count_by_state(&self) -> Result<Vec<(String, i64)>, StoreError> {
+            async fn count_by_state(&self) -> Result<Vec<(String, i64)>, StoreError> {
                 Ok(sqlx::query_as("SELECT state, COUNT(*) FROM requests GROUP BY state ORDER BY state")
                     .fetch_all(&self.pool)
                     .await?)
             }
 
-            pub async fn append_audit(&self, events: &[NewEvent], now: DateTime<Utc>) -> Result<(), StoreError> {
-                let (_writer, mut tx) = self.begin().await?;
-                Self::append_events(&mut tx, events, now).await?;
-                tx.commit().await?;
-                Ok(())
-            }
-
-            pub async fn audit_head(&self) -> Result<(i64, String), StoreError> {
-                Ok(sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(&self.pool).await?)
-            }
-
-            pub async fn audit_page(&self, after: i64, limit: i64) -> Result<Vec<AuditRecord>, StoreError> {
-                let rows: Vec<AuditRow> = sqlx::query_as(
-                    "SELECT seq, at, actor, action, request_id, cluster, details, prev_hash, hash \
-                     FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2",
-                )
-                .bind(after)
-                .bind(limit)
-                .fetch_all(&self.pool)
-                .await?;
-                Ok(rows.into_iter().map(AuditRow::into_record).collect())
-            }
-
-            pub async fn audit_for_request(&self, id: &RequestId) -> Result<Vec<AuditRecord>, StoreError> {
-                let rows: Vec<AuditRow> = sqlx::query_as(
-                    "SELECT seq, at, actor, action, request_id, cluster, details, prev_hash, hash \
-                     FROM audit_events WHERE request_id = $1 ORDER BY seq",
-                )
-                .bind(id.as_str())
-                .fetch_all(&self.pool)
-                .await?;
-                Ok(rows.into_iter().map(AuditRow::into_record).collect())
-            }
-
-            pub async fn claim_work(
-                &self,
-                cluster: &str,
-                now: DateTime<Utc>,
-                lease_until: DateTime<Utc>,
-            ) -> Result<Option<WorkItem>, StoreError> {
-                let (_writer, mut tx) = self.begin().await?;
-                loop {
-                    let row: Option<WorkRow> = sqlx::query_as(concat!(
-                        "SELECT id, cluster, kind, request_id, status, attempt, lease_token FROM work w \
-                         WHERE cluster = $1 AND ((status = 'queued' AND available_at <= $2) \
-                         OR (status = 'leased' AND lease_until <= $2)) \
-                         AND NOT EXISTS (SELECT 1 FROM work earlier WHERE earlier.request_id = w.request_id \
-                         AND earlier.id < w.id AND earlier.status <> 'done') \
-                         ORDER BY id LIMIT 1",
-                        $skip_locked
-                    ))
-                    .bind(cluster)
-                    .bind(Timestamp::from(now))
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    let Some(row) = row else {
-                        tx.commit().await?;
-                        return Ok(None);
-                    };
-                    let kind = WorkKind::parse(&row.kind)
-                        .ok_or_else(|| StoreError::Corrupt(format!("work {}: unknown kind", row.id)))?;
-                    let request = Self::load_locked(&mut tx, &row.request_id).await?;
-                    let wanted = match (kind, request) {
-                        (_, None) => None,
-                        (WorkKind::Grant, Some(request))
-                            if !matches!(request.state, RequestState::Approved | RequestState::Active) =>
-                        {
-                            None
-                        }
-                        (_, Some(request)) => Some(request),
-                    };
-                    let Some(request) = wanted else {
-                        sqlx::query(
-                            "UPDATE work SET status = 'done', completed_at = $2, last_error = 'skipped: request \
-                             no longer needs it' WHERE id = $1",
-                        )
-                        .bind(row.id)
-                        .bind(Timestamp::from(now))
-                        .execute(&mut *tx)
-                        .await?;
-                        continue;
-                    };
-                    let lease_token = new_lease_token();
-                    sqlx::query(
-                        "UPDATE work SET status = 'leased', lease_until = $2, lease_token = $3, \
-                         attempt = attempt + 1 WHERE id = $1",
-                    )
-                    .bind(row.id)
-                    .bind(Timestamp::from(lease_until))
-                    .bind(&lease_token)
-                    .execute(&mut *tx)
-                    .await?;
-                    tx.commit().await?;
-                    return Ok(Some(WorkItem {
-                        id: row.id,
-                        cluster: row.cluster,
-                        kind,
-                        request_id: request.id.clone(),
-                        request,
-                        attempt: row.attempt + 1,
-                        lease_token,
-                        lease_until: crate::time::truncate_to_micros(lease_until),
-                    }));
-                }
-            }
-
-            pub async fn complete_work(
-                &self,
-                work_id: i64,
-                cluster: &str,
-                lease_token: &str,
-                outcome: &WorkOutcome,
-                now: DateTime<Utc>,
-                apply: impl FnOnce(&AccessRequest, WorkKind) -> Result<Transition, DomainError>,
-            ) -> Result<(Completion, Option<Transition>), StoreError> {
-                let (_writer, mut tx) = self.begin().await?;
-                let row: Option<WorkRow> = sqlx::query_as(concat!(
-                    "SELECT id, cluster, kind, request_id, status, attempt, lease_token FROM work WHERE id = $1",
-                    $for_update
-                ))
-                .bind(work_id)
-                .fetch_optional(&mut *tx)
-                .await?;
-                let row = row.ok_or_else(|| StoreError::NotFound(format!("work {work_id}")))?;
-                if row.cluster != cluster {
-                    return Err(DomainError::WrongAgent.into());
-                }
-                let kind = WorkKind::parse(&row.kind)
-                    .ok_or_else(|| StoreError::Corrupt(format!("work {}: unknown kind", row.id)))?;
-                if row.status == "done" {
-                    tx.commit().await?;
-                    return Ok((Completion::AlreadyDone, None));
-                }
-                let token_matches = row.lease_token.as_deref().is_some_and(|token| {
-                    subtle::ConstantTimeEq::ct_eq(token.as_bytes(), lease_token.as_bytes()).into()
-                });
-                if row.status != "leased" || !token_matches {
-                    return Err(StoreError::LeaseLost);
-                }
-                let request = Self::load_locked(&mut tx, &row.request_id).await?;
-                let transition = match request {
-                    None => None,
-                    Some(request) => match apply(&request, kind) {
-                        Ok(transition) => {
-                            Self::write_transition(&mut tx, &transition, Some(request.version), now).await?;
-                            Some(transition)
-                        }
-                        // A result the request no longer needs (a second cleanup after the
-                        // first succeeded): finish the row, change nothing else.
-                        Err(DomainError::InvalidTransition { .. }) => None,
-                        Err(refused) => return Err(refused.into()),
-                    },
-                };
-                let retry = matches!(outcome, WorkOutcome::Failed { .. }) && kind == WorkKind::Cleanup;
-                let error = match outcome {
-                    WorkOutcome::Succeeded => None,
-                    WorkOutcome::Failed { error } => Some(error.chars().take(1000).collect::<String>()),
-                };
-                if retry {
-                    let backoff = chrono::TimeDelta::from_std(cleanup_backoff(row.attempt))
-                        .unwrap_or(chrono::TimeDelta::minutes(5));
-                    sqlx::query(
-                        "UPDATE work SET status = 'retry', available_at = $2, lease_until = NULL, \
-                         lease_token = NULL, last_error = $3 WHERE id = $1",
-                    )
-                    .bind(work_id)
-                    .bind(Timestamp::from(now + backoff))
-                    .bind(&error)
-                    .execute(&mut *tx)
-                    .await?;
-                } else {
-                    sqlx::query(
-                        "UPDATE work SET status = 'done', completed_at = $2, lease_until = NULL, \
-                         lease_token = NULL, last_error = $3 WHERE id = $1",
-                    )
-                    .bind(work_id)
-                    .bind(Timestamp::from(now))
-                    .bind(&error)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-                tx.commit().await?;
-                let completion = if retry { Completion::RetryScheduled } else { Completion::Recorded };
-                Ok((completion, transition))
-            }
-
-            pub async fn requeue_cleanups(&self, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
-                let (_writer, mut tx) = self.begin().await?;
-                let mut clusters: Vec<(String,)> = sqlx::query_as(
-                    "UPDATE work SET status = 'queued' WHERE status = 'retry' AND available_at <= $1 \
-                     RETURNING cluster",
-                )
-                .bind(Timestamp::from(now))
-                .fetch_all(&mut *tx)
-                .await?;
-                let orphans: Vec<(String, String)> = sqlx::query_as(
-                    "SELECT id, cluster FROM requests r \
-                     WHERE state NOT IN ('pending', 'approved', 'active') \
-                     AND credentials IN ('provisioning', 'live', 'cleaning', 'cleanup_failed') \
-                     AND NOT EXISTS (SELECT 1 FROM work w WHERE w.request_id = r.id AND w.status <> 'done')",
-                )
-                .fetch_all(&mut *tx)
-                .await?;
-                for (request_id, cluster) in orphans {
-                    Self::enqueue(&mut tx, &cluster, WorkKind::Cleanup, &request_id, now).await?;
-                    clusters.push((cluster,));
-                }
-                tx.commit().await?;
-                let mut clusters: Vec<String> = clusters.into_iter().map(|(cluster,)| cluster).collect();
-                clusters.sort();
-                clusters.dedup();
-                Ok(clusters)
-            }
-
-            pub async fn queue_depth(&self) -> Result<Vec<QueueDepth>, StoreError> {
-                let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
-                    "SELECT cluster, kind, status, COUNT(*) FROM work WHERE status <> 'done' \
-                     GROUP BY cluster, kind, status ORDER BY cluster, kind, status",
-                )
-                .fetch_all(&self.pool)
-                .await?;
-                Ok(rows
-                    .into_iter()
-                    .map(|(cluster, kind, status, count)| QueueDepth { cluster, kind, status, count })
-                    .collect())
-            }
-
-            pub async fn due(
+            async fn due(
                 &self,
                 now: DateTime<Utc>,
                 pending_before: Option<DateTime<Utc>>,
@@ -608,7 +380,7 @@ macro_rules! store_impl {
                 })
             }
 
-            pub async fn purge_finished(&self, ended_before: DateTime<Utc>) -> Result<u64, StoreError> {
+            async fn purge_finished(&self, ended_before: DateTime<Utc>) -> Result<u64, StoreError> {
                 let (_writer, mut tx) = self.begin().await?;
                 sqlx::query(
                     "DELETE FROM work WHERE request_id IN (SELECT id FROM requests \
@@ -645,7 +417,7 @@ macro_rules! store_impl {
                 Ok(deleted.rows_affected())
             }
 
-            pub async fn set_namespaces(
+            async fn set_namespaces(
                 &self,
                 cluster: &str,
                 namespaces: &[String],
@@ -664,115 +436,233 @@ macro_rules! store_impl {
                 Ok(())
             }
 
-            pub async fn namespaces(&self, cluster: &str) -> Result<Option<Vec<String>>, StoreError> {
+            async fn namespaces(&self, cluster: &str) -> Result<Option<Vec<String>>, StoreError> {
                 Self::known_namespaces(&self.pool, cluster).await
             }
+        }
 
-            pub async fn create_join_token(
-                &self,
-                token_hash: &str,
-                cluster: &str,
-                created_by: &str,
-                expires_at: DateTime<Utc>,
-                now: DateTime<Utc>,
-            ) -> Result<(), StoreError> {
+        #[async_trait::async_trait]
+        impl crate::store::AuditStore for $store {
+            async fn append_audit(&self, events: &[NewEvent], now: DateTime<Utc>) -> Result<(), StoreError> {
                 let (_writer, mut tx) = self.begin().await?;
-                sqlx::query(
-                    "INSERT INTO agent_join_tokens (token_hash, cluster, created_by, created_at, expires_at) \
-                     VALUES ($1, $2, $3, $4, $5)",
-                )
-                .bind(token_hash)
-                .bind(cluster)
-                .bind(created_by)
-                .bind(Timestamp::from(now))
-                .bind(Timestamp::from(expires_at))
-                .execute(&mut *tx)
-                .await?;
-                let event = NewEvent {
-                    action: "agent.join_token_created",
-                    actor: created_by.to_owned(),
-                    request_id: None,
-                    cluster: Some(cluster.to_owned()),
-                    details: serde_json::json!({ "expiresAt": crate::time::format_rfc3339(expires_at) }),
-                };
-                Self::append_events(&mut tx, &[event], now).await?;
+                Self::append_events(&mut tx, events, now).await?;
                 tx.commit().await?;
                 Ok(())
             }
 
-            /// Spends a join token and pins the agent's key, or says why not. A refusal
-            /// writes nothing here; the caller audits it.
-            pub async fn enroll(
-                &self,
-                token_hash: &str,
-                cluster: &str,
-                public_key: &str,
-                agent_version: &str,
-                now: DateTime<Utc>,
-            ) -> Result<Result<(), EnrollmentRefusal>, StoreError> {
-                let (_writer, mut tx) = self.begin().await?;
-                let row: Option<(String, Timestamp, Option<Timestamp>)> = sqlx::query_as(concat!(
-                    "SELECT cluster, expires_at, used_at FROM agent_join_tokens WHERE token_hash = $1",
-                    $for_update
-                ))
-                .bind(token_hash)
-                .fetch_optional(&mut *tx)
+            async fn audit_head(&self) -> Result<(i64, String), StoreError> {
+                Ok(sqlx::query_as("SELECT seq, hash FROM audit_head WHERE id = 1").fetch_one(&self.pool).await?)
+            }
+
+            async fn audit_page(&self, after: i64, limit: i64) -> Result<Vec<AuditRecord>, StoreError> {
+                let rows: Vec<AuditRow> = sqlx::query_as(
+                    "SELECT seq, at, actor, action, request_id, cluster, details, prev_hash, hash \
+                     FROM audit_events WHERE seq > $1 ORDER BY seq LIMIT $2",
+                )
+                .bind(after)
+                .bind(limit)
+                .fetch_all(&self.pool)
                 .await?;
-                let refusal = match &row {
-                    None => Some(EnrollmentRefusal::UnknownToken),
-                    Some((_, _, Some(_))) => Some(EnrollmentRefusal::TokenUsed),
-                    Some((_, expires_at, _)) if expires_at.0 <= now => Some(EnrollmentRefusal::TokenExpired),
-                    Some((token_cluster, _, _)) if token_cluster != cluster => Some(EnrollmentRefusal::WrongCluster),
-                    Some(_) => None,
-                };
-                if let Some(refusal) = refusal {
-                    tx.rollback().await?;
-                    return Ok(Err(refusal));
-                }
-                sqlx::query("UPDATE agent_join_tokens SET used_at = $2 WHERE token_hash = $1")
-                    .bind(token_hash)
+                Ok(rows.into_iter().map(AuditRow::into_record).collect())
+            }
+
+            async fn audit_for_request(&self, id: &RequestId) -> Result<Vec<AuditRecord>, StoreError> {
+                let rows: Vec<AuditRow> = sqlx::query_as(
+                    "SELECT seq, at, actor, action, request_id, cluster, details, prev_hash, hash \
+                     FROM audit_events WHERE request_id = $1 ORDER BY seq",
+                )
+                .bind(id.as_str())
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows.into_iter().map(AuditRow::into_record).collect())
+            }
+        }
+
+        #[async_trait::async_trait]
+        impl crate::store::WorkStore for $store {
+            async fn claim_work(
+                &self,
+                cluster: &str,
+                now: DateTime<Utc>,
+                lease_until: DateTime<Utc>,
+            ) -> Result<Option<WorkItem>, StoreError> {
+                let (_writer, mut tx) = self.begin().await?;
+                loop {
+                    let row: Option<WorkRow> = sqlx::query_as(concat!(
+                        "SELECT id, cluster, kind, request_id, status, attempt, lease_token FROM work w \
+                         WHERE cluster = $1 AND ((status = 'queued' AND available_at <= $2) \
+                         OR (status = 'leased' AND lease_until <= $2)) \
+                         AND NOT EXISTS (SELECT 1 FROM work earlier WHERE earlier.request_id = w.request_id \
+                         AND earlier.id < w.id AND earlier.status <> 'done') \
+                         ORDER BY id LIMIT 1",
+                        $skip_locked
+                    ))
+                    .bind(cluster)
                     .bind(Timestamp::from(now))
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                    let Some(row) = row else {
+                        tx.commit().await?;
+                        return Ok(None);
+                    };
+                    let kind = WorkKind::parse(&row.kind)
+                        .ok_or_else(|| StoreError::Corrupt(format!("work {}: unknown kind", row.id)))?;
+                    let request = Self::load_locked(&mut tx, &row.request_id).await?;
+                    let decision = crate::queue::claim_decision(kind, request.as_ref().map(|request| request.state));
+                    let (crate::queue::ClaimDecision::Lease, Some(mut request)) = (decision, request) else {
+                        sqlx::query(
+                            "UPDATE work SET status = 'done', completed_at = $2, last_error = 'skipped: request \
+                             no longer needs it' WHERE id = $1",
+                        )
+                        .bind(row.id)
+                        .bind(Timestamp::from(now))
+                        .execute(&mut *tx)
+                        .await?;
+                        continue;
+                    };
+                    let lease_token = new_lease_token();
+                    sqlx::query(
+                        "UPDATE work SET status = 'leased', lease_until = $2, lease_token = $3, \
+                         attempt = attempt + 1 WHERE id = $1",
+                    )
+                    .bind(row.id)
+                    .bind(Timestamp::from(lease_until))
+                    .bind(&lease_token)
                     .execute(&mut *tx)
                     .await?;
-                sqlx::query(
-                    "INSERT INTO agents (cluster, public_key, agent_version, enrolled_at, last_seen_at) \
-                     VALUES ($1, $2, $3, $4, $4) ON CONFLICT (cluster) DO UPDATE SET \
-                     public_key = excluded.public_key, agent_version = excluded.agent_version, \
-                     enrolled_at = excluded.enrolled_at, last_seen_at = excluded.last_seen_at",
-                )
-                .bind(cluster)
-                .bind(public_key)
-                .bind(agent_version)
-                .bind(Timestamp::from(now))
-                .execute(&mut *tx)
+                    // The grant's end is fixed once, when its first grant is handed out; the
+                    // agent's credentials, the report and the scheduler all use this value.
+                    if let Some(expires_at) = crate::domain::fix_grant_end(&request, now) {
+                        sqlx::query("UPDATE requests SET expires_at = $2 WHERE id = $1 AND expires_at IS NULL")
+                            .bind(request.id.as_str())
+                            .bind(Timestamp::from(expires_at))
+                            .execute(&mut *tx)
+                            .await?;
+                        request.expires_at = Some(crate::time::truncate_to_micros(expires_at));
+                    }
+                    tx.commit().await?;
+                    return Ok(Some(WorkItem {
+                        id: row.id,
+                        cluster: row.cluster,
+                        kind,
+                        request_id: request.id.clone(),
+                        request,
+                        attempt: row.attempt + 1,
+                        lease_token,
+                        lease_until: crate::time::truncate_to_micros(lease_until),
+                    }));
+                }
+            }
+
+            async fn complete_work(
+                &self,
+                work_id: i64,
+                cluster: &str,
+                lease_token: &str,
+                outcome: &WorkOutcome,
+                now: DateTime<Utc>,
+                apply: crate::store::ApplyResult<'_>,
+            ) -> Result<(Completion, Option<Transition>), StoreError> {
+                let (_writer, mut tx) = self.begin().await?;
+                let row: Option<WorkRow> = sqlx::query_as(concat!(
+                    "SELECT id, cluster, kind, request_id, status, attempt, lease_token FROM work WHERE id = $1",
+                    $for_update
+                ))
+                .bind(work_id)
+                .fetch_optional(&mut *tx)
                 .await?;
-                let event = NewEvent {
-                    action: "agent.enrolled",
-                    actor: format!("agent:{cluster}"),
-                    request_id: None,
-                    cluster: Some(cluster.to_owned()),
-                    details: serde_json::json!({ "publicKey": public_key, "agentVersion": agent_version }),
+                let row = row.ok_or_else(|| StoreError::NotFound(format!("work {work_id}")))?;
+                let status = WorkStatus::parse(&row.status)
+                    .ok_or_else(|| StoreError::Corrupt(format!("work {}: unknown status", row.id)))?;
+                match check_completion(&row.cluster, status, row.lease_token.as_deref(), cluster, lease_token) {
+                    Err(CompletionRefusal::WrongAgent) => return Err(DomainError::WrongAgent.into()),
+                    Err(CompletionRefusal::LeaseLost) => return Err(StoreError::LeaseLost),
+                    Ok(CompletionCheck::AlreadyDone) => {
+                        tx.commit().await?;
+                        return Ok((Completion::AlreadyDone, None));
+                    }
+                    Ok(CompletionCheck::Apply) => {}
+                }
+                let kind = WorkKind::parse(&row.kind)
+                    .ok_or_else(|| StoreError::Corrupt(format!("work {}: unknown kind", row.id)))?;
+                let transition = match Self::load_locked(&mut tx, &row.request_id).await? {
+                    None => None,
+                    Some(request) => match settle_request(apply(&request, kind))? {
+                        Some(transition) => {
+                            Self::write_transition(&mut tx, &transition, Some(request.version), now).await?;
+                            Some(transition)
+                        }
+                        None => None,
+                    },
                 };
-                Self::append_events(&mut tx, &[event], now).await?;
+                let disposition = after_result(kind, outcome, row.attempt, now);
+                match &disposition {
+                    WorkDisposition::Retry { available_at, error } => {
+                        sqlx::query(
+                            "UPDATE work SET status = 'retry', available_at = $2, lease_until = NULL, \
+                             lease_token = NULL, last_error = $3 WHERE id = $1",
+                        )
+                        .bind(work_id)
+                        .bind(Timestamp::from(*available_at))
+                        .bind(error)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                    WorkDisposition::Done { error } => {
+                        sqlx::query(
+                            "UPDATE work SET status = 'done', completed_at = $2, lease_until = NULL, \
+                             lease_token = NULL, last_error = $3 WHERE id = $1",
+                        )
+                        .bind(work_id)
+                        .bind(Timestamp::from(now))
+                        .bind(error)
+                        .execute(&mut *tx)
+                        .await?;
+                    }
+                }
                 tx.commit().await?;
-                Ok(Ok(()))
+                Ok((disposition.completion(), transition))
             }
 
-            pub async fn agent_public_key(&self, cluster: &str) -> Result<Option<String>, StoreError> {
-                let row: Option<(String,)> = sqlx::query_as("SELECT public_key FROM agents WHERE cluster = $1")
-                    .bind(cluster)
-                    .fetch_optional(&self.pool)
-                    .await?;
-                Ok(row.map(|(key,)| key))
+            async fn requeue_cleanups(&self, now: DateTime<Utc>) -> Result<Vec<String>, StoreError> {
+                let (_writer, mut tx) = self.begin().await?;
+                let mut clusters: Vec<(String,)> = sqlx::query_as(
+                    "UPDATE work SET status = 'queued' WHERE status = 'retry' AND available_at <= $1 \
+                     RETURNING cluster",
+                )
+                .bind(Timestamp::from(now))
+                .fetch_all(&mut *tx)
+                .await?;
+                let orphans: Vec<(String, String)> = sqlx::query_as(
+                    "SELECT id, cluster FROM requests r \
+                     WHERE state NOT IN ('pending', 'approved', 'active') \
+                     AND credentials IN ('provisioning', 'live', 'cleaning', 'cleanup_failed') \
+                     AND NOT EXISTS (SELECT 1 FROM work w WHERE w.request_id = r.id AND w.status <> 'done')",
+                )
+                .fetch_all(&mut *tx)
+                .await?;
+                for (request_id, cluster) in orphans {
+                    Self::enqueue(&mut tx, &cluster, WorkKind::Cleanup, &request_id, now).await?;
+                    clusters.push((cluster,));
+                }
+                tx.commit().await?;
+                let mut clusters: Vec<String> = clusters.into_iter().map(|(cluster,)| cluster).collect();
+                clusters.sort();
+                clusters.dedup();
+                Ok(clusters)
             }
 
-            pub async fn agent_seen(&self, cluster: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-                sqlx::query("UPDATE agents SET last_seen_at = $2 WHERE cluster = $1")
-                    .bind(cluster)
-                    .bind(Timestamp::from(now))
-                    .execute(&self.pool)
-                    .await?;
-                Ok(())
+            async fn queue_depth(&self) -> Result<Vec<QueueDepth>, StoreError> {
+                let rows: Vec<(String, String, String, i64)> = sqlx::query_as(
+                    "SELECT cluster, kind, status, COUNT(*) FROM work WHERE status <> 'done' \
+                     GROUP BY cluster, kind, status ORDER BY cluster, kind, status",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                Ok(rows
+                    .into_iter()
+                    .map(|(cluster, kind, status, count)| QueueDepth { cluster, kind, status, count })
+                    .collect())
             }
         }
     };

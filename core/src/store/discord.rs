@@ -1,11 +1,12 @@
 //! The SQL of Discord account linking: which principal a Discord user acts as, and the spent
 //! `/janus link` nonces that make each link single-use. Stamped once per backend by
-//! [`discord_impl!`] and dispatched by the `impl Store` block at the end of this file. Every
+//! [`discord_impl!`] as the [`DiscordStore`] role. Every
 //! link and unlink appends its audit event in the same transaction.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{Store, StoreError};
+use super::StoreError;
 use crate::domain::NewEvent;
 
 /// A Discord user bound to a principal.
@@ -16,10 +17,42 @@ pub struct DiscordAccount {
     pub linked_at: DateTime<Utc>,
 }
 
+/// Discord account links.
+#[async_trait]
+pub trait DiscordStore: Send + Sync {
+    /// The principal a Discord user linked to, if any.
+    async fn discord_principal(&self, discord_user_id: &str) -> Result<Option<String>, StoreError>;
+
+    /// The Discord accounts linked to `principal`, oldest first.
+    async fn discord_accounts_of(&self, principal: &str) -> Result<Vec<DiscordAccount>, StoreError>;
+
+    /// Spends the nonce and binds the Discord user to `principal`: false (nothing written)
+    /// when the nonce was spent before.
+    async fn link_discord(
+        &self,
+        nonce_hash: &str,
+        discord_user_id: &str,
+        principal: &str,
+        expires_at: DateTime<Utc>,
+        event: &NewEvent,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+
+    /// Removes `principal`'s binding of `discord_user_id`: false when there was none.
+    async fn unlink_discord(
+        &self,
+        discord_user_id: &str,
+        principal: &str,
+        event: &NewEvent,
+        now: DateTime<Utc>,
+    ) -> Result<bool, StoreError>;
+}
+
 macro_rules! discord_impl {
     ($store:ty) => {
-        impl $store {
-            pub async fn discord_principal(
+        #[async_trait::async_trait]
+        impl crate::store::DiscordStore for $store {
+            async fn discord_principal(
                 &self,
                 discord_user_id: &str,
             ) -> Result<Option<String>, crate::store::StoreError> {
@@ -31,7 +64,7 @@ macro_rules! discord_impl {
                 )
             }
 
-            pub async fn discord_accounts_of(
+            async fn discord_accounts_of(
                 &self,
                 principal: &str,
             ) -> Result<Vec<crate::store::discord::DiscordAccount>, crate::store::StoreError> {
@@ -54,7 +87,7 @@ macro_rules! discord_impl {
 
             /// Spends the nonce and binds the Discord user to `principal`: false (nothing
             /// written) when the nonce was spent before.
-            pub async fn link_discord(
+            async fn link_discord(
                 &self,
                 nonce_hash: &str,
                 discord_user_id: &str,
@@ -93,7 +126,7 @@ macro_rules! discord_impl {
             }
 
             /// Removes `principal`'s binding of `discord_user_id`: false when there was none.
-            pub async fn unlink_discord(
+            async fn unlink_discord(
                 &self,
                 discord_user_id: &str,
                 principal: &str,
@@ -119,46 +152,3 @@ macro_rules! discord_impl {
 }
 
 pub(super) use discord_impl;
-
-macro_rules! dispatch {
-    ($self:ident, $store:ident => $body:expr) => {
-        match $self {
-            Store::Sqlite($store) => $body,
-            Store::Postgres($store) => $body,
-        }
-    };
-}
-
-impl Store {
-    /// The principal a Discord user linked to, if any.
-    pub async fn discord_principal(&self, discord_user_id: &str) -> Result<Option<String>, StoreError> {
-        dispatch!(self, store => store.discord_principal(discord_user_id).await)
-    }
-
-    /// The Discord accounts linked to `principal`, oldest first.
-    pub async fn discord_accounts_of(&self, principal: &str) -> Result<Vec<DiscordAccount>, StoreError> {
-        dispatch!(self, store => store.discord_accounts_of(principal).await)
-    }
-
-    pub async fn link_discord(
-        &self,
-        nonce_hash: &str,
-        discord_user_id: &str,
-        principal: &str,
-        expires_at: DateTime<Utc>,
-        event: &NewEvent,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        dispatch!(self, store => store.link_discord(nonce_hash, discord_user_id, principal, expires_at, event, now).await)
-    }
-
-    pub async fn unlink_discord(
-        &self,
-        discord_user_id: &str,
-        principal: &str,
-        event: &NewEvent,
-        now: DateTime<Utc>,
-    ) -> Result<bool, StoreError> {
-        dispatch!(self, store => store.unlink_discord(discord_user_id, principal, event, now).await)
-    }
-}

@@ -5,6 +5,110 @@
 //! messages go out in order and never twice at once, while different requests proceed in
 //! parallel.
 
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+
+use super::StoreError;
+use crate::domain::{NoticeKind, RequestId};
+
+/// One claimed notice.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct OutboxItem {
+    pub id: i64,
+    pub channel: String,
+    pub request_id: RequestId,
+    pub kind: NoticeKind,
+    /// The audit action that caused it (`request.approved`, `request.expiring`, …).
+    pub event: String,
+    /// Earlier delivery attempts.
+    pub attempts: i64,
+}
+
+/// Where a request's card lives on a channel.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatMessageRef {
+    /// The channel or conversation id.
+    pub conversation: String,
+    /// The message id (Slack's `ts`, Discord's snowflake).
+    pub message: String,
+}
+
+/// The notification outbox, the cards already posted, and which chat account acts as whom.
+#[async_trait]
+pub trait OutboxStore: Send + Sync {
+    /// Claims up to `limit` due notices, the oldest open one of each (channel, request).
+    async fn claim_notices(
+        &self,
+        now: DateTime<Utc>,
+        lease_until: DateTime<Utc>,
+        limit: i64,
+    ) -> Result<Vec<OutboxItem>, StoreError>;
+
+    /// The newest open notice of a kind, so one card render can settle every card notice
+    /// queued before it was read.
+    async fn newest_open_notice(
+        &self,
+        channel: &str,
+        request_id: &str,
+        kind: NoticeKind,
+    ) -> Result<Option<i64>, StoreError>;
+
+    /// Marks `item` and every open notice of its kind up to `up_to` delivered.
+    async fn notices_delivered(
+        &self,
+        item: &OutboxItem,
+        up_to: i64,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    async fn notice_retry(&self, id: i64, available_at: DateTime<Utc>, error: &str)
+    -> Result<(), StoreError>;
+
+    async fn notice_failed(&self, id: i64, error: &str, now: DateTime<Utc>) -> Result<(), StoreError>;
+
+    /// Open (undelivered, not given up) notices per channel.
+    async fn open_notices(&self) -> Result<Vec<(String, i64)>, StoreError>;
+
+    /// When the next deliverable notice becomes due, if any.
+    async fn next_notice_due(&self) -> Result<Option<DateTime<Utc>>, StoreError>;
+
+    async fn chat_message(
+        &self,
+        request_id: &str,
+        channel: &str,
+    ) -> Result<Option<ChatMessageRef>, StoreError>;
+
+    /// Remembers where a request's card was posted. The first one stays.
+    async fn save_chat_message(
+        &self,
+        request_id: &str,
+        channel: &str,
+        message: &ChatMessageRef,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// Records that `external_id` on `channel` acts as `principal`.
+    async fn remember_chat_identity(
+        &self,
+        channel: &str,
+        external_id: &str,
+        principal: &str,
+        now: DateTime<Utc>,
+    ) -> Result<(), StoreError>;
+
+    /// The chat account most recently seen acting as `principal` on `channel`.
+    async fn chat_identity_of(&self, channel: &str, principal: &str) -> Result<Option<String>, StoreError>;
+
+    /// Queues the expiry warning for Active requests that expire by `warn_until`, once per
+    /// expiry (an extension moves the expiry and earns a new warning).
+    async fn queue_expiry_warnings(
+        &self,
+        channels: &[String],
+        now: DateTime<Utc>,
+        warn_until: DateTime<Utc>,
+    ) -> Result<u64, StoreError>;
+}
+
 macro_rules! outbox_impl {
     ($store:ty, $db:ty, skip_locked = $skip_locked:literal) => {
         impl $store {
@@ -22,15 +126,18 @@ macro_rules! outbox_impl {
                     .bind(&notice.channel)
                     .bind(request_id)
                     .bind(notice.kind.as_str())
-                    .bind(notice.event)
+                    .bind(notice.event.as_str())
                     .bind(Timestamp::from(now))
                     .execute(&mut **tx)
                     .await?;
                 }
                 Ok(())
             }
+        }
 
-            pub async fn claim_notices(
+        #[async_trait::async_trait]
+        impl crate::store::OutboxStore for $store {
+            async fn claim_notices(
                 &self,
                 now: DateTime<Utc>,
                 lease_until: DateTime<Utc>,
@@ -64,7 +171,7 @@ macro_rules! outbox_impl {
 
             /// The newest open notice of a kind, so one card render can settle every card
             /// notice queued before it was read.
-            pub async fn newest_open_notice(
+            async fn newest_open_notice(
                 &self,
                 channel: &str,
                 request_id: &str,
@@ -83,7 +190,7 @@ macro_rules! outbox_impl {
             }
 
             /// Marks `item` and every open notice of its kind up to `up_to` delivered.
-            pub async fn notices_delivered(
+            async fn notices_delivered(
                 &self,
                 item: &OutboxItem,
                 up_to: i64,
@@ -107,7 +214,7 @@ macro_rules! outbox_impl {
                 Ok(())
             }
 
-            pub async fn notice_retry(
+            async fn notice_retry(
                 &self,
                 id: i64,
                 available_at: DateTime<Utc>,
@@ -127,7 +234,7 @@ macro_rules! outbox_impl {
                 Ok(())
             }
 
-            pub async fn notice_failed(&self, id: i64, error: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
+            async fn notice_failed(&self, id: i64, error: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
                 let (_writer, mut tx) = self.begin().await?;
                 sqlx::query(
                     "UPDATE outbox SET failed_at = $2, lease_until = NULL, attempts = attempts + 1, \
@@ -143,7 +250,7 @@ macro_rules! outbox_impl {
             }
 
             /// Notices not yet delivered nor given up, per channel.
-            pub async fn open_notices(&self) -> Result<Vec<(String, i64)>, StoreError> {
+            async fn open_notices(&self) -> Result<Vec<(String, i64)>, StoreError> {
                 Ok(sqlx::query_as(
                     "SELECT channel, COUNT(*) FROM outbox WHERE delivered_at IS NULL AND failed_at IS NULL \
                      GROUP BY channel ORDER BY channel",
@@ -154,7 +261,7 @@ macro_rules! outbox_impl {
 
             /// When the next deliverable notice becomes due, if any: only the oldest open notice
             /// of each (channel, request) counts, since the others wait behind it.
-            pub async fn next_notice_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
+            async fn next_notice_due(&self) -> Result<Option<DateTime<Utc>>, StoreError> {
                 let due: Option<Timestamp> = sqlx::query_scalar(
                     "SELECT MIN(CASE WHEN lease_until IS NOT NULL AND lease_until > available_at \
                      THEN lease_until ELSE available_at END) FROM outbox o \
@@ -168,7 +275,7 @@ macro_rules! outbox_impl {
                 Ok(due.map(|at| at.0))
             }
 
-            pub async fn chat_message(
+            async fn chat_message(
                 &self,
                 request_id: &str,
                 channel: &str,
@@ -184,7 +291,7 @@ macro_rules! outbox_impl {
             }
 
             /// Remembers where a request's card was posted. The first one stays.
-            pub async fn save_chat_message(
+            async fn save_chat_message(
                 &self,
                 request_id: &str,
                 channel: &str,
@@ -208,7 +315,7 @@ macro_rules! outbox_impl {
             }
 
             /// Records that `external_id` on `channel` acts as `principal`.
-            pub async fn remember_chat_identity(
+            async fn remember_chat_identity(
                 &self,
                 channel: &str,
                 external_id: &str,
@@ -231,7 +338,7 @@ macro_rules! outbox_impl {
             }
 
             /// The chat account most recently seen acting as `principal` on `channel`.
-            pub async fn chat_identity_of(&self, channel: &str, principal: &str) -> Result<Option<String>, StoreError> {
+            async fn chat_identity_of(&self, channel: &str, principal: &str) -> Result<Option<String>, StoreError> {
                 Ok(sqlx::query_scalar(
                     "SELECT external_id FROM chat_identities WHERE channel = $1 AND principal = $2 \
                      ORDER BY seen_at DESC LIMIT 1",
@@ -244,7 +351,7 @@ macro_rules! outbox_impl {
 
             /// Queues the expiry warning for Active requests that expire by `warn_until`,
             /// once per expiry (an extension moves the expiry and earns a new warning).
-            pub async fn queue_expiry_warnings(
+            async fn queue_expiry_warnings(
                 &self,
                 channels: &[String],
                 now: DateTime<Utc>,
@@ -266,7 +373,7 @@ macro_rules! outbox_impl {
                     )
                     .bind(channel)
                     .bind(NoticeKind::DirectMessage.as_str())
-                    .bind(crate::domain::notify::EXPIRING)
+                    .bind(crate::domain::notify::EXPIRING.as_str())
                     .bind(Timestamp::from(now))
                     .bind(Timestamp::from(warn_until))
                     .execute(&mut *tx)

@@ -13,14 +13,18 @@ use tokio::sync::Mutex;
 use super::backend::{new_lease_token, store_impl};
 use super::outbox::outbox_impl;
 use super::rows::{AuditRow, OutboxRow, RequestRow, WorkRow, to_json};
-use super::{DueWork, EnrollmentRefusal, QueueDepth, RequestFilter, StoreError};
+use super::{
+    Backend, ChatMessageRef, DueWork, OutboxItem, QueueDepth, RequestFilter, StoreBackend, StoreError,
+};
 use crate::audit::{AuditRecord, EventFields, canonical_json, chain_hash};
 use crate::domain::{
     AccessRequest, DomainError, Effect, NewEvent, Notice, NoticeKind, RequestId, RequestState, Transition,
     UserActivity,
 };
-use crate::outbox::{ChatMessageRef, OutboxItem};
-use crate::queue::{Completion, WorkItem, WorkKind, WorkOutcome, WorkSignal, cleanup_backoff};
+use crate::queue::{
+    Completion, CompletionCheck, CompletionRefusal, WorkDisposition, WorkItem, WorkKind, WorkOutcome,
+    WorkSignal, WorkStatus, after_result, check_completion, settle_request,
+};
 use crate::time::Timestamp;
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/postgres");
@@ -50,11 +54,6 @@ impl PgStore {
             options: Arc::new(options),
             leader: Arc::new(Mutex::new(None)),
         })
-    }
-
-    pub async fn migrate(&self) -> Result<(), StoreError> {
-        MIGRATIONS.run(&self.pool).await?;
-        Ok(())
     }
 
     /// The underlying pool, for tests that need raw SQL (tampering with the audit log).
@@ -91,8 +90,35 @@ impl PgStore {
             .await?;
         Ok(())
     }
+}
 
-    pub async fn try_lead(&self) -> Result<bool, StoreError> {
+/// Replicas share the database: one leads the scheduler (a session advisory lock), and
+/// `NOTIFY janus_work` wakes every replica's long-polls.
+#[async_trait::async_trait]
+impl StoreBackend for PgStore {
+    fn backend(&self) -> Backend {
+        Backend::Postgres
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATIONS.run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+
+    async fn try_lead(&self) -> Result<bool, StoreError> {
         let mut leader = self.leader.lock().await;
         if let Some(connection) = leader.as_mut() {
             if connection.ping().await.is_ok() {
@@ -114,13 +140,13 @@ impl PgStore {
         Ok(acquired)
     }
 
-    pub async fn step_down(&self) {
+    async fn step_down(&self) {
         if let Some(connection) = self.leader.lock().await.take() {
             let _ = connection.close().await;
         }
     }
 
-    pub fn forward_notifications(&self, signal: WorkSignal) {
+    fn forward_notifications(&self, signal: WorkSignal) {
         let pool = self.pool.clone();
         tokio::spawn(async move {
             let mut listener = match PgListener::connect_with(&pool).await {
@@ -156,7 +182,7 @@ store_impl!(
 outbox_impl!(PgStore, Postgres, skip_locked = " FOR UPDATE OF o SKIP LOCKED");
 super::accounts::accounts_impl!(PgStore);
 super::discord::discord_impl!(PgStore);
-super::agents::agents_impl!(PgStore);
+super::agents::agents_impl!(PgStore, for_update = " FOR UPDATE");
 super::quick_commands::quick_commands_impl!(PgStore, for_update = " FOR UPDATE");
 super::search::search_impl!(PgStore, Postgres);
 super::recordings::recordings_impl!(PgStore);

@@ -1,12 +1,47 @@
 //! The SQL of quick commands (`quick_commands`, migration 0007). Stamped once per backend by
-//! [`quick_commands_impl!`] and dispatched by the `impl Store` block at the end of this file.
+//! [`quick_commands_impl!`] as the [`QuickCommandStore`] role.
 //! Every change appends its audit event (`quick_command.created|updated|deleted`, with the name
 //! and command before and after) in the same transaction.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{Store, StoreError};
+use super::StoreError;
 use crate::quick_commands::{QuickCommand, QuickCommandProblem};
+
+/// Quick commands. Every change appends its audit event in the same transaction.
+#[async_trait]
+pub trait QuickCommandStore: Send + Sync {
+    /// The quick commands of `cluster` (all clusters with `None`), by cluster and name.
+    async fn quick_commands(&self, cluster: Option<&str>) -> Result<Vec<QuickCommand>, StoreError>;
+
+    async fn quick_command(&self, id: &str) -> Result<Option<QuickCommand>, StoreError>;
+
+    /// Stores a new command (audited as `quick_command.created` by its `created_by`), unless its
+    /// cluster already has one of that name.
+    async fn create_quick_command(
+        &self,
+        command: &QuickCommand,
+    ) -> Result<Result<(), QuickCommandProblem>, StoreError>;
+
+    /// Changes the name and command of `id` (audited with both versions); returns it as it is now.
+    async fn update_quick_command(
+        &self,
+        id: &str,
+        name: &str,
+        command: &str,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Result<QuickCommand, QuickCommandProblem>, StoreError>;
+
+    /// Deletes `id` (audited with what it was); returns what was deleted.
+    async fn delete_quick_command(
+        &self,
+        id: &str,
+        actor: &str,
+        now: DateTime<Utc>,
+    ) -> Result<Result<QuickCommand, QuickCommandProblem>, StoreError>;
+}
 
 #[derive(Debug, sqlx::FromRow)]
 pub(super) struct QuickCommandRow {
@@ -37,7 +72,7 @@ impl From<QuickCommandRow> for QuickCommand {
 
 /// The audit event of a change to `command` by `actor`.
 pub(super) fn event(
-    action: &'static str,
+    action: crate::domain::AuditAction,
     actor: &str,
     command: &QuickCommand,
     before: Option<&QuickCommand>,
@@ -76,8 +111,9 @@ pub(super) use select_quick_commands;
 
 macro_rules! quick_commands_impl {
     ($store:ty, for_update = $for_update:literal) => {
-        impl $store {
-            pub async fn quick_commands(
+        #[async_trait::async_trait]
+        impl crate::store::QuickCommandStore for $store {
+            async fn quick_commands(
                 &self,
                 cluster: Option<&str>,
             ) -> Result<Vec<crate::quick_commands::QuickCommand>, crate::store::StoreError> {
@@ -98,7 +134,7 @@ macro_rules! quick_commands_impl {
                 Ok(rows.into_iter().map(Into::into).collect())
             }
 
-            pub async fn quick_command(
+            async fn quick_command(
                 &self,
                 id: &str,
             ) -> Result<Option<crate::quick_commands::QuickCommand>, crate::store::StoreError> {
@@ -111,7 +147,7 @@ macro_rules! quick_commands_impl {
             }
 
             /// Inserts `command` unless its cluster already has one of that name.
-            pub async fn create_quick_command(
+            async fn create_quick_command(
                 &self,
                 command: &crate::quick_commands::QuickCommand,
             ) -> Result<Result<(), crate::quick_commands::QuickCommandProblem>, crate::store::StoreError>
@@ -147,7 +183,7 @@ macro_rules! quick_commands_impl {
                 .execute(&mut *tx)
                 .await?;
                 let event = crate::store::quick_commands::event(
-                    "quick_command.created",
+                    crate::domain::AuditAction::QuickCommandCreated,
                     &command.created_by,
                     command,
                     None,
@@ -158,7 +194,7 @@ macro_rules! quick_commands_impl {
             }
 
             /// Renames or changes the command `id`; returns it as it is now.
-            pub async fn update_quick_command(
+            async fn update_quick_command(
                 &self,
                 id: &str,
                 name: &str,
@@ -217,7 +253,7 @@ macro_rules! quick_commands_impl {
                     ..before.clone()
                 };
                 let event = crate::store::quick_commands::event(
-                    "quick_command.updated",
+                    crate::domain::AuditAction::QuickCommandUpdated,
                     actor,
                     &after,
                     Some(&before),
@@ -228,7 +264,7 @@ macro_rules! quick_commands_impl {
             }
 
             /// Deletes the command `id`; returns what was deleted.
-            pub async fn delete_quick_command(
+            async fn delete_quick_command(
                 &self,
                 id: &str,
                 actor: &str,
@@ -252,8 +288,12 @@ macro_rules! quick_commands_impl {
                     .bind(id)
                     .execute(&mut *tx)
                     .await?;
-                let event =
-                    crate::store::quick_commands::event("quick_command.deleted", actor, &before, None);
+                let event = crate::store::quick_commands::event(
+                    crate::domain::AuditAction::QuickCommandDeleted,
+                    actor,
+                    &before,
+                    None,
+                );
                 Self::append_events(&mut tx, std::slice::from_ref(&event), now).await?;
                 tx.commit().await?;
                 Ok(Ok(before))
@@ -263,55 +303,3 @@ macro_rules! quick_commands_impl {
 }
 
 pub(super) use quick_commands_impl;
-
-macro_rules! dispatch {
-    ($self:ident, $store:ident => $body:expr) => {
-        match $self {
-            Store::Sqlite($store) => $body,
-            Store::Postgres($store) => $body,
-        }
-    };
-}
-
-/// Quick commands.
-impl Store {
-    /// The quick commands of `cluster` (all clusters with `None`), by cluster and name.
-    pub async fn quick_commands(&self, cluster: Option<&str>) -> Result<Vec<QuickCommand>, StoreError> {
-        dispatch!(self, store => store.quick_commands(cluster).await)
-    }
-
-    pub async fn quick_command(&self, id: &str) -> Result<Option<QuickCommand>, StoreError> {
-        dispatch!(self, store => store.quick_command(id).await)
-    }
-
-    /// Stores a new command (audited as `quick_command.created` by its `created_by`), unless its
-    /// cluster already has one of that name.
-    pub async fn create_quick_command(
-        &self,
-        command: &QuickCommand,
-    ) -> Result<Result<(), QuickCommandProblem>, StoreError> {
-        dispatch!(self, store => store.create_quick_command(command).await)
-    }
-
-    /// Changes the name and command of `id` (audited with both versions).
-    pub async fn update_quick_command(
-        &self,
-        id: &str,
-        name: &str,
-        command: &str,
-        actor: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Result<QuickCommand, QuickCommandProblem>, StoreError> {
-        dispatch!(self, store => store.update_quick_command(id, name, command, actor, now).await)
-    }
-
-    /// Deletes `id` (audited with what it was).
-    pub async fn delete_quick_command(
-        &self,
-        id: &str,
-        actor: &str,
-        now: DateTime<Utc>,
-    ) -> Result<Result<QuickCommand, QuickCommandProblem>, StoreError> {
-        dispatch!(self, store => store.delete_quick_command(id, actor, now).await)
-    }
-}

@@ -1,9 +1,23 @@
 //! The SQL of terminal session recordings (`terminal_recordings`, migration 0006), stamped once
-//! per backend by [`recordings_impl!`] and dispatched by the `impl Store` block below.
+//! per backend by [`recordings_impl!`] as the [`RecordingStore`] role.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{Store, StoreError};
+use super::StoreError;
+
+/// Terminal recordings.
+#[async_trait]
+pub trait RecordingStore: Send + Sync {
+    /// Stores a finished session's recording (asciicast v2 text).
+    async fn save_recording(&self, recording: &Recording, cast: &str) -> Result<(), StoreError>;
+
+    /// The recordings of a request, oldest first.
+    async fn recordings(&self, request_id: &str) -> Result<Vec<Recording>, StoreError>;
+
+    /// One recording and its asciicast text.
+    async fn recording(&self, session: &str) -> Result<Option<(Recording, String)>, StoreError>;
+}
 
 /// One recorded terminal session (without its asciicast text).
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -59,8 +73,9 @@ impl From<RecordingRow> for Recording {
 
 macro_rules! recordings_impl {
     ($store:ty) => {
-        impl $store {
-            pub async fn save_recording(
+        #[async_trait::async_trait]
+        impl crate::store::RecordingStore for $store {
+            async fn save_recording(
                 &self,
                 recording: &crate::store::recordings::Recording,
                 cast: &str,
@@ -90,7 +105,7 @@ macro_rules! recordings_impl {
                 Ok(())
             }
 
-            pub async fn recordings(
+            async fn recordings(
                 &self,
                 request_id: &str,
             ) -> Result<Vec<crate::store::recordings::Recording>, crate::store::StoreError> {
@@ -105,7 +120,7 @@ macro_rules! recordings_impl {
                 Ok(rows.into_iter().map(Into::into).collect())
             }
 
-            pub async fn recording(
+            async fn recording(
                 &self,
                 session: &str,
             ) -> Result<Option<(crate::store::recordings::Recording, String)>, crate::store::StoreError> {
@@ -131,30 +146,3 @@ macro_rules! recordings_impl {
 }
 
 pub(super) use recordings_impl;
-
-macro_rules! dispatch {
-    ($self:ident, $store:ident => $body:expr) => {
-        match $self {
-            Store::Sqlite($store) => $body,
-            Store::Postgres($store) => $body,
-        }
-    };
-}
-
-/// Terminal recordings.
-impl Store {
-    /// Stores a finished session's recording (asciicast v2 text).
-    pub async fn save_recording(&self, recording: &Recording, cast: &str) -> Result<(), StoreError> {
-        dispatch!(self, store => store.save_recording(recording, cast).await)
-    }
-
-    /// The recordings of a request, oldest first.
-    pub async fn recordings(&self, request_id: &str) -> Result<Vec<Recording>, StoreError> {
-        dispatch!(self, store => store.recordings(request_id).await)
-    }
-
-    /// One recording and its asciicast text.
-    pub async fn recording(&self, session: &str) -> Result<Option<(Recording, String)>, StoreError> {
-        dispatch!(self, store => store.recording(session).await)
-    }
-}

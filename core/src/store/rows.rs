@@ -134,9 +134,9 @@ pub(super) struct OutboxRow {
 }
 
 impl OutboxRow {
-    pub fn into_item(self) -> Result<crate::outbox::OutboxItem, StoreError> {
+    pub fn into_item(self) -> Result<super::OutboxItem, StoreError> {
         let corrupt = |what: &str| StoreError::Corrupt(format!("outbox {}: {what}", self.id));
-        Ok(crate::outbox::OutboxItem {
+        Ok(super::OutboxItem {
             id: self.id,
             request_id: RequestId::parse(&self.request_id).ok_or_else(|| corrupt("bad request id"))?,
             kind: crate::domain::NoticeKind::parse(&self.kind).ok_or_else(|| corrupt("unknown kind"))?,

@@ -1,16 +1,32 @@
 //! Searches for the dashboard: requests by several states, clusters, requester and creation time
 //! (the admin page), and audit events by actor, request, cluster, action and time (the audit page
 //! and its streamed export). Stamped once per backend by [`search_impl!`] (in `store/sqlite.rs`
-//! and `store/postgres.rs`) and dispatched by the `impl Store` block at the end of this file.
+//! and `store/postgres.rs`) as the [`SearchStore`] role.
 //!
 //! The SQL is built with `sqlx::QueryBuilder`, so only the conditions a search uses are sent and
 //! every value is a bound parameter; placeholders come out right for each backend.
 
+use async_trait::async_trait;
 use chrono::{DateTime, Utc};
 
-use super::{Store, StoreError};
+use super::StoreError;
 use crate::audit::AuditRecord;
 use crate::domain::{AccessRequest, RequestState};
+
+/// Dashboard searches.
+#[async_trait]
+pub trait SearchStore: Send + Sync {
+    /// Requests matching `search`, newest first.
+    async fn search_requests(&self, search: &RequestSearch) -> Result<Vec<AccessRequest>, StoreError>;
+
+    /// Up to `limit` audit events matching `filter`, from `cursor` on (see [`AuditCursor`]).
+    async fn search_audit(
+        &self,
+        filter: &AuditFilter,
+        cursor: AuditCursor,
+        limit: i64,
+    ) -> Result<Vec<AuditRecord>, StoreError>;
+}
 
 /// The most rows one search returns.
 pub const MAX_SEARCH_ROWS: i64 = 1_000;
@@ -71,8 +87,9 @@ pub(super) fn like_prefix(prefix: &str) -> String {
 
 macro_rules! search_impl {
     ($store:ty, $db:ty) => {
-        impl $store {
-            pub async fn search_requests(
+        #[async_trait::async_trait]
+        impl crate::store::SearchStore for $store {
+            async fn search_requests(
                 &self,
                 search: &crate::store::search::RequestSearch,
             ) -> Result<Vec<crate::domain::AccessRequest>, crate::store::StoreError> {
@@ -118,7 +135,7 @@ macro_rules! search_impl {
                 rows.into_iter().map(crate::store::rows::RequestRow::into_domain).collect()
             }
 
-            pub async fn search_audit(
+            async fn search_audit(
                 &self,
                 filter: &crate::store::search::AuditFilter,
                 cursor: crate::store::search::AuditCursor,
@@ -179,33 +196,6 @@ macro_rules! search_impl {
 }
 
 pub(super) use search_impl;
-
-macro_rules! dispatch {
-    ($self:ident, $store:ident => $body:expr) => {
-        match $self {
-            Store::Sqlite($store) => $body,
-            Store::Postgres($store) => $body,
-        }
-    };
-}
-
-/// Dashboard searches.
-impl Store {
-    /// Requests matching `search`, newest first.
-    pub async fn search_requests(&self, search: &RequestSearch) -> Result<Vec<AccessRequest>, StoreError> {
-        dispatch!(self, store => store.search_requests(search).await)
-    }
-
-    /// Up to `limit` audit events matching `filter`, from `cursor` on (see [`AuditCursor`]).
-    pub async fn search_audit(
-        &self,
-        filter: &AuditFilter,
-        cursor: AuditCursor,
-        limit: i64,
-    ) -> Result<Vec<AuditRecord>, StoreError> {
-        dispatch!(self, store => store.search_audit(filter, cursor, limit).await)
-    }
-}
 
 #[cfg(test)]
 mod tests {

@@ -13,14 +13,18 @@ use tokio::sync::{Mutex, OwnedMutexGuard};
 use super::backend::{new_lease_token, store_impl};
 use super::outbox::outbox_impl;
 use super::rows::{AuditRow, OutboxRow, RequestRow, WorkRow, to_json};
-use super::{DueWork, EnrollmentRefusal, QueueDepth, RequestFilter, StoreError};
+use super::{
+    Backend, ChatMessageRef, DueWork, OutboxItem, QueueDepth, RequestFilter, StoreBackend, StoreError,
+};
 use crate::audit::{AuditRecord, EventFields, canonical_json, chain_hash};
 use crate::domain::{
     AccessRequest, DomainError, Effect, NewEvent, Notice, NoticeKind, RequestId, RequestState, Transition,
     UserActivity,
 };
-use crate::outbox::{ChatMessageRef, OutboxItem};
-use crate::queue::{Completion, WorkItem, WorkKind, WorkOutcome, cleanup_backoff};
+use crate::queue::{
+    Completion, CompletionCheck, CompletionRefusal, WorkDisposition, WorkItem, WorkKind, WorkOutcome,
+    WorkStatus, after_result, check_completion, settle_request,
+};
 use crate::time::Timestamp;
 
 static MIGRATIONS: sqlx::migrate::Migrator = sqlx::migrate!("migrations/sqlite");
@@ -68,11 +72,6 @@ impl SqliteStore {
         })
     }
 
-    pub async fn migrate(&self) -> Result<(), StoreError> {
-        MIGRATIONS.run(&self.pool).await?;
-        Ok(())
-    }
-
     /// The underlying pool, for tests that need raw SQL (tampering with the audit log).
     pub fn pool(&self) -> &SqlitePool {
         &self.pool
@@ -100,11 +99,37 @@ impl SqliteStore {
     }
 }
 
+/// SQLite is single-node: the defaults (always the leader, no cross-process wake-ups) hold.
+#[async_trait::async_trait]
+impl StoreBackend for SqliteStore {
+    fn backend(&self) -> Backend {
+        Backend::Sqlite
+    }
+
+    async fn migrate(&self) -> Result<(), StoreError> {
+        MIGRATIONS.run(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        sqlx::query("SELECT 1").execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn close(&self) {
+        self.pool.close().await;
+    }
+
+    fn as_any(&self) -> &dyn std::any::Any {
+        self
+    }
+}
+
 store_impl!(SqliteStore, Sqlite, for_update = "", skip_locked = "");
 outbox_impl!(SqliteStore, Sqlite, skip_locked = "");
 super::accounts::accounts_impl!(SqliteStore);
 super::discord::discord_impl!(SqliteStore);
-super::agents::agents_impl!(SqliteStore);
+super::agents::agents_impl!(SqliteStore, for_update = "");
 super::quick_commands::quick_commands_impl!(SqliteStore, for_update = "");
 super::search::search_impl!(SqliteStore, Sqlite);
 super::recordings::recordings_impl!(SqliteStore);

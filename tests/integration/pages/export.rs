@@ -19,7 +19,7 @@ async fn audit_search_and_exports_return_the_right_rows(backend: Backend) {
     // Enough other events that the export needs more than one page (500 per round trip).
     for index in 0..520 {
         let event = NewEvent {
-            action: "agent.rejected",
+            action: janus_core::domain::AuditAction::AgentRejected,
             actor: format!("agent:edge-{index}"),
             request_id: None,
             cluster: Some("edge".into()),

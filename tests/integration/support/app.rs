@@ -266,17 +266,26 @@ impl TestApp {
         self.replica_with(self.config.clone()).await
     }
 
+    /// A second replica and the handle to its own pool (to step down or close it).
+    pub async fn replica_with_store(&self) -> (Workflow, Store) {
+        let central = self.replica_central(self.config.clone()).await;
+        (central.workflow.clone(), central.store.clone())
+    }
+
     /// A second replica on the same database running `config`.
     pub async fn replica_with(&self, config: Config) -> Workflow {
-        let central = Central::builder(config)
+        self.replica_central(config).await.workflow.clone()
+    }
+
+    async fn replica_central(&self, config: Config) -> Central {
+        Central::builder(config)
             .clock(Arc::new(self.clock.clone()) as Arc<dyn Clock>)
             .store_url(self.database_url.clone())
             .scheduler(false)
             .web(false)
             .start()
             .await
-            .unwrap();
-        central.workflow.clone()
+            .unwrap()
     }
 
     pub async fn finish(mut self) {

@@ -6,6 +6,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
+use janus_core::domain::AuditAction;
 use janus_core::domain::{NewEvent, RequestState};
 use serde_json::{Value, json};
 
@@ -20,12 +21,12 @@ pub async fn list(
 ) -> Result<Json<Value>, ApiError> {
     let id = parse_id(&id)?;
     let request = state.workflow.get(&id).await?;
-    if !viewer.can_see(&request) {
+    if !viewer.can_see(state.workflow.policy(), &request) {
         return Err(not_found(&id));
     }
     if request.requester != viewer.principal && !viewer.is_admin {
         let event = NewEvent {
-            action: "auth.refused",
+            action: AuditAction::AuthRefused,
             actor: viewer.principal.to_string(),
             request_id: Some(id.clone()),
             cluster: Some(request.cluster.clone()),
@@ -52,10 +53,8 @@ pub async fn list(
     }
     let items: Vec<Value> = state
         .workflow
-        .store()
         .quick_commands(Some(&request.cluster))
-        .await
-        .map_err(janus_core::workflow::WorkflowError::from)?
+        .await?
         .into_iter()
         .map(|command| json!({ "id": command.id, "name": command.name, "command": command.command }))
         .collect();

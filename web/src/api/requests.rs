@@ -1,6 +1,5 @@
 //! `/api/v1/requests*`: the request contract of DESIGN §6.1.
 
-use std::collections::BTreeMap;
 use std::time::Duration;
 
 use axum::Json;
@@ -194,43 +193,7 @@ pub async fn list(
         requester,
         limit: Some(limit),
     };
-    let store = state.workflow.store();
-    let unavailable = |error| ApiError::from(janus_core::workflow::WorkflowError::Store(error));
-    let mut found = if viewer.is_admin {
-        store.list_requests(&base).await.map_err(unavailable)?
-    } else {
-        // Own requests, plus those of each cluster this person approves.
-        let me = viewer.principal.to_string();
-        let mut scopes = Vec::new();
-        if base.requester.as_ref().is_none_or(|wanted| *wanted == me) {
-            scopes.push(RequestFilter {
-                requester: Some(me.clone()),
-                ..base.clone()
-            });
-        }
-        for cluster in &viewer.approver_of {
-            if base.cluster.as_ref().is_none_or(|wanted| wanted == cluster) {
-                scopes.push(RequestFilter {
-                    cluster: Some(cluster.clone()),
-                    ..base.clone()
-                });
-            }
-        }
-        let mut merged = BTreeMap::new();
-        for scope in scopes {
-            for request in store.list_requests(&scope).await.map_err(unavailable)? {
-                merged.insert(request.id.to_string(), request);
-            }
-        }
-        merged.into_values().collect::<Vec<_>>()
-    };
-    found.retain(|request| viewer.can_see(request));
-    found.sort_by(|a, b| {
-        b.created_at
-            .cmp(&a.created_at)
-            .then_with(|| a.id.as_str().cmp(b.id.as_str()))
-    });
-    found.truncate(usize::try_from(limit).unwrap_or(100));
+    let found = state.workflow.visible_requests(&viewer.actor(), &base).await?;
     let items: Vec<Value> = found
         .iter()
         .map(|request| view(&state, &viewer, request))
@@ -278,7 +241,7 @@ pub async fn get_one(
     };
     let Some(done) = done else {
         let request = state.workflow.get(&id).await?;
-        if !viewer.can_see(&request) {
+        if !viewer.can_see(state.workflow.policy(), &request) {
             return Err(not_found(&id));
         }
         return Ok(Json(view(&state, &viewer, &request)));
@@ -289,7 +252,7 @@ pub async fn get_one(
     tokio::pin!(deadline);
     loop {
         let request = state.workflow.get(&id).await?;
-        if !viewer.can_see(&request) {
+        if !viewer.can_see(state.workflow.policy(), &request) {
             return Err(not_found(&id));
         }
         if done(request.state) {

@@ -1,5 +1,6 @@
 //! [`Viewer`]: the signed-in person behind a request, as every page and API handler sees them.
 
+use janus_core::domain::AuditAction;
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 
@@ -10,7 +11,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use janus_core::accounts::csrf_token;
 use janus_core::config::AuthMode;
-use janus_core::domain::{AccessRequest, Actor, NewEvent, Principal};
+use janus_core::domain::{AccessRequest, Actor, NewEvent, Policy, Principal};
 use serde_json::json;
 
 use super::cookies;
@@ -67,13 +68,7 @@ impl Viewer {
     ) -> Viewer {
         let policy = state.workflow.policy();
         let is_admin = policy.is_admin(&principal);
-        let actor = actor_for(&principal, &groups);
-        let approver_of = policy
-            .clusters
-            .keys()
-            .filter(|cluster| policy.actor_is_approver(&actor, cluster))
-            .cloned()
-            .collect();
+        let approver_of = policy.approvable_clusters(&actor_for(&principal, &groups));
         Viewer {
             principal,
             groups,
@@ -116,10 +111,10 @@ impl Viewer {
         self.approver_of.contains(cluster)
     }
 
-    /// Whether this person may see `request`: their own, or one of a cluster they approve
-    /// (admins approve all clusters).
-    pub fn can_see(&self, request: &AccessRequest) -> bool {
-        request.requester == self.principal || self.is_admin || self.is_approver_of(&request.cluster)
+    /// Whether this person may see `request` ([`Policy::may_see`], the rule every entry point
+    /// shares).
+    pub fn can_see(&self, policy: &Policy, request: &AccessRequest) -> bool {
+        policy.may_see(&self.actor(), request)
     }
 }
 
@@ -396,7 +391,7 @@ pub(crate) async fn audit_refusal(state: &AppState, actor: &str, code: &str, det
         map.insert("code".to_owned(), json!(code));
     }
     let event = NewEvent {
-        action: "auth.refused",
+        action: AuditAction::AuthRefused,
         actor: actor.to_owned(),
         request_id: None,
         cluster: None,

@@ -103,7 +103,7 @@ pub(crate) struct BulkPage {
 
 /// Approvers and admins only; anyone else gets a 403 (audited).
 async fn require_approver(state: &AppState, viewer: &Viewer) -> Result<(), PageError> {
-    if viewer.is_admin || !viewer.approver_of.is_empty() {
+    if state.workflow.policy().approves_anything(&viewer.actor()) {
         return Ok(());
     }
     let message = "Only approvers and admins may open the approvals page.";
@@ -124,11 +124,7 @@ async fn page(
 ) -> Result<Response, PageError> {
     require_approver(&state, &viewer).await?;
     let (sections, filter_error) = sections(&state, &viewer, &filters).await?;
-    let clusters = if viewer.is_admin {
-        state.workflow.policy().clusters.keys().cloned().collect()
-    } else {
-        viewer.approver_of.iter().cloned().collect()
-    };
+    let clusters = viewer.approver_of.iter().cloned().collect();
     let page = AdminPage {
         shell: Shell::new(&state, &viewer, "Approvals", Nav::Admin),
         query: serde_urlencoded::to_string(&filters).unwrap_or_default(),
@@ -191,16 +187,9 @@ async fn sections(
     let to = date(&filters.to, "to")
         .and_then(|day| day.checked_add_signed(TimeDelta::days(1)))
         .and_then(|day| zone.start_of(day));
-    let visible = if viewer.is_admin {
-        None
-    } else {
-        Some(viewer.approver_of.iter().cloned().collect::<Vec<_>>())
-    };
-    let clusters = match (filters.cluster.as_str(), visible) {
-        ("", visible) => visible,
-        (cluster, None) => Some(vec![cluster.to_owned()]),
-        (cluster, Some(visible)) => Some(visible.into_iter().filter(|name| name == cluster).collect()),
-    };
+    let clusters = Some(filters.cluster.clone())
+        .filter(|cluster| !cluster.is_empty())
+        .map(|cluster| vec![cluster]);
     let base = RequestSearch {
         clusters,
         requester: Some(filters.requester.trim().to_lowercase()).filter(|text| !text.is_empty()),
@@ -253,7 +242,7 @@ async fn sections(
             limit,
             ..base.clone()
         };
-        let requests = state.workflow.store().search_requests(&search).await?;
+        let requests = state.workflow.search_approvable(&viewer.actor(), search).await?;
         sections.push(Section {
             id,
             title,

@@ -12,9 +12,10 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use janus_core::audit::AuditRecord;
+use janus_core::domain::AuditAction;
 use janus_core::domain::NewEvent;
-use janus_core::store::Store;
 use janus_core::store::search::{AuditCursor, AuditFilter};
+use janus_core::workflow::Workflow;
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -119,7 +120,6 @@ async fn page(
     let (filter, problem) = query.filter(zone);
     let records = state
         .workflow
-        .store()
         .search_audit(&filter, AuditCursor::Before(query.before), PAGE)
         .await?;
     let older = (records.len() == usize::try_from(PAGE).unwrap_or(100))
@@ -174,17 +174,17 @@ async fn export(
     if let Some(problem) = problem {
         return Err(PageError::BadRequest(problem));
     }
-    let store = state.workflow.store().clone();
+    let workflow = state.workflow.clone();
     let event = NewEvent {
-        action: "audit.exported",
+        action: AuditAction::AuditExported,
         actor: viewer.principal.to_string(),
         request_id: None,
         cluster: filter.cluster.clone(),
         details: json!({ "format": file, "filter": serde_json::to_value(&query).unwrap_or_default() }),
     };
     state.workflow.audit(event).await?;
-    let (head, _) = store.audit_head().await?;
-    let body = Body::from_stream(export_stream(store, filter, format, head));
+    let (head, _) = workflow.audit_head().await?;
+    let body = Body::from_stream(export_stream(workflow, filter, format, head));
     let mut response = body.into_response();
     let headers = response.headers_mut();
     headers.insert(CONTENT_TYPE, HeaderValue::from_static(content_type));
@@ -203,14 +203,14 @@ const CSV_HEADER: &str = "seq,at,actor,action,request_id,cluster,details,prev_ha
 
 /// Pages of [`EXPORT_PAGE`] events with `seq <= head`, each turned into one body chunk.
 fn export_stream(
-    store: Store,
+    workflow: Workflow,
     filter: AuditFilter,
     format: Format,
     head: i64,
 ) -> impl futures::Stream<Item = Result<Bytes, std::io::Error>> {
     let start = (0_i64, format == Format::Csv);
     futures::stream::unfold(Some(start), move |cursor| {
-        let (store, filter) = (store.clone(), filter.clone());
+        let (workflow, filter) = (workflow.clone(), filter.clone());
         async move {
             let (after, header) = cursor?;
             let mut chunk = if header {
@@ -218,7 +218,7 @@ fn export_stream(
             } else {
                 String::new()
             };
-            let records = match store
+            let records = match workflow
                 .search_audit(&filter, AuditCursor::After(after), EXPORT_PAGE)
                 .await
             {

@@ -75,14 +75,14 @@ async fn page(State(state): State<AppState>, viewer: Viewer) -> Result<Response,
     require_admin(&state, &viewer, "/admin/clusters").await?;
     let zone = zone(&state);
     let now = state.workflow.clock().now();
-    let store = state.workflow.store();
-    let agents: BTreeMap<String, _> = store
+    let workflow = &state.workflow;
+    let agents: BTreeMap<String, _> = workflow
         .agents()
         .await?
         .into_iter()
         .map(|agent| (agent.cluster.clone(), agent))
         .collect();
-    let reports: BTreeMap<String, _> = store
+    let reports: BTreeMap<String, _> = workflow
         .namespace_reports()
         .await?
         .into_iter()

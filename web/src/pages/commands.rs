@@ -11,9 +11,7 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
-use janus_core::quick_commands::{
-    self, MAX_COMMAND_CHARS, MAX_NAME_CHARS, QuickCommand, QuickCommandProblem,
-};
+use janus_core::quick_commands::{self, MAX_COMMAND_CHARS, MAX_NAME_CHARS, QuickCommandProblem};
 
 use super::display::Moment;
 use super::shell::{Nav, Shell, zone};
@@ -59,7 +57,7 @@ pub(crate) struct CommandsPage {
 async fn page(State(state): State<AppState>, viewer: Viewer) -> Result<Response, PageError> {
     require_admin(&state, &viewer, "/admin/commands").await?;
     let zone = zone(&state);
-    let stored = state.workflow.store().quick_commands(None).await?;
+    let stored = state.workflow.quick_commands(None).await?;
     let mut clusters: Vec<ClusterCommands> = state
         .config
         .clusters
@@ -141,23 +139,9 @@ async fn create(
         )));
     }
     let (name, command) = raw(&fields, "name", "command");
-    let (name, command) = quick_commands::check(name, command).map_err(|p| problem(&p))?;
-    let now = state.workflow.clock().now();
-    let actor = viewer.principal.to_string();
-    let new = QuickCommand {
-        id: quick_commands::new_id(&mut rand::thread_rng()),
-        cluster: cluster.clone(),
-        name,
-        command,
-        created_by: actor.clone(),
-        created_at: now,
-        updated_by: actor,
-        updated_at: now,
-    };
-    state
+    let new = state
         .workflow
-        .store()
-        .create_quick_command(&new)
+        .create_quick_command(&cluster, name, command, &viewer.principal)
         .await?
         .map_err(|p| problem(&p))?;
     tracing::info!(actor = %viewer.principal, cluster = %cluster, id = %new.id, "quick command created");
@@ -177,12 +161,9 @@ async fn update(
     }
     let fields = Fields(fields);
     let (name, command) = raw(&fields, "name", "command");
-    let (name, command) = quick_commands::check(name, command).map_err(|p| problem(&p))?;
-    let now = state.workflow.clock().now();
     let updated = state
         .workflow
-        .store()
-        .update_quick_command(&id, &name, &command, viewer.principal.as_str(), now)
+        .update_quick_command(&id, name, command, &viewer.principal)
         .await?
         .map_err(|p| match p {
             QuickCommandProblem::NotFound => PageError::NotFound,
@@ -203,11 +184,9 @@ async fn delete(
     if !quick_commands::is_id(&id) {
         return Err(PageError::NotFound);
     }
-    let now = state.workflow.clock().now();
     let deleted = state
         .workflow
-        .store()
-        .delete_quick_command(&id, viewer.principal.as_str(), now)
+        .delete_quick_command(&id, &viewer.principal)
         .await?
         .map_err(|_| PageError::NotFound)?;
     tracing::info!(actor = %viewer.principal, cluster = %deleted.cluster, id = %id, "quick command deleted");

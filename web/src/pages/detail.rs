@@ -74,12 +74,12 @@ pub(crate) fn live_sessions(events: &[AuditRecord], zone: Zone) -> Vec<LiveSessi
     };
     let closed: Vec<String> = events
         .iter()
-        .filter(|event| event.action == "terminal.closed")
+        .filter(|event| event.action == janus_core::domain::AuditAction::TerminalClosed.as_str())
         .map(|event| text(event, "session"))
         .collect();
     events
         .iter()
-        .filter(|event| event.action == "terminal.opened")
+        .filter(|event| event.action == janus_core::domain::AuditAction::TerminalOpened.as_str())
         .filter(|event| {
             let session = text(event, "session");
             !session.is_empty() && !closed.contains(&session)
@@ -128,7 +128,7 @@ async fn page(
     let recordings = viewer.is_admin || request.requester == viewer.principal.as_str();
     let live = match RequestId::parse(&request.id) {
         Some(request_id) if viewer.is_admin && request.state == "active" => {
-            let events = state.workflow.store().audit_for_request(&request_id).await?;
+            let events = state.workflow.audit_for_request(&request_id).await?;
             live_sessions(&events, zone(&state))
         }
         _ => Vec::new(),
@@ -184,15 +184,15 @@ async fn load(
     let Some(request_id) = RequestId::parse(id) else {
         return Err(PageError::NotFound);
     };
-    let Some(request) = state.workflow.store().get_request(&request_id).await? else {
+    let Some(request) = state.workflow.get_request(&request_id).await? else {
         return Err(PageError::NotFound);
     };
-    if !viewer.can_see(&request) {
+    if !viewer.can_see(state.workflow.policy(), &request) {
         let path = format!("/requests/{request_id}");
         return Err(refuse(state, viewer, "not_visible", &path, PageError::NotFound).await);
     }
     let zone = zone(state);
-    let events = state.workflow.store().audit_for_request(&request_id).await?;
+    let events = state.workflow.audit_for_request(&request_id).await?;
     let timeline = events.iter().map(|event| timeline_entry(event, zone)).collect();
     Ok((view(state, viewer, &request, zone), timeline))
 }

@@ -4,7 +4,7 @@
 
 use chrono::{DateTime, NaiveDate, NaiveDateTime, TimeZone as _, Utc};
 use chrono_tz::Tz;
-use janus_core::domain::{AccessRequest, Policy, Principal, RequestState};
+use janus_core::domain::{AccessRequest, Action, Actor, Policy, RequestState, available_actions};
 use janus_core::duration::format_duration;
 
 use crate::auth::Viewer;
@@ -159,22 +159,22 @@ impl RequestView {
         zone: Zone,
         now: DateTime<Utc>,
     ) -> RequestView {
-        let approver = viewer.is_approver_of(&request.cluster) || viewer.is_admin;
-        RequestView::for_person(request, &viewer.principal, approver, policy, zone, now)
+        RequestView::for_actor(request, &viewer.actor(), policy, zone, now)
     }
 
-    /// The view for `person`, who approves the request's cluster (or is an admin) when `approver`.
-    pub fn for_person(
+    /// The view for `actor`; the buttons are the domain's [`available_actions`], the same
+    /// answer the chat cards render.
+    pub fn for_actor(
         request: &AccessRequest,
-        person: &Principal,
-        approver: bool,
+        actor: &Actor,
         policy: &Policy,
         zone: Zone,
         now: DateTime<Utc>,
     ) -> RequestView {
         let state = request.state;
-        let mine = request.requester == *person;
-        let live = state.is_live();
+        let mine = actor.person() == Some(&request.requester);
+        let actions = available_actions(request, actor, policy, now);
+        let can = |action: Action| actions.contains(&action);
         let remaining = request.remaining(now);
         RequestView {
             id: request.id.to_string(),
@@ -216,18 +216,12 @@ impl RequestView {
             }),
             extensions: request.extensions,
             mine,
-            can_withdraw: mine && live,
-            can_extend: mine && state == RequestState::Active && request.extension.is_none(),
-            can_approve: approver
-                && !mine
-                && state == RequestState::Pending
-                && !request.is_approved_by(person),
-            can_deny: approver && state == RequestState::Pending,
-            can_revoke: approver && live,
-            can_decide_extension: approver
-                && !mine
-                && state == RequestState::Active
-                && request.extension.is_some(),
+            can_withdraw: can(Action::Withdraw),
+            can_extend: can(Action::Extend),
+            can_approve: can(Action::Approve),
+            can_deny: can(Action::Deny),
+            can_revoke: can(Action::Revoke),
+            can_decide_extension: can(Action::ApproveExtension) || can(Action::DenyExtension),
         }
     }
 
@@ -245,13 +239,12 @@ impl RequestView {
     }
 }
 
-/// The TTLs an approver may pick: `approvalTtlOptions` not above the maximum, as (seconds, label).
+/// The TTLs an approver may pick ([`Policy::approval_ttl_choices`]), as (seconds, label).
 pub fn approval_ttl_options(policy: &Policy) -> Vec<(u64, String)> {
     policy
-        .approval_ttl_options
-        .iter()
-        .filter(|seconds| **seconds <= policy.max_ttl_seconds)
-        .map(|seconds| (*seconds, format_duration(*seconds)))
+        .approval_ttl_choices()
+        .into_iter()
+        .map(|seconds| (seconds, format_duration(seconds)))
         .collect()
 }
 

@@ -155,7 +155,7 @@ async fn my_requests(
     state: &AppState,
     viewer: &Viewer,
 ) -> Result<(Vec<RequestView>, Vec<RequestView>), PageError> {
-    let store = state.workflow.store();
+    let workflow = &state.workflow;
     let policy = state.workflow.policy();
     let zone = super::shell::zone(state);
     let now = state.workflow.clock().now();
@@ -175,8 +175,8 @@ async fn my_requests(
         .filter(|state| state.is_terminal())
         .collect();
     let view = |request: &_| RequestView::new(request, viewer, policy, zone, now);
-    let live = store.search_requests(&search(live_states, 200)).await?;
-    let recent = store.search_requests(&search(ended_states, RECENT)).await?;
+    let live = workflow.search_requests(&search(live_states, 200)).await?;
+    let recent = workflow.search_requests(&search(ended_states, RECENT)).await?;
     Ok((live.iter().map(view).collect(), recent.iter().map(view).collect()))
 }
 
@@ -214,15 +214,14 @@ async fn form_for(
         .map(str::to_owned)
         .or_else(|| clusters.first().map(|option| option.name.clone()))
         .unwrap_or_default();
-    let reported = if selected.is_empty() {
+    let requestable = if selected.is_empty() {
         None
     } else {
-        state.workflow.store().namespaces(&selected).await?
+        state.workflow.requestable_namespaces(&selected).await?
     };
-    let namespaces = reported.map(|names| {
+    let namespaces = requestable.map(|names| {
         names
             .into_iter()
-            .filter(|name| !policy.excluded_namespaces.contains(name))
             .map(|name| NamespaceChoice {
                 checked: chosen.contains(&name),
                 name,

@@ -39,7 +39,7 @@ impl Shell {
             nav,
             email: viewer.principal.to_string(),
             is_admin: viewer.is_admin,
-            is_approver: viewer.is_admin || !viewer.approver_of.is_empty(),
+            is_approver: state.workflow.policy().approves_anything(&viewer.actor()),
             csrf: viewer.csrf_token().to_owned(),
             assets: urls(),
             zone: zone(state),

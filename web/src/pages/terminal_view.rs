@@ -44,7 +44,7 @@ async fn open_own(
     let Some(request_id) = RequestId::parse(&id) else {
         return Err(PageError::NotFound);
     };
-    let Some(request) = state.workflow.store().get_request(&request_id).await? else {
+    let Some(request) = state.workflow.get_request(&request_id).await? else {
         return Err(PageError::NotFound);
     };
     if request.requester != viewer.principal {

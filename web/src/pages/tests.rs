@@ -98,8 +98,19 @@ fn policy() -> Policy {
     Policy::default()
 }
 
+/// The view of `viewer`, who approves prod (listed by email) when `approver`.
 fn view(request: &AccessRequest, viewer: &str, approver: bool) -> RequestView {
-    RequestView::for_person(request, &person(viewer), approver, &policy(), zone(), at(9, 45))
+    let mut policy = policy();
+    if approver {
+        let approvers = std::collections::BTreeSet::from([person(viewer)]);
+        let cluster = janus_core::domain::ClusterPolicy {
+            approvers,
+            approvals_required: 1,
+        };
+        policy.clusters.insert("prod".to_owned(), cluster);
+    }
+    let actor = janus_core::domain::Actor::Person(person(viewer));
+    RequestView::for_actor(request, &actor, &policy, zone(), at(9, 45))
 }
 
 #[test]

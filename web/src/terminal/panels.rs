@@ -264,7 +264,7 @@ pub(super) async fn recordings(
             .await
             .into_response();
     }
-    match state.workflow.store().recordings(&request.id.to_string()).await {
+    match state.workflow.recordings(&request.id).await {
         Ok(list) => {
             let items: Vec<Value> = list
                 .into_iter()
@@ -284,7 +284,7 @@ pub(super) async fn recordings(
                 .collect();
             axum::Json(json!({ "items": items })).into_response()
         }
-        Err(error) => crate::ApiError::from(janus_core::workflow::WorkflowError::from(error)).into_response(),
+        Err(error) => crate::ApiError::from(error).into_response(),
     }
 }
 
@@ -295,10 +295,10 @@ pub(super) async fn recording(
     Path(sid): Path<String>,
 ) -> Response {
     let actor = viewer.principal.to_string();
-    let found = match state.workflow.store().recording(&sid).await {
+    let found = match state.workflow.recording(&sid).await {
         Ok(found) => found,
         Err(error) => {
-            return crate::ApiError::from(janus_core::workflow::WorkflowError::from(error)).into_response();
+            return crate::ApiError::from(error).into_response();
         }
     };
     let Some((recording, cast)) = found else {

@@ -232,7 +232,7 @@ async fn run(state: AppState, mut browser: WebSocket, spec: Spec) {
     let started_at = clock.now();
     super::audit(
         &state,
-        "terminal.opened",
+        janus_core::domain::AuditAction::TerminalOpened,
         &spec.actor,
         &request,
         json!({"session": sid, "namespace": spec.namespace, "pod": spec.pod, "container": spec.container}),
@@ -251,7 +251,7 @@ async fn run(state: AppState, mut browser: WebSocket, spec: Spec) {
     let ended_at = clock.now();
     super::audit(
         &state,
-        "terminal.closed",
+        janus_core::domain::AuditAction::TerminalClosed,
         &spec.actor,
         &request,
         json!({"session": sid, "reason": relayed.reason.as_str(), "namespace": spec.namespace, "pod": spec.pod}),
@@ -272,7 +272,7 @@ async fn run(state: AppState, mut browser: WebSocket, spec: Spec) {
         bytes: i64::try_from(cast.len()).unwrap_or(i64::MAX),
         truncated,
     };
-    if let Err(error) = state.workflow.store().save_recording(&recording, &cast).await {
+    if let Err(error) = state.workflow.save_recording(&recording, &cast).await {
         tracing::error!(%error, session = %sid, "could not store the session recording");
     }
     // The browser hears why last, when the audit log and the recording are complete.
@@ -334,10 +334,13 @@ impl Relay<'_> {
         let (mut browser_tx, mut browser_rx) = browser.split();
         let (mut agent_tx, mut agent_rx) = agent.split();
         let mut exited = false;
+        // The grant's end as the workflow knows it now: an approved extension moves it, and
+        // the session follows instead of closing at the old end.
+        let mut expires_at = request.expires_at;
         let (reason, message) = loop {
             let idle_at = idle.map(|idle| last_input + idle);
             // One timer for the earlier of the idle deadline and the grant's end.
-            let wake_at = match (idle_at, request.expires_at) {
+            let wake_at = match (idle_at, expires_at) {
                 (Some(idle_at), Some(expires_at)) => Some(idle_at.min(expires_at)),
                 (idle_at, expires_at) => idle_at.or(expires_at),
             };
@@ -356,7 +359,7 @@ impl Relay<'_> {
                         last_input = clock.now();
                         recorder.input(seconds_since(self.started_at, last_input), &bytes);
                         for line in capture.feed(&bytes) {
-                            super::audit(state, "terminal.command", &spec.actor, request,
+                            super::audit(state, janus_core::domain::AuditAction::TerminalCommand, &spec.actor, request,
                                 json!({"session": self.sid, "namespace": spec.namespace, "pod": spec.pod, "line": line})).await;
                         }
                         if agent_tx.send(Message::Binary(bytes)).await.is_err() {
@@ -415,20 +418,22 @@ impl Relay<'_> {
                         let reason = reason_for(&change.request);
                         break (reason, closing_message(reason, &change.request));
                     }
+                    Ok(change) if change.request.id == request.id => expires_at = change.request.expires_at,
                     Err(broadcast::error::RecvError::Lagged(_)) => {
                         // Missed changes: read the request again.
-                        if let Ok(current) = state.workflow.get(&request.id).await
-                            && current.state != RequestState::Active
-                        {
-                            let reason = reason_for(&current);
-                            break (reason, closing_message(reason, &current));
+                        if let Ok(current) = state.workflow.get(&request.id).await {
+                            if current.state != RequestState::Active {
+                                let reason = reason_for(&current);
+                                break (reason, closing_message(reason, &current));
+                            }
+                            expires_at = current.expires_at;
                         }
                     }
                     _ => {}
                 },
                 () = timer => {
                     let now = clock.now();
-                    if request.expires_at.is_some_and(|at| now >= at) {
+                    if expires_at.is_some_and(|at| now >= at) {
                         break (CloseReason::Expired, closing_message(CloseReason::Expired, request));
                     }
                     if idle_at.is_some_and(|at| now >= at) {
@@ -471,7 +476,7 @@ async fn watch(state: AppState, viewer: Viewer, sid: &str, upgrade: WebSocketUpg
     upgrade
         .read_buffer_size(super::SOCKET_READ_BUFFER)
         .on_upgrade(move |mut socket| async move {
-            super::audit(&state, "terminal.watched", &actor, &request, json!({"session": sid})).await;
+            super::audit(&state, janus_core::domain::AuditAction::TerminalWatched, &actor, &request, json!({"session": sid})).await;
             let ready = ServerControl::Ready {
                 session: sid.clone(),
                 shell: "watch".to_owned(),

@@ -21,13 +21,13 @@
 //! The agent never sends a Kubernetes token of a grant to central: reports carry only
 //! outcomes and Kubernetes error messages.
 
+use std::fmt;
+
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use chrono::{DateTime, Utc};
 use ed25519_dalek::{Signature, Signer, SigningKey, Verifier, VerifyingKey};
 use serde::{Deserialize, Serialize};
-
-use crate::queue::WorkKind;
 
 pub const HEADER_CLUSTER: &str = "x-janus-cluster";
 pub const HEADER_TIMESTAMP: &str = "x-janus-timestamp";
@@ -40,6 +40,37 @@ pub const MAX_WAIT_SECONDS: u64 = 55;
 pub const LABEL_MANAGED_BY: &str = "app.kubernetes.io/managed-by";
 pub const LABEL_REQUEST: &str = "janus.dev/request";
 pub const ANNOTATION_EXPIRES_AT: &str = "janus.dev/expires-at";
+
+/// What a work item asks of the agent: create a grant's objects or delete them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum WorkKind {
+    Grant,
+    Cleanup,
+}
+
+impl WorkKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            WorkKind::Grant => "grant",
+            WorkKind::Cleanup => "cleanup",
+        }
+    }
+
+    pub fn parse(raw: &str) -> Option<Self> {
+        match raw {
+            "grant" => Some(WorkKind::Grant),
+            "cleanup" => Some(WorkKind::Cleanup),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for WorkKind {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
