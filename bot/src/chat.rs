@@ -6,10 +6,14 @@
 //!   invalid move) is audited here as `command.refused`, so every refused click leaves a
 //!   trace. The error is the sentence shown ephemerally to that person.
 //! - [`audit`]: append an audit event, logging (never failing) when the store is down.
+//! - [`list_requests`]: `/janus list`, a person's recent requests, one [`Summary`] line each.
 
+use chrono::{DateTime, Utc};
 use janus_core::domain::{
     AccessRequest, Actor, AuditAction, Command, NewEvent, Principal, RequestId, RequestState,
 };
+use janus_core::duration::format_duration;
+use janus_core::store::RequestFilter;
 use janus_core::workflow::{Workflow, WorkflowError};
 use serde_json::json;
 
@@ -80,6 +84,62 @@ pub async fn act(
                 .await;
             }
             Err(error.to_string())
+        }
+    }
+}
+
+/// How a platform writes the one-line summary of a request (`/janus list`, `/janus status`).
+#[derive(Debug)]
+pub struct Summary {
+    /// The heading of a list, bold in the platform's markup.
+    pub heading: &'static str,
+    /// Writes the cluster name.
+    pub cluster: fn(&str) -> String,
+    /// Escapes free text (the namespaces).
+    pub escape: fn(&str) -> String,
+    /// Writes when an active grant ends, after "until ".
+    pub until: fn(DateTime<Utc>) -> String,
+}
+
+impl Summary {
+    /// `` `id` cluster · namespaces · ttl · state``, and `until …` while active.
+    pub fn line(&self, request: &AccessRequest) -> String {
+        let mut line = format!(
+            "`{}` {} · {} · {} · {}",
+            request.id,
+            (self.cluster)(&request.cluster),
+            (self.escape)(&request.namespaces.join(",")),
+            format_duration(request.ttl_seconds),
+            request.state
+        );
+        if let (RequestState::Active, Some(at)) = (request.state, request.expires_at) {
+            line.push_str(&format!(" until {}", (self.until)(at)));
+        }
+        line
+    }
+}
+
+/// `/janus list`: the last ten requests `principal` made that they may see, as the text of
+/// the reply; a store failure is logged and answered with a sentence.
+pub async fn list_requests(workflow: &Workflow, principal: &Principal, summary: &Summary) -> String {
+    let filter = RequestFilter {
+        requester: Some(principal.to_string()),
+        limit: Some(10),
+        ..RequestFilter::default()
+    };
+    match workflow
+        .visible_requests(&Actor::Person(principal.clone()), &filter)
+        .await
+    {
+        Ok(requests) if requests.is_empty() => "You have no requests.".to_owned(),
+        Ok(requests) => {
+            let mut lines = vec![summary.heading.to_owned()];
+            lines.extend(requests.iter().map(|request| summary.line(request)));
+            lines.join("\n")
+        }
+        Err(error) => {
+            tracing::warn!(%error, "listing requests failed");
+            "Janus could not list your requests right now; try again shortly.".to_owned()
         }
     }
 }

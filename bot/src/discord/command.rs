@@ -7,16 +7,14 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::response::{IntoResponse, Response};
-use janus_core::domain::{
-    AccessRequest, Actor, Command, Draft, Origin, Platform, Principal, RequestId, RequestState,
-};
+use janus_core::domain::{Actor, Command, Draft, Origin, Platform, RequestId, RequestState};
 use janus_core::duration::format_duration;
-use janus_core::store::RequestFilter;
 use serde_json::{Value, json};
 use serenity::model::application::{CommandDataOption, CommandDataOptionValue, CommandInteraction};
 
 use super::embed::{choices, ephemeral};
 use super::{Discord, LINK_PURPOSE, LINK_TTL_SECONDS};
+use crate::chat::{Summary, list_requests};
 
 pub const HELP: &str = "**Janus** — just-in-time `kubectl exec` access.\n\
 • `/janus request cluster namespaces ttl reason` — ask for access (cluster and namespaces autocomplete; several namespaces separated by commas)\n\
@@ -227,7 +225,7 @@ async fn run(discord: &Discord, command: &CommandInteraction) -> String {
                     .map(|request| format!("Request {} submitted, waiting for approval.", request.id))
                     .map_err(|error| error.to_string())
             }
-            "list" => Ok(list(discord, &principal).await),
+            "list" => Ok(list_requests(&discord.workflow, &principal, &SUMMARY).await),
             "status" => {
                 let id = id()?;
                 match discord.workflow.get(&id).await {
@@ -237,7 +235,7 @@ async fn run(discord: &Discord, command: &CommandInteraction) -> String {
                             .policy()
                             .may_see(&Actor::Person(principal.clone()), &request) =>
                     {
-                        Ok(summary(&request))
+                        Ok(SUMMARY.line(&request))
                     }
                     _ => Err(format!("Request {id} was not found.")),
                 }
@@ -284,44 +282,13 @@ async fn run(discord: &Discord, command: &CommandInteraction) -> String {
     }
 }
 
-async fn list(discord: &Discord, principal: &Principal) -> String {
-    let filter = RequestFilter {
-        requester: Some(principal.to_string()),
-        limit: Some(10),
-        ..RequestFilter::default()
-    };
-    match discord
-        .workflow
-        .visible_requests(&Actor::Person(principal.clone()), &filter)
-        .await
-    {
-        Ok(requests) if requests.is_empty() => "You have no requests.".to_owned(),
-        Ok(requests) => {
-            let mut lines = vec!["**Your requests**".to_owned()];
-            lines.extend(requests.iter().map(summary));
-            lines.join("\n")
-        }
-        Err(error) => {
-            tracing::warn!(%error, "listing requests failed");
-            "Janus could not list your requests right now; try again shortly.".to_owned()
-        }
-    }
-}
-
-fn summary(request: &AccessRequest) -> String {
-    let mut line = format!(
-        "`{}` {} · {} · {} · {}",
-        request.id,
-        super::escape(&request.cluster),
-        super::escape(&request.namespaces.join(",")),
-        format_duration(request.ttl_seconds),
-        request.state
-    );
-    if let (RequestState::Active, Some(at)) = (request.state, request.expires_at) {
-        line.push_str(&format!(" until <t:{}:t>", at.timestamp()));
-    }
-    line
-}
+/// Discord's summary line: escaped cluster, and the end as a Discord timestamp.
+const SUMMARY: Summary = Summary {
+    heading: "**Your requests**",
+    cluster: super::escape,
+    escape: super::escape,
+    until: |at| format!("<t:{}:t>", at.timestamp()),
+};
 
 /// Autocomplete: clusters by prefix; namespaces the cluster's agent reported (minus the
 /// excluded ones), completing the last of a comma list.

@@ -6,15 +6,15 @@ use std::time::Duration;
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use janus_core::domain::{AccessRequest, Actor, Command, Draft, Origin, Platform, Principal, RequestState};
+use janus_core::domain::{Actor, Command, Draft, Origin, Platform, Principal, RequestState};
 use janus_core::duration::format_duration;
-use janus_core::store::RequestFilter;
 use serde::Deserialize;
 use tokio::sync::oneshot;
 
 use super::blocks::{ephemeral, request_modal};
 use super::command::{HELP, SlashCommand, parse};
 use super::{Slack, bad_request};
+use crate::chat::{Summary, list_requests};
 
 /// Slack waits three seconds; answer well before.
 pub(super) const ACK_DEADLINE: Duration = Duration::from_millis(2_500);
@@ -98,7 +98,7 @@ async fn run(slack: &Slack, form: &CommandForm, command: SlashCommand) -> Option
             };
             submit(slack, &principal, draft).await
         }
-        SlashCommand::List => list(slack, &principal).await,
+        SlashCommand::List => list_requests(&slack.workflow, &principal, &SUMMARY).await,
         SlashCommand::Status(id) => match slack.workflow.get(&id).await {
             Ok(request)
                 if slack
@@ -106,7 +106,7 @@ async fn run(slack: &Slack, form: &CommandForm, command: SlashCommand) -> Option
                     .policy()
                     .may_see(&Actor::Person(principal.clone()), &request) =>
             {
-                summary(&request)
+                SUMMARY.line(&request)
             }
             _ => format!("Request {id} was not found."),
         },
@@ -205,41 +205,10 @@ async fn open_modal(slack: &Slack, form: &CommandForm) -> Option<String> {
     }
 }
 
-async fn list(slack: &Slack, principal: &Principal) -> String {
-    let filter = RequestFilter {
-        requester: Some(principal.to_string()),
-        limit: Some(10),
-        ..RequestFilter::default()
-    };
-    match slack
-        .workflow
-        .visible_requests(&Actor::Person(principal.clone()), &filter)
-        .await
-    {
-        Ok(requests) if requests.is_empty() => "You have no requests.".to_owned(),
-        Ok(requests) => {
-            let mut lines = vec!["*Your requests*".to_owned()];
-            lines.extend(requests.iter().map(summary));
-            lines.join("\n")
-        }
-        Err(error) => {
-            tracing::warn!(%error, "listing requests failed");
-            "Janus could not list your requests right now; try again shortly.".to_owned()
-        }
-    }
-}
-
-fn summary(request: &AccessRequest) -> String {
-    let mut line = format!(
-        "`{}` {} · {} · {} · {}",
-        request.id,
-        request.cluster,
-        super::escape(&request.namespaces.join(",")),
-        format_duration(request.ttl_seconds),
-        request.state
-    );
-    if let (RequestState::Active, Some(at)) = (request.state, request.expires_at) {
-        line.push_str(&format!(" until {} UTC", at.format("%H:%M")));
-    }
-    line
-}
+/// Slack's summary line: the cluster as typed, and the end in UTC.
+const SUMMARY: Summary = Summary {
+    heading: "*Your requests*",
+    cluster: str::to_owned,
+    escape: super::escape,
+    until: |at| format!("{} UTC", at.format("%H:%M")),
+};
