@@ -6,6 +6,7 @@
 //!   invalid move) is audited here as `command.refused`, so every refused click leaves a
 //!   trace. The error is the sentence shown ephemerally to that person.
 //! - [`audit`]: append an audit event, logging (never failing) when the store is down.
+//! - [`deny`], [`request_extension`]: the two commands a chat form submits, as [`act`].
 //! - [`list_requests`]: `/janus list`, a person's recent requests, one [`Summary`] line each.
 
 use chrono::{DateTime, Utc};
@@ -86,6 +87,47 @@ pub async fn act(
             Err(error.to_string())
         }
     }
+}
+
+/// Denies the pending request `id` as `actor`, with the reason the form gave (if any).
+pub async fn deny(
+    workflow: &Workflow,
+    platform: &'static str,
+    id: &RequestId,
+    reason: Option<String>,
+    actor: &Principal,
+) -> Result<AccessRequest, String> {
+    let command = Command::Deny { reason };
+    act(
+        workflow,
+        platform,
+        id,
+        Some(RequestState::Pending),
+        command,
+        actor,
+    )
+    .await
+}
+
+/// Asks for `ttl_seconds` more on the active request `id` as `actor`; `Ok` is the sentence
+/// that says an approver must approve it.
+pub async fn request_extension(
+    workflow: &Workflow,
+    platform: &'static str,
+    id: &RequestId,
+    ttl_seconds: u64,
+    reason: String,
+    actor: &Principal,
+) -> Result<String, String> {
+    let command = Command::RequestExtension { ttl_seconds, reason };
+    act(workflow, platform, id, Some(RequestState::Active), command, actor)
+        .await
+        .map(|_| {
+            format!(
+                "Asked for {} more on {id}; an approver must approve it.",
+                format_duration(ttl_seconds)
+            )
+        })
 }
 
 /// How a platform writes the one-line summary of a request (`/janus list`, `/janus status`).

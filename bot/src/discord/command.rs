@@ -7,14 +7,15 @@ use std::sync::Arc;
 
 use axum::Json;
 use axum::response::{IntoResponse, Response};
-use janus_core::domain::{Actor, Command, Draft, Origin, Platform, RequestId, RequestState};
+use janus_core::domain::{Actor, Command, Draft, Origin, Platform, RequestId};
 use janus_core::duration::format_duration;
 use serde_json::{Value, json};
 use serenity::model::application::{CommandDataOption, CommandDataOptionValue, CommandInteraction};
 
+use super::CHANNEL;
 use super::embed::{choices, ephemeral};
 use super::{Discord, LINK_PURPOSE, LINK_TTL_SECONDS};
-use crate::chat::{Summary, list_requests};
+use crate::chat::{Summary, list_requests, request_extension};
 
 pub const HELP: &str = "**Janus** — just-in-time `kubectl exec` access.\n\
 • `/janus request cluster namespaces ttl reason` — ask for access (cluster and namespaces autocomplete; several namespaces separated by commas)\n\
@@ -259,16 +260,7 @@ async fn run(discord: &Discord, command: &CommandInteraction) -> String {
                 let id = id()?;
                 let ttl_seconds = ttl()?;
                 let reason = get(&options, "reason").ok_or("Give a reason for the extension.")?;
-                let command = Command::RequestExtension { ttl_seconds, reason };
-                discord
-                    .act(&id, Some(RequestState::Active), command, &principal)
-                    .await
-                    .map(|_| {
-                        format!(
-                            "Asked for {} more on {id}; an approver must approve it.",
-                            format_duration(ttl_seconds)
-                        )
-                    })
+                request_extension(&discord.workflow, CHANNEL, &id, ttl_seconds, reason, &principal).await
             }
             other => Err(format!(
                 "\"{}\" is not a Janus command. Try `/janus help`.",

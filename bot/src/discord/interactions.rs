@@ -11,7 +11,7 @@ use std::sync::Arc;
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use janus_core::domain::{Command, RequestId, RequestState};
+use janus_core::domain::RequestId;
 use janus_core::duration::parse_duration;
 use serde_json::Value;
 use serenity::model::application::{
@@ -19,8 +19,9 @@ use serenity::model::application::{
 };
 
 use super::embed::{DENY_MODAL, EXTEND_MODAL, deny_modal, ephemeral, extend_modal, pong};
-use super::{Discord, command};
+use super::{CHANNEL, Discord, command};
 use crate::card::CardAction;
+use crate::chat;
 
 pub(super) async fn handle(discord: Arc<Discord>, body: &[u8]) -> Response {
     let interaction: Interaction = match serde_json::from_slice(body) {
@@ -148,13 +149,7 @@ async fn submitted(discord: &Discord, modal: ModalInteraction) -> Value {
     };
     let reason = field(&modal, "reason");
     let outcome = match form {
-        DENY_MODAL => discord
-            .act(
-                &id,
-                Some(RequestState::Pending),
-                Command::Deny { reason },
-                &principal,
-            )
+        DENY_MODAL => chat::deny(&discord.workflow, CHANNEL, &id, reason, &principal)
             .await
             .map(|_| format!("You denied {id}.")),
         EXTEND_MODAL => {
@@ -168,16 +163,7 @@ async fn submitted(discord: &Discord, modal: ModalInteraction) -> Value {
             let Some(reason) = reason else {
                 return ephemeral("Give a reason for the extension.");
             };
-            let command = Command::RequestExtension { ttl_seconds, reason };
-            discord
-                .act(&id, Some(RequestState::Active), command, &principal)
-                .await
-                .map(|_| {
-                    format!(
-                        "Asked for {} more on {id}; an approver must approve it.",
-                        janus_core::duration::format_duration(ttl_seconds)
-                    )
-                })
+            chat::request_extension(&discord.workflow, CHANNEL, &id, ttl_seconds, reason, &principal).await
         }
         _ => Err("That form is not one of Janus's.".to_owned()),
     };

@@ -10,15 +10,16 @@ use std::sync::Arc;
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use janus_core::domain::{Command, Draft, RequestId, RequestState};
+use janus_core::domain::{Draft, RequestId};
 use janus_core::duration::parse_duration;
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use super::blocks::{DENY_MODAL, EXTEND_MODAL, REQUEST_MODAL, deny_modal, ephemeral, extend_modal};
 use super::slash::origin;
-use super::{Slack, bad_request};
+use super::{CHANNEL, Slack, bad_request};
 use crate::card::CardAction;
+use crate::chat;
 
 #[derive(Debug, Deserialize)]
 struct Payload {
@@ -255,25 +256,17 @@ async fn submission(slack: &Slack, payload: Payload) -> Response {
             };
             let reason = text("reason").filter(|reason| !reason.trim().is_empty());
             let result = if view.callback_id == DENY_MODAL {
-                slack
-                    .act(
-                        &id,
-                        Some(RequestState::Pending),
-                        Command::Deny { reason },
-                        &principal,
-                    )
+                chat::deny(&slack.workflow, CHANNEL, &id, reason, &principal)
                     .await
+                    .map(drop)
             } else {
                 let Some(ttl_seconds) = text("ttl").and_then(|ttl| parse_duration(&ttl).ok()) else {
                     return field_error("ttl", "Choose how much more time you need.");
                 };
-                let command = Command::RequestExtension {
-                    ttl_seconds,
-                    reason: reason.unwrap_or_default(),
-                };
-                slack
-                    .act(&id, Some(RequestState::Active), command, &principal)
+                let reason = reason.unwrap_or_default();
+                chat::request_extension(&slack.workflow, CHANNEL, &id, ttl_seconds, reason, &principal)
                     .await
+                    .map(drop)
             };
             match result {
                 Ok(_) => StatusCode::OK.into_response(),

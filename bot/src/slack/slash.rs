@@ -6,15 +6,15 @@ use std::time::Duration;
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use janus_core::domain::{Actor, Command, Draft, Origin, Platform, Principal, RequestState};
-use janus_core::duration::format_duration;
+use janus_core::domain::{Actor, Command, Draft, Origin, Platform, Principal};
 use serde::Deserialize;
 use tokio::sync::oneshot;
 
+use super::CHANNEL;
 use super::blocks::{ephemeral, request_modal};
 use super::command::{HELP, SlashCommand, parse};
 use super::{Slack, bad_request};
-use crate::chat::{Summary, list_requests};
+use crate::chat::{Summary, list_requests, request_extension};
 
 /// Slack waits three seconds; answer well before.
 pub(super) const ACK_DEADLINE: Duration = Duration::from_millis(2_500);
@@ -124,19 +124,9 @@ async fn run(slack: &Slack, form: &CommandForm, command: SlashCommand) -> Option
             id,
             ttl_seconds,
             reason,
-        } => {
-            let command = Command::RequestExtension { ttl_seconds, reason };
-            match slack
-                .act(&id, Some(RequestState::Active), command, &principal)
-                .await
-            {
-                Ok(_) => format!(
-                    "Asked for {} more on {id}; an approver must approve it.",
-                    format_duration(ttl_seconds)
-                ),
-                Err(problem) => problem,
-            }
-        }
+        } => match request_extension(&slack.workflow, CHANNEL, &id, ttl_seconds, reason, &principal).await {
+            Ok(text) | Err(text) => text,
+        },
     };
     Some(text)
 }
