@@ -108,27 +108,19 @@ impl Api {
     }
 
     pub async fn get(&self, path: &str) -> anyhow::Result<Value> {
-        let request = self
-            .http
-            .get(format!("{}{path}", self.base))
-            .bearer_auth(&self.token);
-        answer(
-            request
-                .send()
-                .await
-                .with_context(|| format!("cannot reach {}", self.base))?,
-        )
-        .await
+        self.send(self.http.get(format!("{}{path}", self.base))).await
     }
 
     pub async fn post(&self, path: &str, body: &Value) -> anyhow::Result<Value> {
-        let request = self
-            .http
-            .post(format!("{}{path}", self.base))
-            .bearer_auth(&self.token)
-            .json(body);
+        self.send(self.http.post(format!("{}{path}", self.base)).json(body))
+            .await
+    }
+
+    /// Sends `request` with the saved token and reads the answer.
+    async fn send(&self, request: reqwest::RequestBuilder) -> anyhow::Result<Value> {
         answer(
             request
+                .bearer_auth(&self.token)
                 .send()
                 .await
                 .with_context(|| format!("cannot reach {}", self.base))?,

@@ -164,6 +164,43 @@ impl HttpCentral {
         Ok(headers)
     }
 
+    /// Sends a request built by [`Self::request`], given up after `timeout`.
+    async fn send(
+        &self,
+        method: Method,
+        path_and_query: &str,
+        body: Option<Vec<u8>>,
+        timeout: Duration,
+    ) -> Result<reqwest::Response, CentralError> {
+        self.request(method, path_and_query, body)
+            .await?
+            .timeout(timeout)
+            .send()
+            .await
+            .map_err(unreachable)
+    }
+
+    /// Long-polls `path` for up to `wait` (capped): `None` when central had nothing by then.
+    async fn long_poll<T: serde::de::DeserializeOwned>(
+        &self,
+        path: &str,
+        wait: Duration,
+    ) -> Result<Option<T>, CentralError> {
+        let seconds = wait.as_secs().min(MAX_WAIT_SECONDS);
+        let path = format!("{path}?wait={seconds}");
+        let timeout = Duration::from_secs(seconds) + LONG_POLL_GRACE;
+        let response = self.send(Method::GET, &path, None, timeout).await?;
+        match response.status() {
+            StatusCode::NO_CONTENT => Ok(None),
+            StatusCode::OK => response
+                .json::<T>()
+                .await
+                .map(Some)
+                .map_err(|error| CentralError::Protocol(crate::error_chain(&error))),
+            _ => Err(refusal(response, false).await),
+        }
+    }
+
     /// Builds a request with the agent's identity headers. `path_and_query` starts with `/`.
     async fn request(
         &self,
@@ -197,38 +234,15 @@ impl HttpCentral {
 #[async_trait]
 impl Central for HttpCentral {
     async fn next_work(&self, wait: Duration) -> Result<Option<WorkAssignment>, CentralError> {
-        let seconds = wait.as_secs().min(MAX_WAIT_SECONDS);
-        let response = self
-            .request(Method::GET, &format!("/agent/v1/work?wait={seconds}"), None)
-            .await?
-            .timeout(Duration::from_secs(seconds) + LONG_POLL_GRACE)
-            .send()
-            .await
-            .map_err(unreachable)?;
-        match response.status() {
-            StatusCode::NO_CONTENT => Ok(None),
-            StatusCode::OK => response
-                .json::<WorkAssignment>()
-                .await
-                .map(Some)
-                .map_err(|error| CentralError::Protocol(crate::error_chain(&error))),
-            _ => Err(refusal(response, false).await),
-        }
+        self.long_poll("/agent/v1/work", wait).await
     }
 
     async fn report(&self, work_id: i64, report: &WorkReport) -> Result<ReportAck, CentralError> {
         let body = serde_json::to_vec(report).map_err(|error| CentralError::Protocol(error.to_string()))?;
+        let path = format!("/agent/v1/work/{work_id}/result");
         let response = self
-            .request(
-                Method::POST,
-                &format!("/agent/v1/work/{work_id}/result"),
-                Some(body),
-            )
-            .await?
-            .timeout(REQUEST_TIMEOUT)
-            .send()
-            .await
-            .map_err(unreachable)?;
+            .send(Method::POST, &path, Some(body), REQUEST_TIMEOUT)
+            .await?;
         if response.status().is_success() {
             return response
                 .json::<ReportAck>()
@@ -244,12 +258,8 @@ impl Central for HttpCentral {
         })
         .map_err(|error| CentralError::Protocol(error.to_string()))?;
         let response = self
-            .request(Method::PUT, "/agent/v1/namespaces", Some(body))
-            .await?
-            .timeout(REQUEST_TIMEOUT)
-            .send()
-            .await
-            .map_err(unreachable)?;
+            .send(Method::PUT, "/agent/v1/namespaces", Some(body), REQUEST_TIMEOUT)
+            .await?;
         if response.status().is_success() {
             return Ok(());
         }
@@ -257,23 +267,8 @@ impl Central for HttpCentral {
     }
 
     async fn next_sessions(&self, wait: Duration) -> Result<Vec<SessionOffer>, CentralError> {
-        let seconds = wait.as_secs().min(MAX_WAIT_SECONDS);
-        let response = self
-            .request(Method::GET, &format!("/agent/v1/sessions?wait={seconds}"), None)
-            .await?
-            .timeout(Duration::from_secs(seconds) + LONG_POLL_GRACE)
-            .send()
-            .await
-            .map_err(unreachable)?;
-        match response.status() {
-            StatusCode::NO_CONTENT => Ok(Vec::new()),
-            StatusCode::OK => response
-                .json::<SessionOffers>()
-                .await
-                .map(|offers| offers.sessions)
-                .map_err(|error| CentralError::Protocol(crate::error_chain(&error))),
-            _ => Err(refusal(response, false).await),
-        }
+        let offers: Option<SessionOffers> = self.long_poll("/agent/v1/sessions", wait).await?;
+        Ok(offers.map_or_else(Vec::new, |offers| offers.sessions))
     }
 
     async fn dial_session(&self, session: &str) -> Result<SessionSocket, CentralError> {

@@ -139,24 +139,10 @@ impl Kubernetes {
             automount_service_account_token: Some(false),
             ..ServiceAccount::default()
         };
-        match api.create(&PostParams::default(), &desired).await {
-            Ok(_) => return Ok(Ensured::Created),
-            Err(error) if is_already_exists(&error) => {}
-            Err(error) => {
-                return Err(KubeFailure::from_kube(
-                    "create",
-                    "serviceaccount",
-                    Some(namespace),
-                    &error,
-                ));
-            }
-        }
         let name = object_name(&spec.request_id);
-        let existing = api
-            .get(&name)
-            .await
-            .map_err(|error| KubeFailure::from_kube("get", "serviceaccount", Some(namespace), &error))?;
-        ensure_owned(&existing.metadata, &spec.request_id, "serviceaccount", namespace)?;
+        let Some(existing) = create_or_get(&api, &desired, spec, "serviceaccount", namespace).await? else {
+            return Ok(Ensured::Created);
+        };
         let metadata_ok = metadata_matches(&existing.metadata, spec);
         if metadata_ok && existing.automount_service_account_token == Some(false) {
             return Ok(Ensured::Unchanged);
@@ -189,23 +175,9 @@ impl Kubernetes {
             },
             subjects: Some(subjects.clone()),
         };
-        match api.create(&PostParams::default(), &desired).await {
-            Ok(_) => return Ok(Ensured::Created),
-            Err(error) if is_already_exists(&error) => {}
-            Err(error) => {
-                return Err(KubeFailure::from_kube(
-                    "create",
-                    "rolebinding",
-                    Some(namespace),
-                    &error,
-                ));
-            }
-        }
-        let existing = api
-            .get(&name)
-            .await
-            .map_err(|error| KubeFailure::from_kube("get", "rolebinding", Some(namespace), &error))?;
-        ensure_owned(&existing.metadata, &spec.request_id, "rolebinding", namespace)?;
+        let Some(existing) = create_or_get(&api, &desired, spec, "rolebinding", namespace).await? else {
+            return Ok(Ensured::Created);
+        };
         if existing.role_ref.kind != "ClusterRole" || existing.role_ref.name != spec.cluster_role {
             // roleRef is immutable; a binding to another role is not this grant's.
             return Err(KubeFailure::new(
@@ -422,6 +394,31 @@ fn validate(spec: &GrantSpec) -> Result<(), GrantError> {
         )));
     }
     Ok(())
+}
+
+/// Creates `desired` (named after the grant) in `namespace`: `None` when it was created; when
+/// an object of that name exists, that object, once [`ensure_owned`] accepts it.
+async fn create_or_get<K>(
+    api: &Api<K>,
+    desired: &K,
+    spec: &GrantSpec,
+    kind: &'static str,
+    namespace: &str,
+) -> Result<Option<K>, KubeFailure>
+where
+    K: kube::Resource + Clone + serde::Serialize + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    match api.create(&PostParams::default(), desired).await {
+        Ok(_) => return Ok(None),
+        Err(error) if is_already_exists(&error) => {}
+        Err(error) => return Err(KubeFailure::from_kube("create", kind, Some(namespace), &error)),
+    }
+    let existing = api
+        .get(&object_name(&spec.request_id))
+        .await
+        .map_err(|error| KubeFailure::from_kube("get", kind, Some(namespace), &error))?;
+    ensure_owned(existing.meta(), &spec.request_id, kind, namespace)?;
+    Ok(Some(existing))
 }
 
 /// An existing object with a grant's name must carry that grant's labels; Janus never
