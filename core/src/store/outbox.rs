@@ -133,6 +133,26 @@ macro_rules! outbox_impl {
                 }
                 Ok(())
             }
+
+            /// Ends a failed delivery attempt of notice `id` with `update`, which sets `$2` (when
+            /// the notice is due again, or when it was given up) and the error `$3`.
+            async fn end_notice_attempt(
+                &self,
+                update: &'static str,
+                id: i64,
+                at: DateTime<Utc>,
+                error: &str,
+            ) -> Result<(), StoreError> {
+                let (_writer, mut tx) = self.begin().await?;
+                sqlx::query(update)
+                    .bind(id)
+                    .bind(Timestamp::from(at))
+                    .bind(error)
+                    .execute(&mut *tx)
+                    .await?;
+                tx.commit().await?;
+                Ok(())
+            }
         }
 
         #[async_trait::async_trait]
@@ -220,33 +240,25 @@ macro_rules! outbox_impl {
                 available_at: DateTime<Utc>,
                 error: &str,
             ) -> Result<(), StoreError> {
-                let (_writer, mut tx) = self.begin().await?;
-                sqlx::query(
+                self.end_notice_attempt(
                     "UPDATE outbox SET available_at = $2, lease_until = NULL, attempts = attempts + 1, \
                      last_error = $3 WHERE id = $1",
+                    id,
+                    available_at,
+                    error,
                 )
-                .bind(id)
-                .bind(Timestamp::from(available_at))
-                .bind(error)
-                .execute(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(())
+                .await
             }
 
             async fn notice_failed(&self, id: i64, error: &str, now: DateTime<Utc>) -> Result<(), StoreError> {
-                let (_writer, mut tx) = self.begin().await?;
-                sqlx::query(
+                self.end_notice_attempt(
                     "UPDATE outbox SET failed_at = $2, lease_until = NULL, attempts = attempts + 1, \
                      last_error = $3 WHERE id = $1",
+                    id,
+                    now,
+                    error,
                 )
-                .bind(id)
-                .bind(Timestamp::from(now))
-                .bind(error)
-                .execute(&mut *tx)
-                .await?;
-                tx.commit().await?;
-                Ok(())
+                .await
             }
 
             /// Notices not yet delivered nor given up, per channel.
