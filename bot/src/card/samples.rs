@@ -38,6 +38,15 @@ pub(crate) fn approval(email: &str, minutes: i64) -> Approval {
     janus_core::test_support::approval(email, at(minutes))
 }
 
+/// The sample of [`states`] named `name`.
+pub(crate) fn state(name: &str) -> AccessRequest {
+    states()
+        .into_iter()
+        .find(|(sample, _)| *sample == name)
+        .map(|(_, request)| request)
+        .unwrap_or_else(|| panic!("no sample state named {name}"))
+}
+
 /// Every state a card shows, named; who ended a request is on it (`ended_by`), as the domain
 /// records it.
 pub(crate) fn states() -> Vec<(&'static str, AccessRequest)> {

@@ -28,10 +28,8 @@ fn custom_ids(request: &AccessRequest) -> Vec<String> {
 
 #[test]
 fn components_follow_the_state() {
-    let all = states();
-    let find = |name: &str| all.iter().find(|(n, ..)| *n == name).unwrap().1.clone();
     assert_eq!(
-        custom_ids(&find("pending")),
+        custom_ids(&state("pending")),
         [
             "janus_approve:jr-4k2m7x5q",
             "janus_deny_reason:jr-4k2m7x5q",
@@ -40,11 +38,11 @@ fn components_follow_the_state() {
         ]
     );
     assert_eq!(
-        custom_ids(&find("approved")),
+        custom_ids(&state("approved")),
         ["janus_revoke:jr-4k2m7x5q", "janus_withdraw:jr-4k2m7x5q"]
     );
     assert_eq!(
-        custom_ids(&find("active_extension_requested")),
+        custom_ids(&state("active_extension_requested")),
         [
             "janus_approve_extension:jr-4k2m7x5q",
             "janus_deny_extension:jr-4k2m7x5q",
@@ -54,7 +52,7 @@ fn components_follow_the_state() {
     );
     for ended in ["denied", "expired", "revoked", "withdrawn", "failed"] {
         assert!(
-            custom_ids(&find(ended)).is_empty(),
+            custom_ids(&state(ended)).is_empty(),
             "{ended}: no components once ended"
         );
     }

@@ -27,10 +27,8 @@ fn buttons_follow_the_state() {
             .map(|element| element["action_id"].as_str().unwrap().to_owned())
             .collect()
     };
-    let all = states();
-    let find = |name: &str| all.iter().find(|(n, ..)| *n == name).unwrap().1.clone();
     assert_eq!(
-        ids(&find("pending")),
+        ids(&state("pending")),
         [
             "janus_approve",
             "janus_ttl",
@@ -39,13 +37,16 @@ fn buttons_follow_the_state() {
             "janus_withdraw"
         ]
     );
-    assert_eq!(ids(&find("approved")), ["janus_revoke", "janus_withdraw"]);
+    assert_eq!(ids(&state("approved")), ["janus_revoke", "janus_withdraw"]);
     assert_eq!(
-        ids(&find("active")),
+        ids(&state("active")),
         ["janus_revoke", "janus_extend", "janus_withdraw"]
     );
-    assert!(ids(&find("expired")).is_empty(), "no buttons on an ended request");
-    assert!(ids(&find("denied")).is_empty());
+    assert!(
+        ids(&state("expired")).is_empty(),
+        "no buttons on an ended request"
+    );
+    assert!(ids(&state("denied")).is_empty());
 }
 
 #[test]
