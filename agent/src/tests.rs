@@ -18,7 +18,7 @@ use chrono::{DateTime, TimeDelta, Utc};
 use janus_fixtures::kube::FakeKube;
 use janus_wire::agent_config::AgentConfig;
 use janus_wire::agent_protocol::WorkKind;
-use janus_wire::agent_protocol::{GrantSpec, ReportAck, WorkAssignment, WorkReport};
+use janus_wire::agent_protocol::{GrantSpec, ReportAck, ReportOutcome, WorkAssignment, WorkReport};
 use janus_wire::clock::{Clock, ManualClock};
 use k8s_openapi::api::authorization::v1::{
     ResourceAttributes, SelfSubjectAccessReview, SelfSubjectAccessReviewSpec,
@@ -169,6 +169,16 @@ impl Env {
             .collect()
     }
 
+    /// The resources the agent deleted, in the order it deleted them.
+    pub fn deleted_resources(&self) -> Vec<String> {
+        self.kube
+            .request_log()
+            .into_iter()
+            .filter(|request| request.verb == "delete")
+            .map(|request| request.resource)
+            .collect()
+    }
+
     /// A kube client that authenticates with `token` (a grant's).
     pub fn client_with(&self, token: &str) -> kube::Client {
         let mut config = kube::Config::new(self.kube.url().parse().unwrap());
@@ -234,6 +244,12 @@ pub(crate) fn assignment(id: i64, kind: WorkKind, grant: GrantSpec) -> WorkAssig
         lease_until: grant.expires_at,
         grant,
     }
+}
+
+/// The error of a report that must have failed.
+pub(crate) fn failure(report: WorkReport) -> String {
+    assert_eq!(report.outcome, ReportOutcome::Failed);
+    report.error.unwrap()
 }
 
 pub(crate) fn hours(count: i64) -> TimeDelta {

@@ -5,7 +5,7 @@ use janus_wire::agent_protocol::WorkKind;
 use janus_wire::agent_protocol::{ANNOTATION_EXPIRES_AT, LABEL_MANAGED_BY, LABEL_REQUEST, ReportOutcome};
 use serde_json::json;
 
-use super::{Env, assignment, hours, spec};
+use super::{Env, assignment, failure, hours, spec};
 
 #[tokio::test]
 async fn a_grant_creates_labelled_objects_and_a_token_for_its_namespaces_only() {
@@ -193,8 +193,7 @@ async fn a_failure_in_the_second_of_three_namespaces_rolls_back_everything() {
     env.kube.clear_request_log();
     let report = agent.handle(&assignment(7, WorkKind::Grant, grant)).await;
 
-    assert_eq!(report.outcome, ReportOutcome::Failed);
-    let error = report.error.unwrap();
+    let error = failure(report);
     assert!(
         error.starts_with("create rolebinding in checkout: 500 InternalError: "),
         "{error}"
@@ -254,8 +253,7 @@ async fn a_forbidden_binding_reports_what_kubernetes_said_and_leaves_nothing() {
             spec("jr-eeeeffff", &["payments"], env.now() + hours(1)),
         ))
         .await;
-    assert_eq!(report.outcome, ReportOutcome::Failed);
-    let error = report.error.unwrap();
+    let error = failure(report);
     assert!(
         error.contains("rolebindings.rbac.authorization.k8s.io \"janus-jr-eeeeffff\" is forbidden"),
         "{error}"
@@ -286,8 +284,7 @@ async fn an_object_janus_did_not_create_is_neither_adopted_nor_deleted() {
             spec("jr-gggghhhh", &["payments", "checkout"], env.now() + hours(1)),
         ))
         .await;
-    assert_eq!(report.outcome, ReportOutcome::Failed);
-    let error = report.error.unwrap();
+    let error = failure(report);
     assert!(
         error.contains("already exists and is not managed by Janus"),
         "{error}"
@@ -328,15 +325,8 @@ async fn cleanup_deletes_everything_ends_the_tokens_and_may_run_twice() {
     assert_eq!(env.list_pods_status(token.expose(), "payments").await, 401);
 
     // RoleBindings went first: authorization ended before the accounts were touched.
-    let deletes: Vec<String> = env
-        .kube
-        .request_log()
-        .into_iter()
-        .filter(|request| request.verb == "delete")
-        .map(|request| request.resource)
-        .collect();
     assert_eq!(
-        deletes,
+        env.deleted_resources(),
         [
             "rolebindings",
             "rolebindings",
@@ -369,8 +359,7 @@ async fn a_failed_cleanup_reports_the_reason_and_a_retry_finishes_it() {
     let report = agent
         .handle(&assignment(2, WorkKind::Cleanup, grant.clone()))
         .await;
-    assert_eq!(report.outcome, ReportOutcome::Failed);
-    let error = report.error.unwrap();
+    let error = failure(report);
     assert!(
         error.starts_with("delete rolebinding in checkout: 500 "),
         "{error}"

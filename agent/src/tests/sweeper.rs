@@ -76,15 +76,8 @@ async fn the_sweeper_deletes_expired_grants_without_central() {
     assert_eq!(env.grant_names("rolebindings"), ["payments/janus-jr-long0000"]);
     assert!(agent.token_for("jr-short000", "payments").is_none());
     assert!(agent.token_for("jr-long0000", "payments").is_some());
-    let deletes: Vec<String> = env
-        .kube
-        .request_log()
-        .into_iter()
-        .filter(|request| request.verb == "delete")
-        .map(|request| request.resource)
-        .collect();
     assert_eq!(
-        deletes,
+        env.deleted_resources(),
         [
             "rolebindings",
             "rolebindings",
