@@ -16,19 +16,15 @@
 
 mod support;
 
-use support::env;
+use support::{NO_LIMITS, env};
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use janus_core::clock::{Clock, SystemClock};
-use janus_core::config::Config;
-use janus_core::domain::{ClusterPolicy, Draft, Limits, Origin, Policy, Principal};
-use janus_core::store::Store;
-use janus_core::workflow::Workflow;
+use janus_core::domain::{Draft, Principal};
 use janus_fixtures::discord::load::{LoadConfig, LoadKind, run};
 use janus_fixtures::discord::{APPLICATION_ID, BOT_TOKEN, DiscordSigner, FakeDiscord};
-use tokio::net::TcpListener;
 
 const LOAD_USER: &str = "1300000000000000999";
 
@@ -37,58 +33,25 @@ async fn main() {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let rate = env("JANUS_BENCH_RATE", 500_u32);
     let seconds = env("JANUS_BENCH_SECONDS", 10_u64);
-    let dir = std::env::temp_dir().join(format!("janus-bench-discord-{}", rand::random::<u64>()));
-    std::fs::create_dir_all(&dir).unwrap();
-    let url = format!("sqlite://{}", dir.join("janus.db").display());
+    let (dir, url) = support::sqlite("discord");
 
     let discord = FakeDiscord::start(&["1300000000000000100"]).await;
     let signer = DiscordSigner::fixed();
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
-    let store = Store::connect(&url).await.unwrap();
-    store.migrate().await.unwrap();
-    let bob = Principal::parse("bob@example.com").unwrap();
-    let policy = Policy {
-        clusters: [(
-            "bench".to_owned(),
-            ClusterPolicy {
-                approvers: [bob].into(),
-                approvals_required: 1,
-            },
-        )]
-        .into(),
-        limits: Limits {
-            requests_per_hour: u32::MAX,
-            live_requests_per_user: u32::MAX,
-        },
-        notify_channels: vec!["discord".into()],
-        ..Policy::default()
-    };
-    let workflow = Workflow::new(store.clone(), policy, clock.clone());
     let yaml = format!(
-        "discord: {{ enabled: true, applicationId: \"{APPLICATION_ID}\", publicKey: {}, botToken: {BOT_TOKEN}, \
+        "janus: {{ {NO_LIMITS} }}\n\
+         discord: {{ enabled: true, applicationId: \"{APPLICATION_ID}\", publicKey: {}, botToken: {BOT_TOKEN}, \
          apiBaseUrl: \"{}\", users: {{ \"{LOAD_USER}\": load@example.com }} }}\n\
          links: {{ keys: [{{ kid: k1, secret: 0123456789abcdef0123456789abcdef }}] }}\n\
-         clusters: [{{ name: bench, discordChannel: \"1300000000000000100\" }}]",
+         clusters: [{{ name: bench, approvers: [bob@example.com], discordChannel: \"1300000000000000100\" }}]",
         signer.public_key_hex(),
         discord.url()
     );
-    let config = Config::load(Some(&yaml), &[], &|_| Err(std::io::Error::other("no"))).unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(janus_web::serve(
-        listener,
-        janus_web::AppState::new(workflow.clone(), config),
-        std::future::pending(),
-    ));
+    let central = support::central(&yaml, &url, clock).await;
+    let (workflow, base) = (central.workflow.clone(), central.url().unwrap());
+    let store = central.store.clone();
     let alice = Principal::parse("alice@example.com").unwrap();
-    let draft = Draft {
-        cluster: "bench".into(),
-        namespaces: vec!["payments".into()],
-        ttl_seconds: None,
-        reason: "benchmark".into(),
-        profile: None,
-        origin: Origin::web(),
-    };
+    let draft = Draft::test("bench", &["payments"]);
     let request = workflow.submit(&alice, draft).await.unwrap();
 
     println!("discord_ack: {rate} requests/s for {seconds} s each, cores shared with the server");

@@ -12,21 +12,15 @@
 
 mod support;
 
-use support::{now, report};
+use support::{NO_LIMITS, now, report};
 
 use std::sync::Arc;
 use std::time::Duration;
 
-use janus_agent::{Agent, HttpCentral, build_kube_client};
 use janus_core::clock::{Clock, SystemClock};
-use janus_core::config::{AgentConfig, Config};
-use janus_core::domain::{
-    AccessRequest, Actor, ClusterPolicy, Command, CredentialsStatus, Draft, Limits, Origin, Policy, Principal,
-};
-use janus_core::store::Store;
+use janus_core::domain::{AccessRequest, Actor, Command, CredentialsStatus, Draft, Origin, Principal};
 use janus_core::workflow::Workflow;
 use janus_fixtures::kube::FakeKube;
-use tokio::net::TcpListener;
 
 const SEED: &str = include_str!("../fixtures/kube/example-seed.yaml");
 
@@ -65,62 +59,13 @@ async fn main() {
     kube.seed_yaml(SEED).unwrap();
     kube.add_token("agent", "system:serviceaccount:janus:janus-agent", &[]);
 
-    let store = Store::connect(&url).await.unwrap();
-    store.migrate().await.unwrap();
+    let yaml =
+        format!("janus: {{ {NO_LIMITS} }}\nclusters: [{{ name: bench, approvers: [bob@example.com] }}]");
+    let janus = support::central(&yaml, &url, clock.clone()).await;
+    let workflow = janus.workflow.clone();
     let bob = Principal::parse("bob@example.com").unwrap();
-    let policy = Policy {
-        clusters: [(
-            "bench".to_owned(),
-            ClusterPolicy {
-                approvers: [bob.clone()].into(),
-                approvals_required: 1,
-            },
-        )]
-        .into(),
-        limits: Limits {
-            requests_per_hour: u32::MAX,
-            live_requests_per_user: u32::MAX,
-        },
-        ..Policy::default()
-    };
-    let workflow = Workflow::new(store.clone(), policy, clock.clone());
-    let config = Config::load(Some("clusters: [{ name: bench }]"), &[], &|_| {
-        Err(std::io::Error::other("no"))
-    })
-    .unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    tokio::spawn(janus_web::serve(
-        listener,
-        janus_web::AppState::new(workflow.clone(), config),
-        std::future::pending(),
-    ));
 
-    let token = workflow
-        .create_join_token("bench", "bench", Duration::from_secs(600))
-        .await
-        .unwrap();
-    std::fs::write(dir.join("join-token"), token).unwrap();
-    std::fs::write(dir.join("kube-token"), "agent").unwrap();
-    let agent_config = AgentConfig {
-        central_url: base,
-        cluster_name: "bench".into(),
-        join_token_file: dir.join("join-token").display().to_string(),
-        key_file: dir.join("agent.key").display().to_string(),
-        api_server_url: kube.url(),
-        token_file: dir.join("kube-token").display().to_string(),
-        ..AgentConfig::default()
-    };
-    let central = HttpCentral::connect(&agent_config, clock.clone()).await.unwrap();
-    let client = build_kube_client(&agent_config).await.unwrap();
-    let agent = Agent::new(
-        client,
-        Arc::new(central),
-        "bench",
-        clock.clone(),
-        Duration::from_secs(5),
-    );
-    tokio::spawn(async move { agent.run(std::future::pending()).await });
+    support::agent(&janus, kube.url(), &dir, std::future::pending()).await;
 
     println!(
         "grants benchmark: {requests} requests, 2 namespaces each, {backend}, fake API server on loopback"
@@ -175,7 +120,7 @@ async fn main() {
         })
         .count();
     println!("total {elapsed:.2} s; grant objects left in the fake: {left}");
-    store.close().await;
+    janus.shutdown().await.unwrap();
     if let Some(database) = pg {
         database.drop_database().await;
     }

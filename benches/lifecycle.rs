@@ -27,8 +27,8 @@
 //! - PostgreSQL comes from `JANUS_TEST_POSTGRES_URL` (see `janus_fixtures::postgres`); it is
 //!   skipped with a note when no server answers.
 
+use std::collections::BTreeMap;
 use std::collections::hash_map::RandomState;
-use std::collections::{BTreeMap, BTreeSet};
 use std::hash::BuildHasher;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
@@ -37,11 +37,11 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail, ensure};
+use janus::central::Central;
 use janus_core::audit::ChainVerifier;
 use janus_core::clock::ManualClock;
-use janus_core::domain::{
-    Actor, ClusterPolicy, Command, CredentialsStatus, Draft, Limits, Origin, Policy, Principal, RequestState,
-};
+use janus_core::config::Config;
+use janus_core::domain::{Actor, Command, CredentialsStatus, Draft, Origin, Principal, RequestState};
 use janus_core::queue::{Completion, WorkKind, WorkOutcome};
 use janus_core::scheduler::Scheduler;
 use janus_core::store::{RequestFilter, Store};
@@ -158,24 +158,15 @@ struct Bench {
 
 type Shared = Arc<Bench>;
 
-fn policy() -> Result<Policy> {
-    let approver = Principal::parse(APPROVER)?;
-    Ok(Policy {
-        limits: Limits {
-            requests_per_hour: u32::MAX,
-            live_requests_per_user: u32::MAX,
-        },
-        // Far beyond the clock advance of a long run, so nothing is purged before it is verified.
-        retention_seconds: 10 * 365 * 86_400,
-        clusters: BTreeMap::from([(
-            CLUSTER.to_owned(),
-            ClusterPolicy {
-                approvers: BTreeSet::from([approver]),
-                approvals_required: 1,
-            },
-        )]),
-        ..Policy::default()
-    })
+/// The configuration the benchmark runs: one cluster with one approver, limits out of the way,
+/// and a retention far beyond the clock advance of a long run, so nothing is purged before it
+/// is verified.
+fn config() -> String {
+    format!(
+        "janus:\n  limits: {{ requestsPerHour: 4294967295, liveRequestsPerUser: 4294967295 }}\n  \
+         retentionSeconds: {}\nclusters:\n  - name: {CLUSTER}\n    approvers: [{APPROVER}]\n",
+        10 * 365 * 86_400
+    )
 }
 
 /// Claims one work item of the bench cluster, which must be of `kind`.
@@ -304,10 +295,32 @@ struct Outcome {
     verification: Result<String>,
 }
 
-async fn run_lifecycles(store: Store, params: &Params) -> Result<Outcome> {
-    store.migrate().await.context("migrate")?;
+/// Runs the lifecycles on central's engine (started as `janus serve` starts it, without the web)
+/// over the database at `url`.
+async fn run_lifecycles(url: &str, params: &Params) -> Result<Outcome> {
+    let config = Config::load(Some(&config()), &[], &|_| Err(std::io::Error::other("no files")))
+        .map_err(|errors| anyhow::anyhow!("invalid configuration:\n{errors}"))?;
     let clock = ManualClock::at_epoch();
-    let workflow = Workflow::new(store.clone(), policy()?, Arc::new(clock.clone()));
+    let central = Central::builder(config)
+        .clock(Arc::new(clock.clone()))
+        .store_url(url)
+        .web(false)
+        .scheduler(false)
+        .start()
+        .await
+        .context("start central")?;
+    let (store, workflow) = (central.store.clone(), central.workflow.clone());
+    let outcome = lifecycles(store, workflow, clock, params).await;
+    close(central).await;
+    outcome
+}
+
+async fn lifecycles(
+    store: Store,
+    workflow: Workflow,
+    clock: ManualClock,
+    params: &Params,
+) -> Result<Outcome> {
     let scheduler = Scheduler::new(workflow.clone());
     let shared = Arc::new(Bench {
         workflow,
@@ -515,8 +528,8 @@ fn random_suffix() -> u64 {
     RandomState::new().hash_one(std::process::id())
 }
 
-async fn close(store: &Store) {
-    if tokio::time::timeout(Duration::from_secs(10), store.close())
+async fn close(central: Central) {
+    if tokio::time::timeout(Duration::from_secs(10), central.shutdown())
         .await
         .is_err()
     {
@@ -537,12 +550,7 @@ async fn bench_sqlite(params: &Params) -> Result<bool> {
 async fn bench_sqlite_in(dir: &Path, params: &Params) -> Result<bool> {
     let path = dir.join("janus.db");
     println!("== SQLite (file {}, WAL) ==", path.display());
-    let store = Store::connect(&format!("sqlite://{}", path.display()))
-        .await
-        .context("open SQLite")?;
-    let outcome = run_lifecycles(store.clone(), params).await;
-    close(&store).await;
-    let outcome = outcome?;
+    let outcome = run_lifecycles(&format!("sqlite://{}", path.display()), params).await?;
     report(params, &outcome);
     Ok(outcome.verification.is_ok())
 }
@@ -557,13 +565,7 @@ async fn bench_postgres(params: &Params) -> Result<bool> {
         "== PostgreSQL ({}) ==",
         janus_core::store::redact_url(&database.url)
     );
-    let result = async {
-        let store = Store::connect(&database.url).await.context("open PostgreSQL")?;
-        let outcome = run_lifecycles(store.clone(), params).await;
-        close(&store).await;
-        outcome
-    }
-    .await;
+    let result = run_lifecycles(&database.url, params).await;
     database.drop_database().await;
     let outcome = result?;
     report(params, &outcome);

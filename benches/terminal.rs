@@ -21,27 +21,23 @@
 
 mod support;
 
-use support::{env, now, report};
+use support::{NO_LIMITS, env, now, report};
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use futures::{SinkExt as _, StreamExt as _};
-use janus_agent::{Agent, Central as _, HttpCentral, build_kube_config};
+use janus_agent::{Central as _, HttpCentral};
 use janus_core::accounts::{Accounts, ClientInfo};
 use janus_core::clock::{Clock, SystemClock};
-use janus_core::config::{AgentConfig, Config};
-use janus_core::domain::{
-    Actor, ClusterPolicy, Command, CredentialsStatus, Draft, Limits, Origin, Policy, Principal,
-};
+use janus_core::config::AgentConfig;
+use janus_core::domain::{Actor, Command, CredentialsStatus, Draft, Principal};
 use janus_core::store::Store;
 use janus_core::terminal::ServerControl;
-use janus_core::workflow::Workflow;
 use janus_fixtures::kube::FakeKube;
 use k8s_openapi::api::core::v1::Pod;
 use kube::api::{Api, AttachParams};
 use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
-use tokio::net::TcpListener;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 
@@ -107,6 +103,8 @@ struct Setup {
     kube: FakeKube,
     agent_config: AgentConfig,
     state: janus_web::AppState,
+    /// Central runs as long as the benchmark holds it.
+    _central: janus::central::Central,
     store: Store,
     stop_agent: tokio::sync::oneshot::Sender<()>,
 }
@@ -118,79 +116,24 @@ async fn setup(dir: &std::path::Path) -> Setup {
     kube.add_token("agent", "system:serviceaccount:janus:janus-agent", &[]);
     kube.add_token("admin", "admin", &["system:masters"]);
     let url = format!("sqlite://{}", dir.join("janus.db").display());
-    let store = Store::connect(&url).await.unwrap();
-    store.migrate().await.unwrap();
-    let bob = Principal::parse("bob@example.com").unwrap();
-    let policy = Policy {
-        clusters: [(
-            "bench".to_owned(),
-            ClusterPolicy {
-                approvers: [bob.clone()].into(),
-                approvals_required: 1,
-            },
-        )]
-        .into(),
-        limits: Limits {
-            requests_per_hour: u32::MAX,
-            live_requests_per_user: u32::MAX,
-        },
-        ..Policy::default()
-    };
-    let workflow = Workflow::new(store.clone(), policy, clock.clone());
-    let config = Config::load(
-        Some("janus: { idleTimeoutSeconds: 0 }\nclusters: [{ name: bench }]"),
-        &[],
-        &|_| Err(std::io::Error::other("no")),
-    )
-    .unwrap();
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let state = janus_web::AppState::new(workflow.clone(), config);
-    tokio::spawn(janus_web::serve(listener, state.clone(), std::future::pending()));
-
-    let token = workflow
-        .create_join_token("bench", "bench", Duration::from_secs(600))
-        .await
-        .unwrap();
-    std::fs::write(dir.join("join-token"), token).unwrap();
-    std::fs::write(dir.join("kube-token"), "agent").unwrap();
-    let agent_config = AgentConfig {
-        central_url: base.clone(),
-        cluster_name: "bench".into(),
-        join_token_file: dir.join("join-token").display().to_string(),
-        key_file: dir.join("agent.key").display().to_string(),
-        api_server_url: kube.url(),
-        token_file: dir.join("kube-token").display().to_string(),
-        ..AgentConfig::default()
-    };
-    let central = HttpCentral::connect(&agent_config, clock.clone()).await.unwrap();
-    let kube_config = build_kube_config(&agent_config).await.unwrap();
-    let client = kube::Client::try_from(kube_config.clone()).unwrap();
-    let agent = Agent::new(
-        client,
-        Arc::new(central),
-        "bench",
-        clock.clone(),
-        Duration::from_secs(5),
+    let yaml = format!(
+        "janus: {{ idleTimeoutSeconds: 0, {NO_LIMITS} }}\nclusters: [{{ name: bench, approvers: [bob@example.com] }}]"
     );
-    agent.set_kube_config(kube_config);
+    let janus = support::central(&yaml, &url, clock.clone()).await;
+    let (workflow, base) = (janus.workflow.clone(), janus.url().unwrap());
+    let (state, store) = (janus.state.clone(), janus.store.clone());
+    let bob = Principal::parse("bob@example.com").unwrap();
+
     let (stop_agent, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(async move {
-        agent
-            .run(async move {
-                let _ = stopped.await;
-            })
-            .await;
-    });
+    let agent_config = support::agent(&janus, kube.url(), dir, async move {
+        let _ = stopped.await;
+    })
+    .await;
 
     let alice = Principal::parse("alice@example.com").unwrap();
     let draft = Draft {
-        cluster: "bench".into(),
-        namespaces: vec!["payments".into()],
         ttl_seconds: Some(28_800),
-        reason: "benchmark".into(),
-        profile: None,
-        origin: Origin::web(),
+        ..Draft::test("bench", &["payments"])
     };
     let request = workflow.submit(&alice, draft).await.unwrap();
     let approve = Command::Approve {
@@ -210,6 +153,7 @@ async fn setup(dir: &std::path::Path) -> Setup {
         .await
         .unwrap();
     Setup {
+        _central: janus,
         base,
         cookie: format!("janus_session={}", secret.expose()),
         request: request.id.to_string(),

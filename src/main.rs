@@ -45,7 +45,7 @@ enum Command {
     /// Inspect the tamper-evident audit log.
     #[command(subcommand)]
     Audit(AuditCommand),
-    /// Check or print the effective configuration.
+    /// Check or print the effective configuration, or print its JSON Schema.
     #[command(subcommand)]
     Config(ConfigCommand),
     /// Manage clusters' agents.
@@ -177,6 +177,8 @@ enum ConfigCommand {
     Check,
     /// Print the effective configuration with secrets shown as ***.
     Print,
+    /// Print the configuration's JSON Schema (for editors; docs/config.schema.json holds a copy).
+    Schema,
 }
 
 fn main() -> ExitCode {
@@ -202,6 +204,7 @@ fn main() -> ExitCode {
             }
             Command::Config(ConfigCommand::Check) => cmd::config::check(config),
             Command::Config(ConfigCommand::Print) => cmd::config::print(config),
+            Command::Config(ConfigCommand::Schema) => cmd::config::schema(),
             Command::Cluster(ClusterCommand::JoinToken { cluster, valid_for }) => {
                 cmd::cluster::join_token(config, &cluster, &valid_for).await
             }

@@ -36,3 +36,81 @@ pub fn report(name: &str, mut samples: Vec<f64>) -> (f64, f64) {
     );
     (p50, p99)
 }
+
+/// Limits out of the way, as YAML under `janus:`: a benchmark submits far more than people do.
+pub const NO_LIMITS: &str = "limits: { requestsPerHour: 4294967295, liveRequestsPerUser: 4294967295 }";
+
+/// Central as `janus serve` starts it (`janus::central::Central::builder`), from the YAML the
+/// benchmark shows (the policy is derived from it), on the database at `url`, on `clock`,
+/// listening on 127.0.0.1 port 0; no scheduler (the benchmarks measure the request path).
+#[expect(clippy::panic, reason = "a benchmark that cannot start stops with the reason")]
+pub async fn central(
+    yaml: &str,
+    url: &str,
+    clock: std::sync::Arc<dyn janus_core::clock::Clock>,
+) -> janus::central::Central {
+    let config =
+        janus_core::config::Config::load(Some(yaml), &[], &|_| Err(std::io::Error::other("no files")))
+            .unwrap_or_else(|errors| panic!("the benchmark's configuration is invalid:\n{errors}"));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .unwrap_or_else(|error| panic!("cannot listen on loopback: {error}"));
+    janus::central::Central::builder(config)
+        .clock(clock)
+        .store_url(url)
+        .listener(listener)
+        .scheduler(false)
+        .start()
+        .await
+        .unwrap_or_else(|error| panic!("central did not start: {error}"))
+}
+
+/// The agent of the `bench` cluster as `janus agent` builds it: enrolled at `central` with a
+/// join token, talking to the fake API server at `kube_url` as `agent` (its files in `dir`),
+/// running until `stop` resolves. Returns its configuration.
+#[expect(clippy::panic, reason = "a benchmark that cannot start stops with the reason")]
+pub async fn agent(
+    central: &janus::central::Central,
+    kube_url: String,
+    dir: &std::path::Path,
+    stop: impl Future<Output = ()> + Send + 'static,
+) -> janus_core::config::AgentConfig {
+    let fail = |what: &str, error: &dyn std::fmt::Display| -> ! { panic!("{what}: {error}") };
+    let clock = central.workflow.clock().clone();
+    let token = central
+        .workflow
+        .create_join_token("bench", "bench", std::time::Duration::from_secs(600))
+        .await
+        .unwrap_or_else(|error| fail("no join token", &error));
+    std::fs::write(dir.join("join-token"), token).unwrap_or_else(|error| fail("write", &error));
+    std::fs::write(dir.join("kube-token"), "agent").unwrap_or_else(|error| fail("write", &error));
+    let config = janus_core::config::AgentConfig {
+        central_url: central.url().unwrap_or_default(),
+        cluster_name: "bench".into(),
+        join_token_file: dir.join("join-token").display().to_string(),
+        key_file: dir.join("agent.key").display().to_string(),
+        api_server_url: kube_url,
+        token_file: dir.join("kube-token").display().to_string(),
+        sweep_interval_seconds: 5,
+        ..janus_core::config::AgentConfig::default()
+    };
+    let http = janus_agent::HttpCentral::connect(&config, clock.clone())
+        .await
+        .unwrap_or_else(|error| fail("the agent did not enroll", &error));
+    let kube_config = janus_agent::build_kube_config(&config)
+        .await
+        .unwrap_or_else(|error| fail("no Kubernetes configuration", &error));
+    let agent = janus_agent::agent_with(&config, kube_config, std::sync::Arc::new(http), clock)
+        .unwrap_or_else(|error| fail("no agent", &error));
+    tokio::spawn(async move { agent.run(stop).await });
+    config
+}
+
+/// A fresh directory for the benchmark `name` and the URL of a SQLite database in it.
+#[expect(clippy::panic, reason = "a benchmark that cannot start stops with the reason")]
+pub fn sqlite(name: &str) -> (std::path::PathBuf, String) {
+    let dir = std::env::temp_dir().join(format!("janus-bench-{name}-{}", rand::random::<u64>()));
+    std::fs::create_dir_all(&dir).unwrap_or_else(|error| panic!("cannot create {}: {error}", dir.display()));
+    let url = format!("sqlite://{}", dir.join("janus.db").display());
+    (dir, url)
+}

@@ -8,7 +8,6 @@ use janus_core::domain::{
     AccessRequest, Action, AuditAction, Command, CredentialsStatus, Policy, RequestState, card_actions,
 };
 use janus_core::duration::format_duration;
-use janus_core::workflow::Workflow;
 
 /// A button or menu on the card. The action id is what comes back on a click.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -177,32 +176,10 @@ pub struct Card {
     pub ttl_options: Vec<u64>,
 }
 
-/// The card of `request` as it is now, with who made its latest decision read from the audit
-/// log (for "Revoked by …"). What every adapter's notifier renders.
-pub async fn current_card(workflow: &Workflow, request: &AccessRequest) -> Card {
-    let decided_by = if request.state.is_terminal() {
-        workflow
-            .audit_for_request(&request.id)
-            .await
-            .ok()
-            .and_then(|events| {
-                events
-                    .iter()
-                    .rev()
-                    .find(|event| {
-                        AuditAction::parse(&event.action).is_some_and(AuditAction::is_request_decision)
-                    })
-                    .map(|event| event.actor.clone())
-            })
-    } else {
-        None
-    };
-    card(request, workflow.policy(), decided_by.as_deref())
-}
-
-/// Builds the card. `decided_by` is who caused the latest decision (the audit log's actor),
-/// shown for denials, revocations and withdrawals.
-pub fn card(request: &AccessRequest, policy: &Policy, decided_by: Option<&str>) -> Card {
+/// Builds the card of `request` as it is now. Who made its last decision is on the request
+/// (`ended_by`), shown for denials, revocations and withdrawals.
+pub fn card(request: &AccessRequest, policy: &Policy) -> Card {
+    let decided_by = request.ended_by.as_deref();
     let required = policy.approvals_required(&request.cluster);
     let approvers = request
         .approvals

@@ -75,8 +75,8 @@ impl<P: ChatPlatform> ChatNotifier<P> {
         ChatNotifier { platform }
     }
 
-    async fn card(&self, request: &AccessRequest) -> Card {
-        card::current_card(self.platform.workflow(), request).await
+    fn card(&self, request: &AccessRequest) -> Card {
+        card::card(request, self.platform.workflow().policy())
     }
 
     async fn posted(&self, request: &AccessRequest) -> Result<Option<ChatMessageRef>, DeliveryError> {
@@ -99,7 +99,7 @@ impl<P: ChatPlatform> ChatNotifier<P> {
     }
 
     async fn deliver_card(&self, request: &AccessRequest) -> Result<(), DeliveryError> {
-        let message = P::card_message(&self.card(request).await);
+        let message = P::card_message(&self.card(request));
         if let Some(posted) = self.posted(request).await? {
             return self.platform.update(&posted, &message).await;
         }
@@ -134,7 +134,7 @@ impl<P: ChatPlatform> ChatNotifier<P> {
             tracing::debug!(request_id = %request.id, channel = P::CHANNEL, "the requester has no known account; no direct message");
             return Ok(());
         };
-        let card = self.card(request).await;
+        let card = self.card(request);
         self.platform
             .direct(&user, &P::direct_message(&text, &card))
             .await
@@ -151,7 +151,7 @@ impl<P: ChatPlatform> ChatNotifier<P> {
         ) else {
             return Ok(()); // not Active (it ended before the link went out): nothing to open
         };
-        let message = P::link_message(&self.card(request).await, &url);
+        let message = P::link_message(&self.card(request), &url);
         let posted = self.posted(request).await?;
         let requester = self.requester(request).await?;
         match (&config.links.mode, posted, requester) {

@@ -16,7 +16,8 @@
 //! 3. `…File` secrets: each secret key also accepts `<key>File`, a path whose contents (trailing
 //!    whitespace trimmed) become the value. An empty `…File` or an empty value counts as unset; giving
 //!    both a non-empty value and a `…File` is a problem.
-//! 4. A walk over the tree against the schema in [`schema`] reports every unknown key (with a
+//! 4. A walk over the tree against the shape in `schema` (read from the JSON Schema that `schemars`
+//!    derives from these types, `json_schema`) reports every unknown key (with a
 //!    "did you mean" hint) and every wrong type; offending nodes are dropped so the walk and the
 //!    validation that follows can report all other problems in the same run. `null` (a key written with
 //!    no value) means "use the default". Unquoted integers in text keys are read as their decimal text
@@ -27,8 +28,10 @@
 //! No message ever contains a secret: problems name keys and file paths, never values of secret keys,
 //! and a database URL is only ever shown through [`DatabaseConfig::redacted_url`].
 //!
-//! Layout: this file holds the types, `load` and printing; `config/schema.rs` the key schema and the
-//! passes over the untyped tree (steps 2–4); `config/checks.rs` the validation rules (step 5);
+//! Layout: this file holds the types, `load` and printing; `config/json_schema.rs` the derived JSON
+//! Schema (published by `janus config schema`, `docs/config.schema.json` and the chart's
+//! `values.schema.json`); `config/schema.rs` the shape read from it and the passes over the untyped
+//! tree (steps 2–4); `config/checks.rs` the validation rules (step 5);
 //! `config/tests.rs` the tests.
 //!
 //! Decisions where DESIGN §8 is silent: `links.ttlSeconds` defaults to 28 800 (the longest grant), and
@@ -38,6 +41,7 @@
 //! not checked here. OIDC `clientSecret` is optional (public clients with PKCE).
 
 mod checks;
+mod json_schema;
 mod policy;
 mod schema;
 #[cfg(test)]
@@ -47,13 +51,18 @@ use std::collections::BTreeMap;
 use std::fmt;
 use std::path::Path;
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize, Serializer};
 
 use crate::secret::{REDACTED, Secret};
 pub use janus_wire::agent_config::{AgentConfig, AgentIdentityMode};
 
+pub use json_schema::{
+    ChartSchemaError, chart_values_schema_text, published as json_schema, published_text as json_schema_text,
+};
+
 /// The whole configuration of central and of the agent.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct Config {
     pub janus: JanusSettings,
@@ -68,8 +77,15 @@ pub struct Config {
     pub terminal: TerminalConfig,
 }
 
+/// Shapes the published JSON Schema gives some text keys (editors and the chart check them early;
+/// `config/checks.rs` stays the authority and explains each problem in a sentence).
+const EMAIL_PATTERN: &str = r"^[^@\s]+@[^@\s]+$";
+const DNS_LABEL_PATTERN: &str = "^[a-z0-9]([-a-z0-9]*[a-z0-9])?$";
+const TIME_ZONE_PATTERN: &str = "^(UTC|[A-Za-z_]+(/[A-Za-z0-9_+-]+)+)$";
+const NETWORK_PATTERN: &str = "^[0-9a-fA-F:.]+(/[0-9]{1,3})?$";
+
 /// The web terminal (`terminal:`, docs/terminal-protocol.md).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct TerminalConfig {
     /// The most one session's recording (asciicast v2) may hold; past it the recording stops
@@ -86,21 +102,28 @@ impl Default for TerminalConfig {
 }
 
 /// Workflow settings: TTLs, timeouts, admins, exclusions and limits (`janus:`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct JanusSettings {
+    #[schemars(range(min = 600))]
     pub default_ttl_seconds: u64,
+    #[schemars(range(min = 600))]
     pub max_ttl_seconds: u64,
+    #[schemars(inner(range(min = 600)))]
     pub approval_ttl_options: Vec<u64>,
     /// 0 turns pending auto-expiry off.
     pub pending_expiry_seconds: u64,
+    #[schemars(range(min = 1))]
     pub grant_timeout_seconds: u64,
     /// 0 turns the terminal idle timeout off.
     pub idle_timeout_seconds: u64,
     pub retention_seconds: u64,
+    #[schemars(pattern(TIME_ZONE_PATTERN))]
     pub display_timezone: String,
     /// Canonical lower-case emails.
+    #[schemars(inner(pattern(EMAIL_PATTERN)))]
     pub admin_emails: Vec<String>,
+    #[schemars(inner(pattern(DNS_LABEL_PATTERN), length(max = 63)))]
     pub excluded_namespaces: Vec<String>,
     pub limits: Limits,
 }
@@ -126,7 +149,7 @@ impl Default for JanusSettings {
 }
 
 /// Per-user limits on submissions.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct Limits {
     pub requests_per_hour: u32,
@@ -147,10 +170,11 @@ impl Default for Limits {
 ///
 /// `url` may hold a password (`postgres://user:pass@host/db`), so `Debug` and `Serialize` show
 /// [`DatabaseConfig::redacted_url`] instead; only code that opens the pool reads `url` itself.
-#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct DatabaseConfig {
     #[serde(serialize_with = "serialize_redacted_url")]
+    #[schemars(extend("x-janus-from-file" = true))]
     pub url: String,
 }
 
@@ -221,7 +245,7 @@ pub fn redact_url(url: &str) -> String {
 }
 
 /// The dashboard's listener and public address (`webui:`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct WebUiConfig {
     /// A socket address, `IP:port`.
@@ -240,7 +264,7 @@ impl Default for WebUiConfig {
 }
 
 /// How people sign in to the dashboard (`auth:`).
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct AuthConfig {
     pub mode: AuthMode,
@@ -249,11 +273,12 @@ pub struct AuthConfig {
     pub header: HeaderAuthConfig,
 }
 
-/// The sign-in method.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+/// The sign-in method. `local` is for development only: one admin whose password is printed at
+/// first start.
+// No doc comment on a variant: schemars would list a documented variant apart, out of order.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AuthMode {
-    /// Development only: one admin whose password is printed at first start.
     #[default]
     Local,
     Oidc,
@@ -262,7 +287,7 @@ pub enum AuthMode {
 }
 
 /// OpenID Connect sign-in (`auth.oidc:`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct OidcConfig {
     pub provider: OidcProvider,
@@ -309,7 +334,7 @@ impl OidcConfig {
 }
 
 /// The OpenID provider, which decides how the issuer is found.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum OidcProvider {
     Google,
@@ -321,7 +346,7 @@ pub enum OidcProvider {
 }
 
 /// GitHub OAuth sign-in (`auth.github:`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct GithubConfig {
     pub client_id: String,
@@ -344,11 +369,13 @@ impl Default for GithubConfig {
 }
 
 /// Trusted-header sign-in behind an authenticating proxy (`auth.header:`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct HeaderAuthConfig {
+    #[schemars(length(min = 1))]
     pub name: String,
     /// CIDRs (or bare addresses) the header is accepted from.
+    #[schemars(inner(pattern(NETWORK_PATTERN)))]
     pub trusted_proxy_cidrs: Vec<String>,
 }
 
@@ -381,7 +408,7 @@ fn parse_network(entry: &str) -> Option<ipnet::IpNet> {
 }
 
 /// Signed terminal links (`links:`, DESIGN §6.3).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct LinksConfig {
     pub mode: LinksMode,
@@ -405,7 +432,7 @@ impl Default for LinksConfig {
 }
 
 /// Whether a link needs an SSO session (`sso`) or signs its holder in once (`link`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum LinksMode {
     #[default]
@@ -414,7 +441,7 @@ pub enum LinksMode {
 }
 
 /// One link signing key.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct LinkKeyConfig {
     pub kid: String,
@@ -422,7 +449,7 @@ pub struct LinkKeyConfig {
 }
 
 /// The Slack adapter (`slack:`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct SlackConfig {
     pub enabled: bool,
@@ -443,12 +470,13 @@ impl Default for SlackConfig {
 }
 
 /// The Discord adapter (`discord:`).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct DiscordConfig {
     pub enabled: bool,
     pub application_id: String,
     /// The application's Ed25519 public key, 64 hex characters.
+    #[schemars(extend("x-janus-from-file" = true))]
     pub public_key: String,
     pub bot_token: Secret,
     pub api_base_url: String,
@@ -470,17 +498,22 @@ impl Default for DiscordConfig {
 }
 
 /// One Kubernetes cluster and who approves access to it (`clusters[]`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
+#[schemars(extend("required" = ["name"]))]
 pub struct ClusterConfig {
     /// A DNS-1123 label; the agent's identity refers to it.
+    #[schemars(pattern(DNS_LABEL_PATTERN), length(max = 63))]
     pub name: String,
     pub display_name: String,
     /// Canonical lower-case emails.
+    #[schemars(inner(pattern(EMAIL_PATTERN)))]
     pub approvers: Vec<String>,
     pub approver_groups: Vec<String>,
+    #[schemars(range(min = 1))]
     pub approvals_required: u32,
     pub slack_channel: String,
+    #[schemars(pattern("^[0-9]*$"))]
     pub discord_channel: String,
     pub agent: ClusterAgentConfig,
 }
@@ -501,7 +534,7 @@ impl Default for ClusterConfig {
 }
 
 /// How the cluster's agent proves who it is (DESIGN §5.2).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct ClusterAgentConfig {
     pub auth: AgentAuthMode,
@@ -509,6 +542,7 @@ pub struct ClusterAgentConfig {
     pub issuer_url: String,
     /// The agent's ServiceAccount as `namespace:name`, for `tokenreview` and `issuer`
     /// (default `janus:janus-agent`).
+    #[schemars(pattern("^[a-z0-9-]+:[a-z0-9-]+$"))]
     pub service_account: String,
     /// The audience the agent's projected token must carry (default `janus`).
     pub audience: String,
@@ -534,7 +568,7 @@ impl Default for ClusterAgentConfig {
 }
 
 /// The agent authentication method.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum AgentAuthMode {
     #[default]
@@ -670,9 +704,9 @@ impl Config {
             return Err(ConfigErrors(problems.list));
         }
         let shape = schema::schema();
-        schema::apply_env(&mut tree, env, &shape, &mut problems);
-        schema::resolve_files(&mut tree, &shape, "", read_file, &mut problems);
-        if !schema::check(&mut tree, &shape, "", &mut problems) {
+        schema::apply_env(&mut tree, env, shape, &mut problems);
+        schema::resolve_files(&mut tree, shape, "", read_file, &mut problems);
+        if !schema::check(&mut tree, shape, "", &mut problems) {
             tree = serde_norway::Value::Mapping(serde_norway::Mapping::new());
         }
         let mut config = match serde_norway::from_value::<Config>(tree) {

@@ -12,6 +12,7 @@
 //! - [`links`]: signed terminal links. [`config`]: the YAML contract.
 //! - [`quick_commands`]: per-cluster commands a terminal sends with a click (checks; SQL in the store).
 //! - [`duration`]: `90m | 2h | 3600` as typed by people, one parser for every channel.
+//! - `test_support` (feature `test-support`): the request builder every crate's tests share.
 //! - [`enrollment`]: whether a join token may enroll a cluster's agent (pure rules).
 //!
 //! From [`janus_wire`] (the types the agent shares, re-exported at their old paths):
@@ -34,6 +35,8 @@ pub mod quick_commands;
 pub mod scheduler;
 pub mod store;
 pub mod terminal;
+#[cfg(any(test, feature = "test-support"))]
+pub mod test_support;
 pub mod time;
 pub mod workflow;
 

@@ -2,14 +2,10 @@
 
 use std::path::Path;
 use std::process::ExitCode;
-use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{Context, bail};
-use janus_core::clock::SystemClock;
-use janus_core::domain::Policy;
-use janus_core::store::{Store, redact_url};
-use janus_core::workflow::Workflow;
+use janus::central::Central;
 
 pub async fn join_token(config: Option<&Path>, cluster: &str, valid_for: &str) -> anyhow::Result<ExitCode> {
     let config = super::load_config(config)?;
@@ -22,17 +18,19 @@ pub async fn join_token(config: Option<&Path>, cluster: &str, valid_for: &str) -
         );
     }
     let valid_for = parse_duration(valid_for)?;
-    let url = &config.database.url;
-    let store = Store::connect(url)
-        .await
-        .with_context(|| format!("cannot open {}", redact_url(url)))?;
-    store.migrate().await.context("cannot migrate the database")?;
-    let workflow = Workflow::new(store.clone(), Policy::from_config(&config), Arc::new(SystemClock));
-    let token = workflow
+    // Central's engine alone (no web, no scheduler), started the one way.
+    let central = Central::builder(config)
+        .web(false)
+        .scheduler(false)
+        .start()
+        .await?;
+    let token = central
+        .workflow
         .create_join_token(cluster, "cli", valid_for)
         .await
-        .context("cannot create the join token")?;
-    store.close().await;
+        .context("cannot create the join token");
+    central.shutdown().await?;
+    let token = token?;
     eprintln!(
         "join token for `{cluster}`, valid once for {}s (shown only now):",
         valid_for.as_secs()

@@ -1,4 +1,4 @@
-//! `janus config check` and `janus config print`.
+//! `janus config check`, `janus config print` and `janus config schema`.
 
 use std::path::Path;
 use std::process::ExitCode;
@@ -19,5 +19,12 @@ pub fn check(config: Option<&Path>) -> anyhow::Result<ExitCode> {
 pub fn print(config: Option<&Path>) -> anyhow::Result<ExitCode> {
     let config = super::load_config(config)?;
     print!("{}", config.to_redacted_yaml());
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Prints the configuration's JSON Schema, derived from the typed configuration; it needs no
+/// configuration file.
+pub fn schema() -> anyhow::Result<ExitCode> {
+    print!("{}", janus_core::config::json_schema_text());
     Ok(ExitCode::SUCCESS)
 }

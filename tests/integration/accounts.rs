@@ -6,7 +6,7 @@ use std::time::Duration;
 use janus_core::accounts::{Accounts, ClientInfo, SESSION_LIFETIME};
 use janus_core::domain::RequestId;
 
-use crate::support::{TestEnv, both_backends, person};
+use crate::support::{TestApp, both_backends, person};
 
 both_backends!(
     sessions_live_until_revoked_or_expired,
@@ -17,17 +17,17 @@ both_backends!(
     purge_removes_only_what_ended_long_ago,
 );
 
-fn now(env: &TestEnv) -> chrono::DateTime<chrono::Utc> {
+fn now(env: &TestApp) -> chrono::DateTime<chrono::Utc> {
     use janus_core::clock::Clock as _;
     env.clock.now()
 }
 
-async fn actions(env: &TestEnv) -> Vec<String> {
+async fn actions(env: &TestApp) -> Vec<String> {
     let events = env.store.audit_page(0, 100_000).await.unwrap();
     events.into_iter().map(|event| event.action).collect()
 }
 
-fn accounts(env: &TestEnv) -> Accounts {
+fn accounts(env: &TestApp) -> Accounts {
     Accounts::for_workflow(&env.workflow)
 }
 
@@ -38,7 +38,7 @@ fn client() -> ClientInfo {
     }
 }
 
-async fn sessions_live_until_revoked_or_expired(env: &TestEnv) {
+async fn sessions_live_until_revoked_or_expired(env: &TestApp) {
     let accounts = accounts(env);
     let alice = person("alice@example.com");
     let groups = vec!["sre".to_owned()];
@@ -105,7 +105,7 @@ async fn sessions_live_until_revoked_or_expired(env: &TestEnv) {
     env.verify_chain().await.unwrap();
 }
 
-async fn sessions_are_revoked_only_by_their_owner(env: &TestEnv) {
+async fn sessions_are_revoked_only_by_their_owner(env: &TestApp) {
     let accounts = accounts(env);
     let alice = person("alice@example.com");
     let bob = person("bob@example.com");
@@ -165,7 +165,7 @@ async fn sessions_are_revoked_only_by_their_owner(env: &TestEnv) {
     env.verify_chain().await.unwrap();
 }
 
-async fn api_tokens_are_found_by_secret_and_end(env: &TestEnv) {
+async fn api_tokens_are_found_by_secret_and_end(env: &TestApp) {
     let accounts = accounts(env);
     let alice = person("alice@example.com");
     let (secret, record) = accounts
@@ -236,7 +236,7 @@ async fn api_tokens_are_found_by_secret_and_end(env: &TestEnv) {
     );
 }
 
-async fn the_local_credential_is_set_once_unless_replaced(env: &TestEnv) {
+async fn the_local_credential_is_set_once_unless_replaced(env: &TestApp) {
     let accounts = accounts(env);
     let admin = person("admin@localhost");
     assert_eq!(accounts.local_password_hash(&admin).await.unwrap(), None);
@@ -276,7 +276,7 @@ async fn the_local_credential_is_set_once_unless_replaced(env: &TestEnv) {
     );
 }
 
-async fn links_and_login_flows_are_single_use(env: &TestEnv) {
+async fn links_and_login_flows_are_single_use(env: &TestApp) {
     let accounts = accounts(env);
     let alice = person("alice@example.com");
     let id = RequestId::parse("jr-abcdefgh").unwrap();
@@ -326,7 +326,7 @@ async fn links_and_login_flows_are_single_use(env: &TestEnv) {
     );
 }
 
-async fn purge_removes_only_what_ended_long_ago(env: &TestEnv) {
+async fn purge_removes_only_what_ended_long_ago(env: &TestApp) {
     let accounts = accounts(env);
     let alice = person("alice@example.com");
     let (old, old_record) = accounts

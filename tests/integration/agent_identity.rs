@@ -5,17 +5,15 @@
 use std::sync::Arc;
 
 use janus_core::clock::Clock;
-use janus_core::config::Config;
 use janus_fixtures::kube::FakeKube;
 use reqwest::StatusCode;
 
-use crate::agent_api::Central;
-use crate::support::TempDir;
+use crate::support::{TempDir, TestApp};
 
 const SEED: &str = include_str!("../../fixtures/kube/example-seed.yaml");
 
 struct Setup {
-    central: Central,
+    central: TestApp,
     kube: FakeKube,
     _dir: TempDir,
 }
@@ -43,8 +41,7 @@ async fn setup() -> Setup {
         file = token_file.display(),
         issuer = kube.issuer(),
     );
-    let config = Config::load(Some(&yaml), &[], &|_| Err(std::io::Error::other("no files"))).unwrap();
-    let central = Central::start_with_clock(config, clock).await;
+    let central = TestApp::builder().config(yaml).clock(clock).start().await;
     Setup {
         central,
         kube,
@@ -78,7 +75,7 @@ async fn mint(kube: &FakeKube, namespace: &str, name: &str, audiences: &[&str], 
     answer["status"]["token"].as_str().unwrap().to_owned()
 }
 
-async fn poll(central: &Central, cluster: &str, token: &str) -> StatusCode {
+async fn poll(central: &TestApp, cluster: &str, token: &str) -> StatusCode {
     reqwest::Client::new()
         .get(format!("{}/agent/v1/work?wait=0", central.base))
         .header("x-janus-cluster", cluster)
@@ -169,11 +166,14 @@ async fn service_account_tokens_identify_agents() {
 /// signature, is a 401 and an `agent.rejected` event.
 #[tokio::test]
 async fn the_embedded_agent_key_is_only_for_its_cluster_and_the_session_routes() {
-    use crate::agent_api::{SignedClient, enrollment_config};
+    use crate::support::agent_client::{ENROLLMENT, SignedClient};
 
     let embedded = ed25519_dalek::SigningKey::from_bytes(&[7; 32]);
-    let central =
-        Central::start_with_embedded_agent(enrollment_config(), "prod", embedded.verifying_key()).await;
+    let central = TestApp::builder()
+        .config(ENROLLMENT)
+        .embedded_agent_key(embedded.verifying_key())
+        .start()
+        .await;
     let now = central.clock.now().timestamp();
     let agent = SignedClient::new(&central, "prod", 7);
     assert_eq!(agent.key.verifying_key(), embedded.verifying_key());
@@ -261,7 +261,7 @@ fn the_embedded_agent_dials_its_own_listener_on_loopback() {
 
 /// Dials `/agent/v1/sessions/{sid}` as a WebSocket signed with `key` for `cluster`: the HTTP
 /// status of the refusal (101 when it upgraded).
-async fn dial(central: &Central, key: &ed25519_dalek::SigningKey, cluster: &str, sid: &str) -> u16 {
+async fn dial(central: &TestApp, key: &ed25519_dalek::SigningKey, cluster: &str, sid: &str) -> u16 {
     use janus_core::agent_protocol::{
         HEADER_CLUSTER, HEADER_SIGNATURE, HEADER_TIMESTAMP, sign, signing_input,
     };

@@ -5,19 +5,20 @@ use std::collections::BTreeSet;
 use std::process::Stdio;
 use std::time::Duration;
 
-use janus_core::domain::{Actor, Command, RequestState};
+use janus_core::domain::RequestState;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 use tokio::io::AsyncBufReadExt;
 
-use crate::support::{TempDir, person};
-use crate::web_support::both_backends_web;
-use crate::web_support::{ADMIN, ALICE, BOB, WebApp, api};
+use crate::support::TempDir;
+use crate::support::TestApp;
+use crate::support::both_backends;
+use crate::support::web::{ADMIN, ALICE, BOB, api, web};
 
-both_backends_web!(the_request_contract_is_camel_case_lower_case_rfc3339);
+both_backends!(with crate::support::TestApp::builder().config(crate::support::web::web("{}")); the_request_contract_is_camel_case_lower_case_rfc3339);
 
-async fn the_request_contract_is_camel_case_lower_case_rfc3339(app: &WebApp) {
-    let alice = app.token(ALICE).await;
+async fn the_request_contract_is_camel_case_lower_case_rfc3339(app: &TestApp) {
+    let alice = app.api_token(ALICE).await;
     let (status, created) = api(
         Method::POST,
         &app.url("/api/v1/requests"),
@@ -41,7 +42,7 @@ async fn the_request_contract_is_camel_case_lower_case_rfc3339(app: &WebApp) {
         assert!(created[key].is_null(), "{key} is null while pending");
     }
 
-    let bob = app.token(BOB).await;
+    let bob = app.api_token(BOB).await;
     let (status, approved) = api(
         Method::POST,
         &app.url(&format!("/api/v1/requests/{id}/approve")),
@@ -117,8 +118,8 @@ async fn the_request_contract_is_camel_case_lower_case_rfc3339(app: &WebApp) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn errors_are_json_with_a_code_and_a_sentence() {
-    let app = WebApp::start("{}").await;
-    let alice = app.token(ALICE).await;
+    let app = TestApp::builder().config(web("{}")).start().await;
+    let alice = app.api_token(ALICE).await;
     let url = app.url("/api/v1/requests");
     let client = reqwest::Client::new();
 
@@ -209,7 +210,7 @@ async fn errors_are_json_with_a_code_and_a_sentence() {
     );
 
     // Self-approval through the API: 403 self_approval, audited, nothing changes.
-    let request = app.submit(ALICE, "prod", &["payments"]).await;
+    let request = app.submit_on(ALICE, "prod", &["payments"]).await;
     let (status, body) = api(
         Method::POST,
         &app.url(&format!("/api/v1/requests/{}/approve", request.id)),
@@ -261,10 +262,10 @@ async fn errors_are_json_with_a_code_and_a_sentence() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn nobody_sees_requests_they_neither_made_nor_approve() {
-    let app = WebApp::start("{}").await;
-    let mine = app.submit(ALICE, "prod", &["payments"]).await;
-    let staging = app.submit(ALICE, "staging", &["payments"]).await;
-    let others = app.submit("mallory@example.com", "staging", &["web"]).await;
+    let app = TestApp::builder().config(web("{}")).start().await;
+    let mine = app.submit_on(ALICE, "prod", &["payments"]).await;
+    let staging = app.submit_on(ALICE, "staging", &["payments"]).await;
+    let others = app.submit_on("mallory@example.com", "staging", &["web"]).await;
     let ids = |body: &serde_json::Value| -> BTreeSet<String> {
         body["items"]
             .as_array()
@@ -276,7 +277,7 @@ async fn nobody_sees_requests_they_neither_made_nor_approve() {
     let (_, alice) = api(
         Method::GET,
         &app.url("/api/v1/requests"),
-        Some(&app.token(ALICE).await),
+        Some(&app.api_token(ALICE).await),
         None,
     )
     .await;
@@ -284,7 +285,7 @@ async fn nobody_sees_requests_they_neither_made_nor_approve() {
         ids(&alice),
         BTreeSet::from([mine.id.to_string(), staging.id.to_string()])
     );
-    let bob_token = app.token(BOB).await;
+    let bob_token = app.api_token(BOB).await;
     let (_, bob) = api(Method::GET, &app.url("/api/v1/requests"), Some(&bob_token), None).await;
     assert_eq!(
         ids(&bob),
@@ -294,7 +295,7 @@ async fn nobody_sees_requests_they_neither_made_nor_approve() {
     let (_, admin) = api(
         Method::GET,
         &app.url("/api/v1/requests"),
-        Some(&app.token(ADMIN).await),
+        Some(&app.api_token(ADMIN).await),
         None,
     )
     .await;
@@ -331,7 +332,7 @@ async fn nobody_sees_requests_they_neither_made_nor_approve() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn api_tokens_are_shown_once_cannot_breed_and_end() {
-    let app = WebApp::start("{}").await;
+    let app = TestApp::builder().config(web("{}")).start().await;
     let browser = app.browser_as(ALICE, &[]).await;
     let created = browser
         .send(Method::POST, &app.url("/api/v1/tokens"), |request| {
@@ -382,12 +383,12 @@ async fn api_tokens_are_shown_once_cannot_breed_and_end() {
         (StatusCode::UNAUTHORIZED, Some("invalid_token"))
     );
 
-    let second = app.token(ALICE).await;
+    let second = app.api_token(ALICE).await;
     let id = app.accounts.api_token(&second).await.unwrap().unwrap().id;
     let (status, _) = api(
         Method::DELETE,
         &app.url(&format!("/api/v1/tokens/{id}")),
-        Some(&app.token(BOB).await),
+        Some(&app.api_token(BOB).await),
         None,
     )
     .await;
@@ -408,9 +409,9 @@ async fn api_tokens_are_shown_once_cannot_breed_and_end() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn waiting_for_active_answers_when_the_grant_lands() {
-    let app = WebApp::start("{}").await;
-    let alice = app.token(ALICE).await;
-    let request = app.submit(ALICE, "prod", &["payments"]).await;
+    let app = TestApp::builder().config(web("{}")).start().await;
+    let alice = app.api_token(ALICE).await;
+    let request = app.submit_on(ALICE, "prod", &["payments"]).await;
     let url = app.url(&format!(
         "/api/v1/requests/{}?waitFor=active&timeout=60s",
         request.id
@@ -420,19 +421,7 @@ async fn waiting_for_active_answers_when_the_grant_lands() {
         async move { api(Method::GET, &url, Some(&alice), None).await }
     });
     // Approval alone does not end the wait; the grant does.
-    let approved = app
-        .workflow
-        .execute(
-            &request.id,
-            None,
-            Command::Approve {
-                ttl_seconds: None,
-                reason: None,
-            },
-            &Actor::Person(person(BOB)),
-        )
-        .await
-        .unwrap();
+    let approved = app.approve(&request, BOB).await;
     assert_eq!(approved.state, RequestState::Approved);
     assert!(!waiting.is_finished());
     app.grant(&request).await;
@@ -445,7 +434,7 @@ async fn waiting_for_active_answers_when_the_grant_lands() {
     assert!(body["link"].is_string());
 
     // A wait times out on Janus's clock with the current state.
-    let pending = app.submit(ALICE, "prod", &["checkout"]).await;
+    let pending = app.submit_on(ALICE, "prod", &["checkout"]).await;
     let url = app.url(&format!(
         "/api/v1/requests/{}?waitFor=decided&timeout=30s",
         pending.id
@@ -465,7 +454,7 @@ async fn waiting_for_active_answers_when_the_grant_lands() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_openapi_document_matches_the_routes() {
-    let app = WebApp::start("{}").await;
+    let app = TestApp::builder().config(web("{}")).start().await;
     let (status, document) = api(Method::GET, &app.url("/api/v1/openapi.json"), None, None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(document["openapi"], "3.1.0");
@@ -516,7 +505,7 @@ async fn the_openapi_document_matches_the_routes() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn janus_request_wait_prints_the_terminal_link() {
-    let app = WebApp::start("{}").await;
+    let app = TestApp::builder().config(web("{}")).start().await;
     let dir = TempDir::new();
     let credentials = dir.path().join("janus").join("credentials.json");
     let janus = |args: &[&str]| {
@@ -530,7 +519,7 @@ async fn janus_request_wait_prints_the_terminal_link() {
             .kill_on_drop(true);
         command
     };
-    let token = app.token(ALICE).await;
+    let token = app.api_token(ALICE).await;
     let login = janus(&["login", "--url", &app.base, "--token", &token])
         .output()
         .await
@@ -595,7 +584,7 @@ async fn janus_request_wait_prints_the_terminal_link() {
     let approve = janus(&["approve", &id])
         .env("JANUS_CLI_CONFIG", &bob_credentials)
         .env("JANUS_URL", &app.base)
-        .env("JANUS_TOKEN", app.token(BOB).await)
+        .env("JANUS_TOKEN", app.api_token(BOB).await)
         .output()
         .await
         .unwrap();
@@ -654,7 +643,7 @@ async fn janus_request_wait_prints_the_terminal_link() {
     };
     let deny = janus(&["deny", &id, "--reason", "use staging"])
         .env("JANUS_URL", &app.base)
-        .env("JANUS_TOKEN", app.token(BOB).await)
+        .env("JANUS_TOKEN", app.api_token(BOB).await)
         .output()
         .await
         .unwrap();

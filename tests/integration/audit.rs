@@ -7,7 +7,7 @@ use std::process::Command as Process;
 use janus_core::audit::ChainBreak;
 use janus_core::store::{Backend, PgStore, SqliteStore};
 
-use crate::support::{TestEnv, both_backends};
+use crate::support::{TestApp, both_backends};
 
 both_backends!(
     the_database_refuses_changes_to_events,
@@ -17,7 +17,7 @@ both_backends!(
     a_removed_tail_is_detected,
 );
 
-async fn execute(env: &TestEnv, sql: &'static str) -> Result<u64, sqlx::Error> {
+async fn execute(env: &TestApp, sql: &'static str) -> Result<u64, sqlx::Error> {
     if let Some(store) = env.store.downcast_ref::<SqliteStore>() {
         return sqlx::query(sql)
             .execute(store.pool())
@@ -35,7 +35,7 @@ async fn execute(env: &TestEnv, sql: &'static str) -> Result<u64, sqlx::Error> {
 }
 
 /// An attacker with database rights removes the append-only triggers first.
-async fn drop_triggers(env: &TestEnv) {
+async fn drop_triggers(env: &TestApp) {
     match env.store.backend() {
         Backend::Sqlite => {
             execute(env, "DROP TRIGGER audit_events_no_update").await.unwrap();
@@ -50,7 +50,7 @@ async fn drop_triggers(env: &TestEnv) {
 }
 
 /// Five events: submitted, approved, grant.succeeded for one request; submitted, withdrawn for another.
-async fn some_history(env: &TestEnv) {
+async fn some_history(env: &TestApp) {
     env.active("alice@example.com", &["payments"]).await;
     let other = env.submit("erin@example.com", &["checkout"]).await;
     env.workflow
@@ -66,9 +66,9 @@ async fn some_history(env: &TestEnv) {
 }
 
 /// Runs the real binary against the test database.
-fn cli_verify(env: &TestEnv) -> (i32, String) {
+fn cli_verify(env: &TestApp) -> (i32, String) {
     let output = Process::new(env!("CARGO_BIN_EXE_janus"))
-        .args(["audit", "verify", "--database-url", &env.url])
+        .args(["audit", "verify", "--database-url", &env.database_url])
         .env_remove("JANUS_CONFIG")
         .output()
         .unwrap();
@@ -78,7 +78,7 @@ fn cli_verify(env: &TestEnv) -> (i32, String) {
     )
 }
 
-async fn the_database_refuses_changes_to_events(env: &TestEnv) {
+async fn the_database_refuses_changes_to_events(env: &TestApp) {
     some_history(env).await;
     let update = execute(
         env,
@@ -95,7 +95,7 @@ async fn the_database_refuses_changes_to_events(env: &TestEnv) {
     );
 }
 
-async fn an_updated_row_is_named(env: &TestEnv) {
+async fn an_updated_row_is_named(env: &TestApp) {
     some_history(env).await;
     drop_triggers(env).await;
     assert_eq!(
@@ -133,7 +133,7 @@ async fn an_updated_row_is_named(env: &TestEnv) {
     assert!(stdout.contains("BROKEN at event"), "{stdout}");
 }
 
-async fn a_deleted_row_is_named(env: &TestEnv) {
+async fn a_deleted_row_is_named(env: &TestApp) {
     some_history(env).await;
     drop_triggers(env).await;
     execute(env, "DELETE FROM audit_events WHERE seq = 3")
@@ -145,7 +145,7 @@ async fn a_deleted_row_is_named(env: &TestEnv) {
     assert!(stdout.contains("BROKEN at event 3"), "{stdout}");
 }
 
-async fn swapped_rows_are_named(env: &TestEnv) {
+async fn swapped_rows_are_named(env: &TestApp) {
     some_history(env).await;
     drop_triggers(env).await;
     // Move row 2 out of the way, put row 3 in its place, and row 2 in row 3's.
@@ -164,7 +164,7 @@ async fn swapped_rows_are_named(env: &TestEnv) {
     assert!(stdout.contains("BROKEN at event 2"), "{stdout}");
 }
 
-async fn a_removed_tail_is_detected(env: &TestEnv) {
+async fn a_removed_tail_is_detected(env: &TestApp) {
     some_history(env).await;
     drop_triggers(env).await;
     execute(env, "DELETE FROM audit_events WHERE seq = 5")

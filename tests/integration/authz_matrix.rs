@@ -7,8 +7,9 @@ use janus_fixtures::browser::Browser;
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
 
-use crate::support::person;
-use crate::web_support::{ADMIN, ALICE, BOB, ERIN, GRACE, MALLORY, WebApp, api, both_backends_web};
+use crate::support::TestApp;
+use crate::support::web::{ADMIN, ALICE, BOB, ERIN, GRACE, MALLORY, api};
+use crate::support::{both_backends, person};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Call {
@@ -137,15 +138,15 @@ impl Call {
     }
 
     /// A fresh request of alice on `prod` in the state this call applies to.
-    async fn prepare(self, app: &WebApp, cell: usize) -> AccessRequest {
+    async fn prepare(self, app: &TestApp, cell: usize) -> AccessRequest {
         let namespace = format!("ns{cell}");
         match self {
             Call::Approve | Call::Deny | Call::Withdraw => {
-                app.submit(ALICE, "prod", &[namespace.as_str()]).await
+                app.submit_on(ALICE, "prod", &[namespace.as_str()]).await
             }
-            Call::Revoke | Call::Extend => app.active(ALICE, "prod", &[namespace.as_str()]).await,
+            Call::Revoke | Call::Extend => app.active_on(ALICE, "prod", &[namespace.as_str()]).await,
             Call::ApproveExtension => {
-                let request = app.active(ALICE, "prod", &[namespace.as_str()]).await;
+                let request = app.active_on(ALICE, "prod", &[namespace.as_str()]).await;
                 let command = Command::RequestExtension {
                     ttl_seconds: 3_600,
                     reason: "more".into(),
@@ -177,9 +178,9 @@ impl Call {
     }
 }
 
-both_backends_web!(every_call_by_every_caller);
+both_backends!(with crate::support::TestApp::builder().config(crate::support::web::web("{}")); every_call_by_every_caller);
 
-async fn every_call_by_every_caller(app: &WebApp) {
+async fn every_call_by_every_caller(app: &TestApp) {
     let mut cell = 0;
     let mut checked = 0;
     for call in CALLS {
@@ -194,7 +195,7 @@ async fn every_call_by_every_caller(app: &WebApp) {
                 let (status, body) = match (who.email(), via) {
                     (None, _) => api(Method::POST, &url, None, Some(call.body())).await,
                     (Some(email), Via::Token) => {
-                        let token = app.token(email).await;
+                        let token = app.api_token(email).await;
                         api(Method::POST, &url, Some(&token), Some(call.body())).await
                     }
                     (Some(email), Via::Session) => {

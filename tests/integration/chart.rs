@@ -30,7 +30,9 @@ use serde::Serialize;
 use serde::de::DeserializeOwned;
 use serde_json::Value;
 
-use crate::grants::{TestApp, is_rbac};
+use crate::support::TestApp;
+use crate::support::agent_client::ENROLLMENT;
+use crate::support::cluster::is_rbac;
 
 const RELEASE: &str = "janus";
 const NAMESPACE: &str = "janus";
@@ -523,11 +525,11 @@ async fn wait_for(
     request: &AccessRequest,
     done: impl Fn(&AccessRequest) -> bool,
 ) -> AccessRequest {
-    match settle(app, request, done, Duration::from_secs(20)).await {
+    match app.settle(request, done, Duration::from_secs(20)).await {
         Ok(settled) => settled,
         Err(current) => {
             let log: Vec<String> = app
-                .kube
+                .kube()
                 .request_log()
                 .iter()
                 .map(|logged| {
@@ -545,50 +547,19 @@ async fn wait_for(
     }
 }
 
-/// Waits (on change notifications) until `done` holds; `Err(current)` after `limit`.
-async fn settle(
-    app: &TestApp,
-    request: &AccessRequest,
-    done: impl Fn(&AccessRequest) -> bool,
-    limit: Duration,
-) -> Result<AccessRequest, AccessRequest> {
-    let mut changes = app.central.workflow.subscribe();
-    let wait = async {
-        loop {
-            let current = app.central.workflow.get(&request.id).await.unwrap();
-            if done(&current) {
-                return current;
-            }
-            let _ = changes.recv().await;
-        }
-    };
-    match tokio::time::timeout(limit, wait).await {
-        Ok(settled) => Ok(settled),
-        Err(_) => Err(app.central.workflow.get(&request.id).await.unwrap()),
-    }
-}
-
 /// Namespaces → request → approve → grant → exec → extend → expire → cleanup, carrying on past
 /// failures so that every step is tried.
 async fn journey(app: &mut TestApp, agent_user: &str, strict: bool) -> Journey {
     let mut journey = Journey {
-        namespaces_reported: app.agent.report_namespaces().await.is_ok(),
+        namespaces_reported: app.agent().report_namespaces().await.is_ok(),
         ..Journey::default()
     };
     let request = app.submit("alice@example.com", &["payments"]).await;
-    app.act(
-        &request,
-        Command::Approve {
-            ttl_seconds: None,
-            reason: None,
-        },
-        "bob@example.com",
-    )
-    .await;
+    app.approve(&request, "bob@example.com").await;
     let granted = wait_for(app, &request, |r| r.state != RequestState::Approved).await;
     journey.active = granted.state == RequestState::Active;
     if journey.active {
-        let token = app.token(&request, "payments");
+        let token = app.grant_token(&request, "payments");
         journey.exec_output = app.exec(&token, "payments", "web-1", "echo ok").await.ok();
         app.act(
             &request,
@@ -609,8 +580,8 @@ async fn journey(app: &mut TestApp, agent_user: &str, strict: bool) -> Journey {
             // Time jumps only while the agent is stopped: a signed request in flight across the jump
             // would be refused as stale, and its backoff waits on the manual clock.
             app.stop_agent().await;
-            app.central.clock.advance_secs(3_600 + 1_800);
-            Scheduler::new(app.central.workflow.clone()).tick().await.unwrap();
+            app.clock.advance_secs(3_600 + 1_800);
+            Scheduler::new(app.workflow.clone()).tick().await.unwrap();
             app.restart_agent().await;
         }
     }
@@ -624,7 +595,7 @@ async fn journey(app: &mut TestApp, agent_user: &str, strict: bool) -> Journey {
         wait_for(app, &request, cleaned_up).await
     } else {
         // With a permission taken away, cleanup may never finish; what was refused is what counts.
-        settle(app, &request, cleaned_up, Duration::from_secs(5))
+        app.settle(&request, cleaned_up, Duration::from_secs(5))
             .await
             .unwrap_or_else(|current| current)
     };
@@ -632,7 +603,7 @@ async fn journey(app: &mut TestApp, agent_user: &str, strict: bool) -> Journey {
     journey.final_credentials = Some(ended.credentials);
     journey.objects_left = app.grant_objects(&request);
     journey.forbidden = app
-        .kube
+        .kube()
         .request_log()
         .into_iter()
         .filter(|logged| logged.user == agent_user && logged.status == 403)
@@ -646,7 +617,11 @@ async fn the_chart_rbac_alone_carries_the_agent_from_grant_to_expiry() {
     let Some(helm) = helm() else { return };
     let (rbac, agent_user) = agent_chart_rbac(&helm);
     assert_eq!(agent_user, "system:serviceaccount:janus:janus-agent");
-    let mut app = TestApp::start_with(&rbac, &agent_user).await;
+    let mut app = TestApp::builder()
+        .config(ENROLLMENT)
+        .agent_with_rbac(&rbac, &agent_user)
+        .start()
+        .await;
     let journey = journey(&mut app, &agent_user, true).await;
     assert!(journey.forbidden.is_empty(), "refused: {:?}", journey.forbidden);
     assert!(journey.namespaces_reported, "{journey:?}");
@@ -737,7 +712,11 @@ async fn every_rule_of_the_chart_agent_role_is_needed() {
         objects[role_index] = serde_json::to_value(&reduced).unwrap();
 
         eprintln!("the journey without {}", removal.what);
-        let mut app = TestApp::start_with(&objects, &agent_user).await;
+        let mut app = TestApp::builder()
+            .config(ENROLLMENT)
+            .agent_with_rbac(&objects, &agent_user)
+            .start()
+            .await;
         let journey = journey(&mut app, &agent_user, false).await;
         app.finish().await;
         if !removal

@@ -148,3 +148,22 @@ fn a_missing_config_file_is_named() {
         stdout(&output)
     );
 }
+
+#[test]
+fn config_schema_prints_the_committed_json_schema() {
+    let output = janus(&["config", "schema"], &[]);
+    assert!(output.status.success(), "{output:?}");
+    let printed = stdout(&output);
+    let committed =
+        std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/docs/config.schema.json")).unwrap();
+    assert_eq!(
+        printed, committed,
+        "docs/config.schema.json is stale; regenerate it with \
+         `JANUS_REGENERATE=1 cargo test -p janus-core config::json_schema`"
+    );
+    let schema: serde_json::Value = serde_json::from_str(&printed).unwrap();
+    assert_eq!(
+        schema["properties"]["slack"]["properties"]["signingSecretFile"]["type"],
+        "string"
+    );
+}

@@ -8,7 +8,7 @@ use janus_core::domain::{AccessRequest, Actor, Command, DomainError, RequestStat
 use janus_core::workflow::{Workflow, WorkflowError};
 use tokio::sync::Barrier;
 
-use crate::support::{TestEnv, both_backends, person};
+use crate::support::{TestApp, both_backends, person};
 
 both_backends!(
     fifty_racers_on_a_pending_request,
@@ -46,7 +46,7 @@ fn contender(index: usize) -> (Command, Actor) {
 }
 
 /// Runs the race on two replicas (separate pools) and returns the winners.
-async fn race(env: &TestEnv, request: &AccessRequest) -> Vec<(Command, AccessRequest)> {
+async fn race(env: &TestApp, request: &AccessRequest) -> Vec<(Command, AccessRequest)> {
     let replicas = [env.workflow.clone(), env.replica().await];
     let barrier = Arc::new(Barrier::new(RACERS));
     let tasks: Vec<_> = (0..RACERS)
@@ -81,7 +81,7 @@ async fn race(env: &TestEnv, request: &AccessRequest) -> Vec<(Command, AccessReq
     winners
 }
 
-async fn fifty_racers_on_a_pending_request(env: &TestEnv) {
+async fn fifty_racers_on_a_pending_request(env: &TestApp) {
     let request = env.submit("alice@example.com", &["payments"]).await;
     let winners = race(env, &request).await;
     assert_eq!(winners.len(), 1, "exactly one transition: {winners:?}");
@@ -97,7 +97,7 @@ async fn fifty_racers_on_a_pending_request(env: &TestEnv) {
     assert!(env.verify_chain().await.is_ok());
 }
 
-async fn fifty_racers_on_an_active_request(env: &TestEnv) {
+async fn fifty_racers_on_an_active_request(env: &TestApp) {
     let request = env.active("alice@example.com", &["payments"]).await;
     env.clock.advance_secs(3_600); // expiry is due, so Expire competes too
     let winners = race(env, &request).await;
@@ -122,15 +122,8 @@ async fn fifty_racers_on_an_active_request(env: &TestEnv) {
 
 /// Concurrent approvals by distinct approvers are not conflicts: each counts, in order,
 /// and the quorum is reached exactly once.
-async fn approvers_racing_for_a_quorum(env: &TestEnv) {
-    let request = env
-        .workflow
-        .submit(
-            &person("alice@example.com"),
-            crate::support::draft("quorum", &["web"]),
-        )
-        .await
-        .unwrap();
+async fn approvers_racing_for_a_quorum(env: &TestApp) {
+    let request = env.submit_on("alice@example.com", "quorum", &["web"]).await;
     let approvers = [
         "bob@example.com",
         "carol@example.com",

@@ -2,193 +2,62 @@
 //! the outbox on the fake Discord REST API, a real agent granting on the fake API server.
 
 use janus_core::clock::Clock;
-use janus_core::config::Config;
 use janus_core::domain::{Actor, Command, RequestId, RequestState};
 use janus_core::links::{LinkParams, LinkSigner};
 use janus_core::scheduler::Scheduler;
-use janus_fixtures::discord::payloads::{User, autocomplete, button, command, modal, ping, select};
+use janus_fixtures::discord::payloads::{autocomplete, button, command, modal, ping, select};
 use janus_fixtures::discord::{
-    APPLICATION_ID, BOT_TOKEN, DiscordSigner, FakeDiscord, Fault, Message, Route, SIGNATURE_HEADER,
-    TIMESTAMP_HEADER,
+    APPLICATION_ID, BOT_TOKEN, DiscordSigner, Fault, Route, SIGNATURE_HEADER, TIMESTAMP_HEADER,
 };
 use serde_json::{Value, json};
 
-use crate::grants::TestApp;
+use crate::support::TestApp;
+use crate::support::discord::{ALICE, APPROVALS, BOB, CAROL, DAVE, EVE, STRANGER, TEAM, user};
 use crate::support::person;
 
-pub const APPROVALS: &str = "1200000000000000010";
-const TEAM: &str = "1200000000000000011";
-pub const ALICE: &str = "1000000000000000001";
-const BOB: &str = "1000000000000000002";
-const CAROL: &str = "1000000000000000003";
-const EVE: &str = "1000000000000000004";
-const STRANGER: &str = "1000000000000000005";
-
-pub struct DiscordTest {
-    pub app: TestApp,
-    pub discord: FakeDiscord,
-    pub signer: DiscordSigner,
-    pub http: reqwest::Client,
-    pub config: Config,
-}
-
-/// `extra` is more top-level YAML (e.g. a `slack:` section).
-pub fn config(api_url: &str, public_key: &str, extra: &str) -> Config {
-    let yaml = format!(
-        "janus:\n  adminEmails: [admin@example.com]\n  pendingExpirySeconds: 900\n\
+/// Central's configuration in this story: Discord on (the fake's address and the test key come
+/// from the environment), the four people it knows, `prod` approved by bob or carol, `quorum`
+/// by both; `extra` is more top-level YAML (e.g. a `slack:` section).
+fn config(extra: &str) -> String {
+    format!(
+        "janus:\n  adminEmails: [admin@example.com]\n  pendingExpirySeconds: 900\n  \
+         limits: {{ requestsPerHour: 1000, liveRequestsPerUser: 100 }}\n\
          webui:\n  baseUrl: https://janus.example.test\n\
          links:\n  mode: sso\n  keys: [{{kid: k1, secret: 0123456789abcdef0123456789abcdef}}]\n\
-         discord:\n  enabled: true\n  applicationId: \"{APPLICATION_ID}\"\n  publicKey: {public_key}\n  \
-         botToken: {BOT_TOKEN}\n  apiBaseUrl: {api_url}\n  users:\n    \"{ALICE}\": alice@example.com\n    \
-         \"{BOB}\": bob@example.com\n    \"{CAROL}\": carol@example.com\n    \"{EVE}\": eve@example.com\n\
+         discord:\n  enabled: true\n  applicationId: \"{APPLICATION_ID}\"\n  \
+         botToken: {BOT_TOKEN}\n  users:\n    \"{ALICE}\": alice@example.com\n    \
+         \"{BOB}\": bob@example.com\n    \"{CAROL}\": carol@example.com\n    \"{EVE}\": eve@example.com\n    \
+         \"{DAVE}\": dave@example.com\n\
          {extra}\
          clusters:\n  - name: prod\n    approvers: [bob@example.com, carol@example.com]\n    discordChannel: \"{APPROVALS}\"\n    slackChannel: C0APPROVALS\n\
          \x20 - name: quorum\n    approvers: [bob@example.com, carol@example.com]\n    approvalsRequired: 2\n    \
          discordChannel: \"{APPROVALS}\"\n"
-    );
-    Config::load(Some(&yaml), &[], &|_| Err(std::io::Error::other("no files"))).unwrap()
+    )
 }
 
-fn user(id: &str) -> User {
-    User::new(id, &format!("user{}", &id[id.len() - 2..]))
-}
-
-impl DiscordTest {
-    pub async fn start() -> DiscordTest {
-        Self::start_with("").await
-    }
-
-    pub async fn start_with(extra: &str) -> DiscordTest {
-        crate::support::install_crypto();
-        let discord = FakeDiscord::start(&[APPROVALS, TEAM]).await;
-        let signer = DiscordSigner::fixed();
-        let config = config(&discord.url(), &signer.public_key_hex(), extra);
-        let app = TestApp::start_with_config(config.clone()).await;
-        DiscordTest {
-            app,
-            discord,
-            signer,
-            http: reqwest::Client::new(),
-            config,
-        }
-    }
-
-    pub fn now(&self) -> i64 {
-        self.app.central.clock.now().timestamp()
-    }
-
-    pub async fn send(&self, headers: Vec<(&'static str, String)>, body: Vec<u8>) -> reqwest::Response {
-        let mut request = self
-            .http
-            .post(format!("{}/discord/interactions", self.app.central.base))
-            .header("content-type", "application/json");
-        for (name, value) in headers {
-            request = request.header(name, value);
-        }
-        request.body(body).send().await.unwrap()
-    }
-
-    pub async fn post_signed(&self, body: Vec<u8>, timestamp: i64) -> reqwest::Response {
-        let headers = self.signer.headers(timestamp, &body);
-        self.send(headers, body).await
-    }
-
-    /// Sends a signed interaction; the JSON answer.
-    pub async fn interact(&self, interaction: &Value) -> Value {
-        let response = self
-            .post_signed(interaction.to_string().into_bytes(), self.now())
-            .await;
-        assert_eq!(response.status(), 200);
-        response.json().await.unwrap()
-    }
-
-    /// An interaction answered with an ephemeral message: its text.
-    async fn ephemeral(&self, interaction: &Value) -> String {
-        let answer = self.interact(interaction).await;
-        assert_eq!(answer["type"], 4, "{answer}");
-        assert_eq!(answer["data"]["flags"], 64, "ephemeral: {answer}");
-        answer["data"]["content"].as_str().unwrap().to_owned()
-    }
-
-    pub async fn command(&self, user_id: &str, subcommand: &str, options: &[(&str, &str)]) -> String {
-        self.ephemeral(&command(&user(user_id), TEAM, subcommand, options))
-            .await
-    }
-
-    pub async fn submit(&self, user_id: &str, cluster: &str, namespaces: &str, ttl: &str) -> RequestId {
-        let options = [
-            ("cluster", cluster),
-            ("namespaces", namespaces),
-            ("ttl", ttl),
-            ("reason", "investigating 500s on /pay"),
-        ];
-        let answer = self.command(user_id, "request", &options).await;
-        let id = answer
-            .split_whitespace()
-            .find_map(RequestId::parse)
-            .unwrap_or_else(|| panic!("no request id in {answer:?}"));
-        assert_eq!(answer, format!("Request {id} submitted, waiting for approval."));
-        id
-    }
-
-    /// The id of `id`'s card once posted.
-    pub async fn card(&self, id: &RequestId) -> String {
-        let needle = id.to_string();
-        self.discord
-            .wait_for_value(|state| {
-                state
-                    .messages(APPROVALS)
-                    .iter()
-                    .find(|message| message.text().contains(&needle))
-                    .map(|message| message.id.clone())
-            })
-            .await
-    }
-
-    /// Waits until the card's current version contains `needle`.
-    pub async fn card_shows(&self, id: &RequestId, needle: &str) -> Message {
-        let message = self.card(id).await;
-        self.discord
-            .wait_for_value(|state| {
-                let card = state.message(&message)?;
-                card.text().contains(needle).then(|| card.clone())
-            })
-            .await
-    }
-
-    pub async fn click(&self, user_id: &str, action: &str, id: &RequestId) -> String {
-        let message = self.card(id).await;
-        let interaction = button(&user(user_id), APPROVALS, &message, &format!("{action}:{id}"));
-        self.ephemeral(&interaction).await
-    }
-
-    pub async fn finish(self) {
-        self.app.finish().await;
-    }
-}
-
-async fn audited(test: &DiscordTest, action: &str) -> usize {
-    test.app
-        .central
-        .store
-        .audit_page(0, 10_000)
+/// Central with `config("")`, fake Discord and a real agent on the fake cluster.
+async fn start() -> TestApp {
+    TestApp::builder()
+        .config(config(""))
+        .discord()
+        .agent()
+        .start()
         .await
-        .unwrap()
-        .iter()
-        .filter(|event| event.action == action)
-        .count()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_journey_from_request_to_expiry() {
-    let mut test = DiscordTest::start().await;
+    let mut test = start().await;
     assert_eq!(
-        test.interact(&ping()).await,
+        test.discord().interact(&ping()).await,
         json!({ "type": 1 }),
         "PING is answered with PONG"
     );
-    let id = test.submit(ALICE, "prod", "payments,checkout", "7200").await;
-    let card = test.card_shows(&id, "Pending · 0 of 1 approvals").await;
+    let id = test
+        .discord()
+        .submit(ALICE, "prod", "payments,checkout", "7200")
+        .await;
+    let card = test.discord().card_shows(&id, "Pending · 0 of 1 approvals").await;
     let embed = &card.embeds[0];
     assert_eq!(embed["title"], format!("Access request {id}"));
     assert!(card.text().contains("investigating 500s on /pay"));
@@ -197,20 +66,23 @@ async fn the_journey_from_request_to_expiry() {
     assert_eq!(buttons[0]["style"], 3, "Approve is green");
 
     assert_eq!(
-        test.click(BOB, "janus_approve", &id).await,
+        test.discord().click(BOB, "janus_approve", &id).await,
         format!("You approved {id}.")
     );
-    let active = test.card_shows(&id, "Active · approved by bob@example.com").await;
+    let active = test
+        .discord()
+        .card_shows(&id, "Active · approved by bob@example.com")
+        .await;
     assert!(active.edit_count() >= 1, "the card was edited, not reposted");
     assert_eq!(
-        test.discord.inspect(|state| state.messages(APPROVALS).len()),
+        test.discord().inspect(|state| state.messages(APPROVALS).len()),
         1,
         "one card per request"
     );
 
     // The link goes in a thread started on the card, bound to Alice, valid until the expiry.
     let thread = test
-        .discord
+        .discord()
         .wait_for_value(|state| {
             let thread = state.thread_of(&card.id)?;
             state
@@ -228,22 +100,32 @@ async fn the_journey_from_request_to_expiry() {
     let params = LinkParams::from_query(query).unwrap();
     let signer = LinkSigner::from_config(&test.config.links).unwrap();
     let verified = signer
-        .verify(id.as_str(), &params, Some("alice@example.com"), test.now())
+        .verify(
+            id.as_str(),
+            &params,
+            Some("alice@example.com"),
+            test.discord().now(),
+        )
         .unwrap();
-    let request = test.app.central.workflow.get(&id).await.unwrap();
+    let request = test.workflow.get(&id).await.unwrap();
     assert_eq!(
         Some(verified.expires_at),
         request.expires_at.map(|at| at.timestamp())
     );
     assert!(
         signer
-            .verify(id.as_str(), &params, Some("bob@example.com"), test.now())
+            .verify(
+                id.as_str(),
+                &params,
+                Some("bob@example.com"),
+                test.discord().now()
+            )
             .is_err()
     );
 
     // Alice hears about it directly.
     let dms = test
-        .discord
+        .discord()
         .wait_for_value(|state| {
             let dms = state.dms_to(ALICE);
             (dms.len() >= 2).then(|| dms.iter().map(|m| m.content.clone()).collect::<Vec<_>>())
@@ -253,16 +135,13 @@ async fn the_journey_from_request_to_expiry() {
     assert!(dms[1].contains("is active until"), "{dms:?}");
 
     // Expiry: the scheduler ends it, the agent deletes everything, the card says so.
-    test.app.stop_agent().await;
-    test.app.central.clock.advance_secs(7_200);
-    let report = Scheduler::new(test.app.central.workflow.clone())
-        .tick()
-        .await
-        .unwrap();
+    test.stop_agent().await;
+    test.clock.advance_secs(7_200);
+    let report = Scheduler::new(test.workflow.clone()).tick().await.unwrap();
     assert_eq!(report.expired, 1);
-    test.app.restart_agent().await;
-    test.card_shows(&id, "Credentials deleted.").await;
-    let card = test.card_shows(&id, "Expired").await;
+    test.restart_agent().await;
+    test.discord().card_shows(&id, "Credentials deleted.").await;
+    let card = test.discord().card_shows(&id, "Expired").await;
     assert_eq!(card.components, json!([]), "no components once ended");
     assert_eq!(card.embeds[0]["color"], 0x95_A5_A6);
     test.finish().await;
@@ -270,10 +149,11 @@ async fn the_journey_from_request_to_expiry() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn deny_with_a_reason_through_the_modal() {
-    let test = DiscordTest::start().await;
-    let id = test.submit(ALICE, "prod", "payments", "1h").await;
-    let message = test.card(&id).await;
+    let test = start().await;
+    let id = test.discord().submit(ALICE, "prod", "payments", "1h").await;
+    let message = test.discord().card(&id).await;
     let opened = test
+        .discord()
         .interact(&button(
             &user(BOB),
             APPROVALS,
@@ -289,7 +169,7 @@ async fn deny_with_a_reason_through_the_modal() {
         "reason"
     );
     assert_eq!(
-        test.app.central.workflow.get(&id).await.unwrap().state,
+        test.workflow.get(&id).await.unwrap().state,
         RequestState::Pending,
         "opening the form changes nothing"
     );
@@ -300,15 +180,18 @@ async fn deny_with_a_reason_through_the_modal() {
         &custom_id,
         &[("reason", "not during the freeze")],
     );
-    assert_eq!(test.ephemeral(&submitted).await, format!("You denied {id}."));
-    let card = test.card_shows(&id, "Denied by bob@example.com").await;
+    assert_eq!(
+        test.discord().ephemeral(&submitted).await,
+        format!("You denied {id}.")
+    );
+    let card = test.discord().card_shows(&id, "Denied by bob@example.com").await;
     assert!(
         card.text().contains("Reason: not during the freeze"),
         "{}",
         card.text()
     );
     let dm = test
-        .discord
+        .discord()
         .wait_for_value(|state| state.dms_to(ALICE).first().map(|m| m.content.clone()))
         .await;
     assert_eq!(dm, format!("Your request {id} was denied: not during the freeze"));
@@ -317,20 +200,23 @@ async fn deny_with_a_reason_through_the_modal() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn withdraw_revoke_and_extend() {
-    let test = DiscordTest::start().await;
-    let first = test.submit(ALICE, "prod", "payments", "1h").await;
+    let test = start().await;
+    let first = test.discord().submit(ALICE, "prod", "payments", "1h").await;
     assert_eq!(
-        test.click(ALICE, "janus_withdraw", &first).await,
+        test.discord().click(ALICE, "janus_withdraw", &first).await,
         format!("You withdrew {first}.")
     );
-    test.card_shows(&first, "Withdrawn by alice@example.com").await;
+    test.discord()
+        .card_shows(&first, "Withdrawn by alice@example.com")
+        .await;
 
-    let id = test.submit(ALICE, "prod", "checkout", "1h").await;
-    test.click(BOB, "janus_approve", &id).await;
-    test.card_shows(&id, "Active").await;
+    let id = test.discord().submit(ALICE, "prod", "checkout", "1h").await;
+    test.discord().click(BOB, "janus_approve", &id).await;
+    test.discord().card_shows(&id, "Active").await;
     // The Extend button opens a form; the form asks for the time and a reason.
-    let message = test.card(&id).await;
+    let message = test.discord().card(&id).await;
     let opened = test
+        .discord()
         .interact(&button(
             &user(ALICE),
             APPROVALS,
@@ -348,10 +234,11 @@ async fn withdraw_revoke_and_extend() {
         &[("ttl", "30m"), ("reason", "")],
     );
     assert_eq!(
-        test.ephemeral(&submitted).await,
+        test.discord().ephemeral(&submitted).await,
         "Give a reason for the extension."
     );
     let answer = test
+        .discord()
         .command(
             ALICE,
             "extend",
@@ -362,26 +249,30 @@ async fn withdraw_revoke_and_extend() {
         answer,
         format!("Asked for 1h more on {id}; an approver must approve it.")
     );
-    test.card_shows(&id, "Extension requested: +1h").await;
+    test.discord().card_shows(&id, "Extension requested: +1h").await;
     assert_eq!(
-        test.click(BOB, "janus_approve_extension", &id).await,
+        test.discord().click(BOB, "janus_approve_extension", &id).await,
         format!("You approved the extension of {id}.")
     );
-    let before = test.app.central.workflow.get(&id).await.unwrap();
+    let before = test.workflow.get(&id).await.unwrap();
     assert!(before.extension.is_none());
     assert_eq!(before.extensions, 1);
 
     let answer = test
+        .discord()
         .command(BOB, "revoke", &[("id", id.as_str()), ("reason", "done")])
         .await;
     assert_eq!(
         answer,
         format!("Request {id} revoked; its credentials are being deleted.")
     );
-    test.card_shows(&id, "Revoked by bob@example.com").await;
-    let status = test.command(ALICE, "status", &[("id", id.as_str())]).await;
+    test.discord().card_shows(&id, "Revoked by bob@example.com").await;
+    let status = test
+        .discord()
+        .command(ALICE, "status", &[("id", id.as_str())])
+        .await;
     assert!(status.contains("revoked"), "{status}");
-    let list = test.command(ALICE, "list", &[]).await;
+    let list = test.discord().command(ALICE, "list", &[]).await;
     assert!(
         list.contains(first.as_str()) && list.contains(id.as_str()),
         "{list}"
@@ -391,35 +282,37 @@ async fn withdraw_revoke_and_extend() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_quorum_of_two_shows_its_progress() {
-    let test = DiscordTest::start().await;
-    let id = test.submit(ALICE, "quorum", "payments", "1h").await;
-    test.card_shows(&id, "Pending · 0 of 2 approvals").await;
+    let test = start().await;
+    let id = test.discord().submit(ALICE, "quorum", "payments", "1h").await;
+    test.discord().card_shows(&id, "Pending · 0 of 2 approvals").await;
     assert_eq!(
-        test.click(BOB, "janus_approve", &id).await,
+        test.discord().click(BOB, "janus_approve", &id).await,
         format!("Your approval of {id} is recorded.")
     );
-    test.card_shows(&id, "Pending · 1 of 2 approvals (bob@example.com)")
+    test.discord()
+        .card_shows(&id, "Pending · 1 of 2 approvals (bob@example.com)")
         .await;
-    let again = test.click(BOB, "janus_approve", &id).await;
+    let again = test.discord().click(BOB, "janus_approve", &id).await;
     assert!(
         again.contains("already"),
         "a second approval by the same person counts once: {again}"
     );
     assert_eq!(
-        test.click(CAROL, "janus_approve", &id).await,
+        test.discord().click(CAROL, "janus_approve", &id).await,
         format!("You approved {id}.")
     );
-    test.card_shows(&id, "Approved by bob@example.com, carol@example.com")
+    test.discord()
+        .card_shows(&id, "Approved by bob@example.com, carol@example.com")
         .await;
-    assert_eq!(audited(&test, "request.approved").await, 1);
+    assert_eq!(test.audited("request.approved").await, 1);
     test.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_ttl_menu_approves_with_the_chosen_ttl() {
-    let test = DiscordTest::start().await;
-    let id = test.submit(ALICE, "prod", "payments", "4h").await;
-    let message = test.card(&id).await;
+    let test = start().await;
+    let id = test.discord().submit(ALICE, "prod", "payments", "4h").await;
+    let message = test.discord().card(&id).await;
     let chosen = select(
         &user(BOB),
         APPROVALS,
@@ -427,47 +320,63 @@ async fn the_ttl_menu_approves_with_the_chosen_ttl() {
         &format!("janus_ttl:{id}"),
         &["3600"],
     );
-    assert_eq!(test.ephemeral(&chosen).await, format!("You approved {id}."));
-    test.card_shows(&id, "Active · approved by bob@example.com · TTL 1h")
-        .await;
     assert_eq!(
-        test.app.central.workflow.get(&id).await.unwrap().ttl_seconds,
-        3_600
+        test.discord().ephemeral(&chosen).await,
+        format!("You approved {id}.")
     );
+    test.discord()
+        .card_shows(&id, "Active · approved by bob@example.com · TTL 1h")
+        .await;
+    assert_eq!(test.workflow.get(&id).await.unwrap().ttl_seconds, 3_600);
+    test.finish().await;
+}
+
+/// The configuration is the policy: Dave is a known Discord user, but `prod` lists only Bob and
+/// Carol as approvers, so his Approve click is refused (and audited) and nothing moves.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_person_the_configuration_does_not_list_cannot_approve() {
+    let test = start().await;
+    let id = test.discord().submit(ALICE, "prod", "payments", "1h").await;
+    let answer = test.discord().click(DAVE, "janus_approve", &id).await;
+    assert!(
+        answer.starts_with("You are not an approver for cluster `prod`"),
+        "{answer}"
+    );
+    let request = test.workflow.get(&id).await.unwrap();
+    assert_eq!(request.state, RequestState::Pending);
+    assert!(request.approvals.is_empty());
+    assert_eq!(test.audited("command.refused").await, 1);
     test.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn clicks_are_authorized_and_races_end_in_one_transition() {
-    let test = DiscordTest::start().await;
-    let id = test.submit(ALICE, "prod", "payments", "1h").await;
+    let test = start().await;
+    let id = test.discord().submit(ALICE, "prod", "payments", "1h").await;
     assert_eq!(
-        test.click(ALICE, "janus_approve", &id).await,
+        test.discord().click(ALICE, "janus_approve", &id).await,
         "You cannot approve your own request; another approver must decide."
     );
-    let answer = test.click(EVE, "janus_approve", &id).await;
+    let answer = test.discord().click(EVE, "janus_approve", &id).await;
     assert!(
         answer.starts_with("You are not an approver for cluster `prod`"),
         "{answer}"
     );
-    let answer = test.click(STRANGER, "janus_approve", &id).await;
+    let answer = test.discord().click(STRANGER, "janus_approve", &id).await;
     assert!(answer.contains("Run `/janus link`"), "{answer}");
+    assert_eq!(test.workflow.get(&id).await.unwrap().state, RequestState::Pending);
+    assert_eq!(test.audited("command.refused").await, 2);
     assert_eq!(
-        test.app.central.workflow.get(&id).await.unwrap().state,
-        RequestState::Pending
-    );
-    assert_eq!(audited(&test, "command.refused").await, 2);
-    assert_eq!(
-        audited(&test, "chat.identity_refused").await,
+        test.audited("chat.identity_refused").await,
         1,
         "the unlinked click is audited too"
     );
 
     // Bob and Carol click at the same moment (and Bob twice): one approval wins.
     let (bob, carol, bob_again) = tokio::join!(
-        test.click(BOB, "janus_approve", &id),
-        test.click(CAROL, "janus_approve", &id),
-        test.click(BOB, "janus_approve", &id)
+        test.discord().click(BOB, "janus_approve", &id),
+        test.discord().click(CAROL, "janus_approve", &id),
+        test.discord().click(BOB, "janus_approve", &id)
     );
     let answers = [bob, carol, bob_again];
     let approved = answers
@@ -475,18 +384,18 @@ async fn clicks_are_authorized_and_races_end_in_one_transition() {
         .filter(|a| **a == format!("You approved {id}."))
         .count();
     assert_eq!(approved, 1, "{answers:?}");
-    assert_eq!(audited(&test, "request.approved").await, 1);
+    assert_eq!(test.audited("request.approved").await, 1);
     assert_eq!(
-        audited(&test, "command.refused").await,
+        test.audited("command.refused").await,
         4,
         "the losing clicks are audited"
     );
 
     // A click on a card that moved on changes nothing.
-    test.card_shows(&id, "Active").await;
-    let answer = test.click(BOB, "janus_deny_extension", &id).await;
+    test.discord().card_shows(&id, "Active").await;
+    let answer = test.discord().click(BOB, "janus_deny_extension", &id).await;
     assert!(!answer.starts_with("You denied"), "{answer}");
-    let message = test.card(&id).await;
+    let message = test.discord().card(&id).await;
     let stale = modal(
         &user(BOB),
         APPROVALS,
@@ -494,19 +403,16 @@ async fn clicks_are_authorized_and_races_end_in_one_transition() {
         &format!("janus_deny_modal:{id}"),
         &[("reason", "late")],
     );
-    let answer = test.ephemeral(&stale).await;
+    let answer = test.discord().ephemeral(&stale).await;
     assert!(answer.contains("active"), "{answer}");
-    assert_eq!(
-        test.app.central.workflow.get(&id).await.unwrap().state,
-        RequestState::Active
-    );
-    assert_eq!(audited(&test, "command.refused").await, 6);
+    assert_eq!(test.workflow.get(&id).await.unwrap().state, RequestState::Active);
+    assert_eq!(test.audited("command.refused").await, 6);
     test.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn bad_requests_are_refused_change_nothing_and_are_audited() {
-    let test = DiscordTest::start().await;
+    let test = start().await;
     let interaction = command(
         &user(ALICE),
         TEAM,
@@ -519,58 +425,74 @@ async fn bad_requests_are_refused_change_nothing_and_are_audited() {
         ],
     );
     let body = interaction.to_string().into_bytes();
-    let now = test.now();
+    let now = test.discord().now();
     // Forged: signed with another key.
     let forged = DiscordSigner::with_seed([9; 32]).headers(now, &body);
-    assert_eq!(test.send(forged, body.clone()).await.status(), 401);
+    assert_eq!(test.discord().send(forged, body.clone()).await.status(), 401);
     // Stale and from the future: signed correctly, more than five minutes off.
-    assert_eq!(test.post_signed(body.clone(), now - 301).await.status(), 401);
-    assert_eq!(test.post_signed(body.clone(), now + 301).await.status(), 401);
+    assert_eq!(
+        test.discord().post_signed(body.clone(), now - 301).await.status(),
+        401
+    );
+    assert_eq!(
+        test.discord().post_signed(body.clone(), now + 301).await.status(),
+        401
+    );
     // Replayed: an old signature with a fresh timestamp.
-    let mut replayed = test.signer.headers(now - 60, &body);
+    let mut replayed = test.discord().signer.headers(now - 60, &body);
     replayed[1].1 = now.to_string();
-    assert_eq!(test.send(replayed, body.clone()).await.status(), 401);
+    assert_eq!(test.discord().send(replayed, body.clone()).await.status(), 401);
     // The body changed after signing.
-    let signed = test.signer.headers(now, &body);
+    let signed = test.discord().signer.headers(now, &body);
     let mut changed = body.clone();
     changed.push(b' ');
-    assert_eq!(test.send(signed, changed).await.status(), 401);
+    assert_eq!(test.discord().send(signed, changed).await.status(), 401);
     // Unsigned, or half-signed.
-    assert_eq!(test.send(Vec::new(), body.clone()).await.status(), 401);
-    let only_signature = vec![(SIGNATURE_HEADER, test.signer.sign(&now.to_string(), &body))];
-    assert_eq!(test.send(only_signature, body.clone()).await.status(), 401);
+    assert_eq!(test.discord().send(Vec::new(), body.clone()).await.status(), 401);
+    let only_signature = vec![(
+        SIGNATURE_HEADER,
+        test.discord().signer.sign(&now.to_string(), &body),
+    )];
+    assert_eq!(
+        test.discord().send(only_signature, body.clone()).await.status(),
+        401
+    );
     let bad_timestamp = vec![
-        (SIGNATURE_HEADER, test.signer.sign("soon", &body)),
+        (SIGNATURE_HEADER, test.discord().signer.sign("soon", &body)),
         (TIMESTAMP_HEADER, "soon".to_owned()),
     ];
-    assert_eq!(test.send(bad_timestamp, body.clone()).await.status(), 401);
+    assert_eq!(
+        test.discord().send(bad_timestamp, body.clone()).await.status(),
+        401
+    );
     // Oversized, even when signed.
     let mut huge = interaction.clone();
     huge["padding"] = json!("x".repeat(70 * 1024));
     assert_eq!(
-        test.post_signed(huge.to_string().into_bytes(), now)
+        test.discord()
+            .post_signed(huge.to_string().into_bytes(), now)
             .await
             .status(),
         413
     );
     // Signed, but not JSON, or JSON that is not an interaction.
-    assert_eq!(test.post_signed(b"{not json".to_vec(), now).await.status(), 400);
-    let response = test.post_signed(br#"{"type":2}"#.to_vec(), now).await;
+    assert_eq!(
+        test.discord()
+            .post_signed(b"{not json".to_vec(), now)
+            .await
+            .status(),
+        400
+    );
+    let response = test.discord().post_signed(br#"{"type":2}"#.to_vec(), now).await;
     assert_eq!(response.status(), 400);
     let refusal: Value = response.json().await.unwrap();
     assert_eq!(refusal["error"]["code"], "malformed");
 
-    assert_eq!(audited(&test, "chat.request_rejected").await, 11);
-    let listed = test
-        .app
-        .central
-        .store
-        .list_requests(&Default::default())
-        .await
-        .unwrap();
+    assert_eq!(test.audited("chat.request_rejected").await, 11);
+    let listed = test.store.list_requests(&Default::default()).await.unwrap();
     assert!(listed.is_empty(), "nothing was created");
     assert!(
-        test.discord.inspect(|state| state.calls().is_empty()),
+        test.discord().inspect(|state| state.calls().is_empty()),
         "nothing was posted"
     );
     test.finish().await;
@@ -578,10 +500,11 @@ async fn bad_requests_are_refused_change_nothing_and_are_audited() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn unknown_people_and_bad_options_get_a_sentence() {
-    let test = DiscordTest::start().await;
-    let answer = test.command(STRANGER, "list", &[]).await;
+    let test = start().await;
+    let answer = test.discord().command(STRANGER, "list", &[]).await;
     assert!(answer.contains("Run `/janus link`"), "{answer}");
     let answer = test
+        .discord()
         .command(
             ALICE,
             "request",
@@ -594,14 +517,12 @@ async fn unknown_people_and_bad_options_get_a_sentence() {
         )
         .await;
     assert!(answer.contains("excluded"), "{answer}");
-    let answer = test.command(ALICE, "status", &[("id", "jr-x")]).await;
+    let answer = test.discord().command(ALICE, "status", &[("id", "jr-x")]).await;
     assert!(answer.contains("\"jr-x\" is not a request id"), "{answer}");
-    let answer = test.command(EVE, "help", &[]).await;
+    let answer = test.discord().command(EVE, "help", &[]).await;
     assert!(answer.contains("/janus request"), "{answer}");
     assert!(
-        test.app
-            .central
-            .store
+        test.store
             .list_requests(&Default::default())
             .await
             .unwrap()
@@ -610,6 +531,7 @@ async fn unknown_people_and_bad_options_get_a_sentence() {
 
     // Autocomplete offers the clusters by prefix, without needing to know who asks.
     let answer = test
+        .discord()
         .interact(&autocomplete(
             &user(STRANGER),
             TEAM,
@@ -625,9 +547,7 @@ async fn unknown_people_and_bad_options_get_a_sentence() {
     );
     // Namespaces: those the cluster's agent reported, minus the excluded ones, completing the
     // last of a comma list.
-    test.app
-        .central
-        .workflow
+    test.workflow
         .report_namespaces(
             "prod",
             &["payments".into(), "checkout".into(), "kube-system".into()],
@@ -643,7 +563,7 @@ async fn unknown_people_and_bad_options_get_a_sentence() {
             &[("cluster", "prod"), ("namespaces", typed)],
             "namespaces",
         );
-        async move { shared.interact(&interaction).await["data"]["choices"].clone() }
+        async move { shared.discord().interact(&interaction).await["data"]["choices"].clone() }
     };
     assert_eq!(
         choices("").await,
@@ -663,39 +583,41 @@ async fn unknown_people_and_bad_options_get_a_sentence() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_change_made_elsewhere_edits_the_card() {
-    let mut test = DiscordTest::start().await;
-    let id = test.submit(ALICE, "prod", "payments", "1h").await;
-    test.card_shows(&id, "Pending").await;
+    let mut test = start().await;
+    let id = test.discord().submit(ALICE, "prod", "payments", "1h").await;
+    test.discord().card_shows(&id, "Pending").await;
     // An admin denies it through the dashboard's JSON API.
-    let accounts = janus_core::accounts::Accounts::for_workflow(&test.app.central.workflow);
+    let accounts = janus_core::accounts::Accounts::for_workflow(&test.workflow);
     let (token, _) = accounts
         .create_api_token(&person("admin@example.com"), "discord test", None)
         .await
         .unwrap();
     let response = test
+        .discord()
         .http
-        .post(format!("{}/api/v1/requests/{id}/deny", test.app.central.base))
+        .post(format!("{}/api/v1/requests/{id}/deny", test.base))
         .bearer_auth(token.expose())
         .json(&json!({ "reason": "use the staging cluster" }))
         .send()
         .await
         .unwrap();
     assert_eq!(response.status(), 200, "{}", response.text().await.unwrap());
-    let card = test.card_shows(&id, "Denied by admin@example.com").await;
+    let card = test
+        .discord()
+        .card_shows(&id, "Denied by admin@example.com")
+        .await;
     assert!(card.text().contains("use the staging cluster"));
 
     // The scheduler: a pending request nobody decided is denied automatically.
-    let other = test.submit(ALICE, "quorum", "checkout", "1h").await;
-    test.card_shows(&other, "Pending").await;
-    test.app.stop_agent().await;
-    let pending_expiry = test.app.central.workflow.policy().pending_expiry_seconds;
-    test.app.central.clock.advance_secs(pending_expiry);
-    let report = Scheduler::new(test.app.central.workflow.clone())
-        .tick()
-        .await
-        .unwrap();
+    let other = test.discord().submit(ALICE, "quorum", "checkout", "1h").await;
+    test.discord().card_shows(&other, "Pending").await;
+    test.stop_agent().await;
+    let pending_expiry = test.workflow.policy().pending_expiry_seconds;
+    test.clock.advance_secs(pending_expiry);
+    let report = Scheduler::new(test.workflow.clone()).tick().await.unwrap();
     assert_eq!(report.auto_denied, 1);
     let card = test
+        .discord()
         .card_shows(&other, "Denied automatically: no decision in time")
         .await;
     assert_eq!(card.components, json!([]));
@@ -704,27 +626,27 @@ async fn a_change_made_elsewhere_edits_the_card() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_change_from_slack_edits_the_discord_card() {
+    use janus_fixtures::slack::SlackSigner;
     use janus_fixtures::slack::payloads::{BlockActions, SlashCommand};
-    use janus_fixtures::slack::{FakeSlack, SlackSigner};
-    let slack = FakeSlack::builder()
-        .channel("C0APPROVALS")
-        .user("U0ALICE", Some("alice@example.com"), "Alice")
-        .user("U0BOB", Some("bob@example.com"), "Bob")
+    let secret = crate::support::slack::SIGNING_SECRET;
+    let slack_section =
+        format!("slack:\n  enabled: true\n  botToken: xoxb-test\n  signingSecret: {secret}\n");
+    let test = TestApp::builder()
+        .config(config(&slack_section))
+        .slack()
+        .discord()
+        .agent()
         .start()
         .await;
-    let secret = "slack-signing-secret-for-tests";
-    let extra = format!(
-        "slack:\n  enabled: true\n  botToken: xoxb-test\n  signingSecret: {secret}\n  apiBaseUrl: {}\n",
-        slack.api_url()
-    );
-    let test = DiscordTest::start_with(&extra).await;
+    let slack = test.slack();
     let signer = SlackSigner::new(secret);
     let post = |path: &'static str, body: String| {
         let mut request = test
+            .discord()
             .http
-            .post(format!("{}{path}", test.app.central.base))
+            .post(format!("{}{path}", test.base))
             .header("content-type", "application/x-www-form-urlencoded");
-        for (name, value) in signer.headers(test.now(), &body) {
+        for (name, value) in signer.headers(test.discord().now(), &body) {
             request = request.header(name, value);
         }
         request.body(body).send()
@@ -734,7 +656,7 @@ async fn a_change_from_slack_edits_the_discord_card() {
     let answer: Value = post("/slack/commands", body).await.unwrap().json().await.unwrap();
     let text = answer["text"].as_str().unwrap().to_owned();
     let id = text.split_whitespace().find_map(RequestId::parse).unwrap();
-    test.card_shows(&id, "Pending · 0 of 1 approvals").await;
+    test.discord().card_shows(&id, "Pending · 0 of 1 approvals").await;
     // Approved on Slack: the Discord card is edited.
     let ts = slack
         .wait_for_value(|state| {
@@ -751,9 +673,11 @@ async fn a_change_from_slack_edits_the_discord_card() {
         post("/slack/interactions", click.form()).await.unwrap().status(),
         200
     );
-    test.card_shows(&id, "Active · approved by bob@example.com").await;
+    test.discord()
+        .card_shows(&id, "Active · approved by bob@example.com")
+        .await;
     // And the other way round: revoked on Discord, the Slack card follows.
-    test.click(BOB, "janus_revoke", &id).await;
+    test.discord().click(BOB, "janus_revoke", &id).await;
     slack
         .wait_for(|state| {
             state.message("C0APPROVALS", &ts).is_some_and(|m| {
@@ -768,29 +692,29 @@ async fn a_change_from_slack_edits_the_discord_card() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_rate_limited_edit_is_delivered_once_after_retry_after() {
-    let mut test = DiscordTest::start().await;
-    let id = test.submit(ALICE, "quorum", "payments", "1h").await;
-    let message = test.card(&id).await;
-    test.discord
+    let mut test = start().await;
+    let id = test.discord().submit(ALICE, "quorum", "payments", "1h").await;
+    let message = test.discord().card(&id).await;
+    test.discord()
         .fail_next(Route::EditMessage, Fault::RateLimited { retry_after: 29.5 });
-    test.click(BOB, "janus_approve", &id).await;
-    test.discord
+    test.discord().click(BOB, "janus_approve", &id).await;
+    test.discord()
         .wait_for_value(|state| state.calls_to(Route::EditMessage).first().map(|call| call.status))
         .await;
     retry_scheduled(&test, "rate_limited").await;
     assert_eq!(
-        test.discord
+        test.discord()
             .inspect(|state| state.message(&message).unwrap().edit_count()),
         0
     );
 
-    test.app.stop_agent().await;
-    test.app.central.clock.advance_secs(29);
-    let due = test.app.central.store.next_notice_due().await.unwrap().unwrap();
-    assert!(due > test.app.central.clock.now(), "not before retry_after");
-    test.app.central.clock.advance_secs(1);
-    test.card_shows(&id, "1 of 2 approvals").await;
-    let edits = test.discord.inspect(|state| {
+    test.stop_agent().await;
+    test.clock.advance_secs(29);
+    let due = test.store.next_notice_due().await.unwrap().unwrap();
+    assert!(due > test.clock.now(), "not before retry_after");
+    test.clock.advance_secs(1);
+    test.discord().card_shows(&id, "1 of 2 approvals").await;
+    let edits = test.discord().inspect(|state| {
         state
             .calls_to(Route::EditMessage)
             .iter()
@@ -803,20 +727,20 @@ async fn a_rate_limited_edit_is_delivered_once_after_retry_after() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_server_error_is_retried_and_the_card_catches_up() {
-    let mut test = DiscordTest::start().await;
-    let id = test.submit(ALICE, "quorum", "payments", "1h").await;
-    test.card(&id).await;
-    test.discord.fail_next(Route::EditMessage, Fault::ServerError);
-    test.click(BOB, "janus_approve", &id).await;
+    let mut test = start().await;
+    let id = test.discord().submit(ALICE, "quorum", "payments", "1h").await;
+    test.discord().card(&id).await;
+    test.discord().fail_next(Route::EditMessage, Fault::ServerError);
+    test.discord().click(BOB, "janus_approve", &id).await;
     retry_scheduled(&test, "retried").await;
-    test.app.stop_agent().await;
-    test.app.central.clock.advance_secs(60);
-    test.card_shows(&id, "1 of 2 approvals").await;
+    test.stop_agent().await;
+    test.clock.advance_secs(60);
+    test.discord().card_shows(&id, "1 of 2 approvals").await;
     test.finish().await;
 }
 
-async fn retry_scheduled(test: &DiscordTest, outcome: &str) {
-    let metrics = test.app.central.workflow.metrics().clone();
+async fn retry_scheduled(test: &TestApp, outcome: &str) {
+    let metrics = test.workflow.metrics().clone();
     let scheduled = async {
         while metrics.notices_total(outcome) == 0 {
             tokio::task::yield_now().await;
@@ -829,11 +753,9 @@ async fn retry_scheduled(test: &DiscordTest, outcome: &str) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_direct_change_through_the_workflow_edits_the_card() {
-    let test = DiscordTest::start().await;
-    let id = test.submit(ALICE, "prod", "checkout", "1h").await;
-    test.app
-        .central
-        .workflow
+    let test = start().await;
+    let id = test.discord().submit(ALICE, "prod", "checkout", "1h").await;
+    test.workflow
         .execute(
             &id,
             Some(RequestState::Pending),
@@ -842,21 +764,21 @@ async fn a_direct_change_through_the_workflow_edits_the_card() {
         )
         .await
         .unwrap();
-    test.card_shows(&id, "Revoked by admin@example.com").await;
+    test.discord()
+        .card_shows(&id, "Revoked by admin@example.com")
+        .await;
     test.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_slow_click_is_deferred_then_answered_by_editing_the_original() {
     use sqlx::Connection as _;
-    let test = DiscordTest::start().await;
-    let id = test.submit(ALICE, "quorum", "payments", "1h").await;
-    let message = test.card(&id).await;
-    let clock = test.app.central.clock.clone();
+    let test = start().await;
+    let id = test.discord().submit(ALICE, "quorum", "payments", "1h").await;
+    let message = test.discord().card(&id).await;
+    let clock = test.clock.clone();
     // Another writer holds the database (another replica mid-transaction): Bob's approval waits.
-    let mut blocker = sqlx::SqliteConnection::connect(&test.app.central.database_url)
-        .await
-        .unwrap();
+    let mut blocker = sqlx::SqliteConnection::connect(&test.database_url).await.unwrap();
     sqlx::query("BEGIN IMMEDIATE")
         .execute(&mut blocker)
         .await
@@ -866,10 +788,11 @@ async fn a_slow_click_is_deferred_then_answered_by_editing_the_original() {
     let idle = clock.waiters();
     let click = tokio::spawn({
         let body = interaction.to_string().into_bytes();
-        let headers = test.signer.headers(test.now(), &body);
+        let headers = test.discord().signer.headers(test.discord().now(), &body);
         let request = test
+            .discord()
             .http
-            .post(format!("{}/discord/interactions", test.app.central.base))
+            .post(format!("{}/discord/interactions", test.base))
             .header("content-type", "application/json");
         let request = headers
             .into_iter()
@@ -911,19 +834,16 @@ async fn a_slow_click_is_deferred_then_answered_by_editing_the_original() {
         json!({ "type": 5, "data": { "flags": 64 } }),
         "deferred, ephemeral"
     );
-    assert_eq!(
-        test.app.central.workflow.get(&id).await.unwrap().approvals.len(),
-        0
-    );
+    assert_eq!(test.workflow.get(&id).await.unwrap().approvals.len(), 0);
 
     // The database comes back; the approval is made and the deferred answer edited.
     sqlx::query("ROLLBACK").execute(&mut blocker).await.unwrap();
     let edited = test
-        .discord
+        .discord()
         .wait_for_value(|state| state.original_edits(&token).first().cloned())
         .await;
     assert_eq!(edited["content"], format!("Your approval of {id} is recorded."));
     assert_eq!(edited["flags"], 64);
-    test.card_shows(&id, "1 of 2 approvals").await;
+    test.discord().card_shows(&id, "1 of 2 approvals").await;
     test.finish().await;
 }

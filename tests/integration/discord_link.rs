@@ -11,21 +11,18 @@ use janus_fixtures::discord::payloads::{User, command};
 use janus_fixtures::discord::{APPLICATION_ID, BOT_TOKEN, DiscordSigner, FakeDiscord, GUILD_ID, Route};
 use janus_fixtures::oidc::{OidcAccount, OidcClient, OidcProvider};
 use reqwest::StatusCode;
-use serde_json::Value;
 use tokio::net::TcpListener;
 
+use crate::support::TestApp;
+use crate::support::discord::TEAM;
+use crate::support::web::web;
 use crate::support::{Backend, TempDir};
-use crate::web_support::WebApp;
 
 const NEWCOMER: &str = "1000000000000000042";
-const CHANNEL: &str = "1200000000000000011";
 
 struct LinkTest {
-    app: WebApp,
+    app: TestApp,
     provider: OidcProvider,
-    _discord: FakeDiscord,
-    signer: DiscordSigner,
-    http: reqwest::Client,
 }
 
 impl LinkTest {
@@ -39,45 +36,29 @@ impl LinkTest {
             redirect_uris: vec![format!("{base}/auth/callback")],
         }];
         let provider = OidcProvider::start(&clients, &accounts).await.unwrap();
-        let discord = FakeDiscord::start(&[CHANNEL]).await;
-        let signer = DiscordSigner::fixed();
+        // The fake Discord's address and the test key come from the environment (`.discord()`).
         let yaml = format!(
             "auth:\n  mode: oidc\n  oidc:\n    provider: custom\n    issuerUrl: {}\n    clientId: janus\n    \
              clientSecret: janus-client-secret\n    allowedDomains: [example.com]\n\
-             discord:\n  enabled: true\n  applicationId: \"{APPLICATION_ID}\"\n  publicKey: {}\n  botToken: {BOT_TOKEN}\n  \
-             apiBaseUrl: {}\n",
+             discord:\n  enabled: true\n  applicationId: \"{APPLICATION_ID}\"\n  botToken: {BOT_TOKEN}\n",
             provider.issuer,
-            signer.public_key_hex(),
-            discord.url()
         );
         // ID tokens and Discord timestamps are checked on Janus's clock: start at the real time.
         let clock = ManualClock::new(SystemClock.now());
-        let app = WebApp::start_with(Backend::Sqlite, listener, &yaml, clock)
-            .await
-            .unwrap();
-        LinkTest {
-            app,
-            provider,
-            _discord: discord,
-            signer,
-            http: reqwest::Client::new(),
-        }
+        let app = TestApp::builder()
+            .backend(Backend::Sqlite)
+            .listener(listener)
+            .config(web(&yaml))
+            .clock(clock)
+            .discord()
+            .start()
+            .await;
+        LinkTest { app, provider }
     }
 
     async fn command(&self, subcommand: &str, options: &[(&str, &str)]) -> String {
-        let body = command(&User::new(NEWCOMER, "newcomer"), CHANNEL, subcommand, options)
-            .to_string()
-            .into_bytes();
-        let mut request = self
-            .http
-            .post(self.app.url("/discord/interactions"))
-            .header("content-type", "application/json");
-        for (name, value) in self.signer.headers(self.app.clock.now().timestamp(), &body) {
-            request = request.header(name, value);
-        }
-        let answer: Value = request.body(body).send().await.unwrap().json().await.unwrap();
-        assert_eq!(answer["data"]["flags"], 64, "ephemeral: {answer}");
-        answer["data"]["content"].as_str().unwrap().to_owned()
+        let interaction = command(&User::new(NEWCOMER, "newcomer"), TEAM, subcommand, options);
+        self.app.discord().ephemeral(&interaction).await
     }
 }
 

@@ -34,8 +34,6 @@ mod slack;
 mod store_conformance;
 mod support;
 mod terminal;
-mod terminal_support;
 mod web_auth;
 mod web_links;
 mod web_sessions;
-mod web_support;

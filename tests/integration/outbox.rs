@@ -9,35 +9,13 @@ use std::time::Duration;
 
 use async_trait::async_trait;
 use janus_core::clock::Clock;
-use janus_core::domain::{Actor, Command, NoticeKind, Policy, RequestState};
+use janus_core::domain::{Actor, Command, NoticeKind, RequestState};
 use janus_core::outbox::{DeliveryError, Notifier, OutboxItem, OutboxWorker};
 use janus_core::scheduler::Scheduler;
 
-use crate::support::{Backend, TestEnv, person, policy};
+use crate::support::{STANDARD, TestApp, both_backends, person};
 
-macro_rules! outbox_tests {
-    ($($test:ident),* $(,)?) => {
-        $(
-            mod $test {
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn sqlite() {
-                    let env = super::env(crate::support::Backend::Sqlite).await.unwrap();
-                    super::$test(&env).await;
-                    env.finish().await;
-                }
-
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn postgres() {
-                    let Some(env) = super::env(crate::support::Backend::Postgres).await else { return };
-                    super::$test(&env).await;
-                    env.finish().await;
-                }
-            }
-        )*
-    };
-}
-
-outbox_tests!(
+both_backends!(with crate::support::TestApp::builder().config(super::config()).engine_only();
     notices_commit_with_the_change_and_refusals_queue_none,
     one_card_update_settles_every_change_before_it,
     rate_limit_waits_for_retry_after_then_delivers_once,
@@ -47,15 +25,12 @@ outbox_tests!(
     a_restarted_process_delivers_what_a_crashed_one_had_claimed
 );
 
-async fn env(backend: Backend) -> Option<TestEnv> {
-    TestEnv::with_policy(
-        backend,
-        Policy {
-            notify_channels: vec!["slack".to_owned()],
-            ..policy()
-        },
+/// The standard configuration with Slack on (the policy notifies the `slack` channel). The
+/// stories run the engine alone, with their own outbox worker and a recording notifier.
+fn config() -> String {
+    format!(
+        "{STANDARD}slack:\n  enabled: true\n  botToken: xoxb-test\n  signingSecret: slack-signing-secret\n"
     )
-    .await
 }
 
 /// What the notifier was asked, with the request state it saw.
@@ -108,11 +83,11 @@ impl Recorder {
     }
 }
 
-fn worker(env: &TestEnv, recorder: &Arc<Recorder>) -> OutboxWorker {
+fn worker(env: &TestApp, recorder: &Arc<Recorder>) -> OutboxWorker {
     OutboxWorker::new(env.workflow.clone()).with(recorder.clone())
 }
 
-async fn open(env: &TestEnv) -> i64 {
+async fn open(env: &TestApp) -> i64 {
     env.store
         .open_notices()
         .await
@@ -122,7 +97,7 @@ async fn open(env: &TestEnv) -> i64 {
         .sum()
 }
 
-async fn notices_commit_with_the_change_and_refusals_queue_none(env: &TestEnv) {
+async fn notices_commit_with_the_change_and_refusals_queue_none(env: &TestApp) {
     let request = env.submit("alice@example.com", &["payments"]).await;
     assert_eq!(open(env).await, 1, "the submission queues the card");
 
@@ -146,7 +121,7 @@ async fn notices_commit_with_the_change_and_refusals_queue_none(env: &TestEnv) {
     assert_eq!(open(env).await, 3);
 }
 
-async fn one_card_update_settles_every_change_before_it(env: &TestEnv) {
+async fn one_card_update_settles_every_change_before_it(env: &TestApp) {
     let recorder = Arc::new(Recorder::default());
     let request = env.submit("alice@example.com", &["payments"]).await;
     env.approve(&request, "bob@example.com").await;
@@ -181,7 +156,7 @@ async fn one_card_update_settles_every_change_before_it(env: &TestEnv) {
     assert_eq!(open(env).await, 0);
 }
 
-async fn rate_limit_waits_for_retry_after_then_delivers_once(env: &TestEnv) {
+async fn rate_limit_waits_for_retry_after_then_delivers_once(env: &TestApp) {
     let recorder = Recorder::failing(vec![DeliveryError::RetryAfter(Duration::from_secs(30))]);
     env.submit("alice@example.com", &["payments"]).await;
     let worker = worker(env, &recorder);
@@ -201,7 +176,7 @@ async fn rate_limit_waits_for_retry_after_then_delivers_once(env: &TestEnv) {
     assert_eq!(open(env).await, 0);
 }
 
-async fn outage_retries_with_backoff_and_the_card_catches_up(env: &TestEnv) {
+async fn outage_retries_with_backoff_and_the_card_catches_up(env: &TestApp) {
     let down = || DeliveryError::Transient("HTTP 503 from chat service".into());
     let recorder = Recorder::failing(vec![down(), down(), down()]);
     let request = env.submit("alice@example.com", &["payments"]).await;
@@ -242,7 +217,7 @@ async fn outage_retries_with_backoff_and_the_card_catches_up(env: &TestEnv) {
     );
 }
 
-async fn a_permanent_failure_is_given_up_and_later_notices_go_on(env: &TestEnv) {
+async fn a_permanent_failure_is_given_up_and_later_notices_go_on(env: &TestApp) {
     let recorder = Recorder::failing(vec![DeliveryError::Permanent("channel_not_found".into())]);
     let request = env.submit("alice@example.com", &["payments"]).await;
     env.approve(&request, "bob@example.com").await;
@@ -266,7 +241,7 @@ async fn a_permanent_failure_is_given_up_and_later_notices_go_on(env: &TestEnv) 
     assert_eq!(open(env).await, 0);
 }
 
-async fn the_requester_is_warned_once_per_expiry(env: &TestEnv) {
+async fn the_requester_is_warned_once_per_expiry(env: &TestApp) {
     let recorder = Arc::new(Recorder::default());
     let request = env.active("alice@example.com", &["payments"]).await;
     let worker = worker(env, &recorder);
@@ -325,7 +300,7 @@ async fn the_requester_is_warned_once_per_expiry(env: &TestEnv) {
     assert_eq!(warned(&recorder), 2);
 }
 
-async fn a_restarted_process_delivers_what_a_crashed_one_had_claimed(env: &TestEnv) {
+async fn a_restarted_process_delivers_what_a_crashed_one_had_claimed(env: &TestApp) {
     env.submit("alice@example.com", &["payments"]).await;
     // A process claims the notice and dies before delivering it.
     let now = env.clock.now();

@@ -5,7 +5,7 @@ use janus_core::domain::{CredentialsStatus, RequestState};
 use janus_core::queue::{WorkKind, WorkOutcome};
 use janus_core::scheduler::{Scheduler, TickReport};
 
-use crate::support::{Backend, TestEnv, both_backends, policy};
+use crate::support::{Backend, STANDARD, TestApp, both_backends};
 
 both_backends!(
     expiry_at_expires_at,
@@ -14,7 +14,7 @@ both_backends!(
     retention_keeps_the_audit
 );
 
-async fn expiry_at_expires_at(env: &TestEnv) {
+async fn expiry_at_expires_at(env: &TestApp) {
     let request = env.active("alice@example.com", &["payments", "checkout"]).await;
     let scheduler = Scheduler::new(env.workflow.clone());
     env.clock.advance_secs(3_599);
@@ -51,7 +51,7 @@ async fn expiry_at_expires_at(env: &TestEnv) {
     );
 }
 
-async fn grant_timeout_fails_and_cleans(env: &TestEnv) {
+async fn grant_timeout_fails_and_cleans(env: &TestApp) {
     let request = env.submit("alice@example.com", &["payments"]).await;
     env.approve(&request, "bob@example.com").await;
     let scheduler = Scheduler::new(env.workflow.clone());
@@ -69,7 +69,7 @@ async fn grant_timeout_fails_and_cleans(env: &TestEnv) {
     assert_eq!(env.claim("prod").await.unwrap().kind, WorkKind::Cleanup);
 }
 
-async fn cleanup_retries_until_cleaned(env: &TestEnv) {
+async fn cleanup_retries_until_cleaned(env: &TestApp) {
     let request = env.active("alice@example.com", &["payments"]).await;
     let scheduler = Scheduler::new(env.workflow.clone());
     env.clock.advance_secs(3_600);
@@ -109,7 +109,7 @@ async fn cleanup_retries_until_cleaned(env: &TestEnv) {
     );
 }
 
-async fn retention_keeps_the_audit(env: &TestEnv) {
+async fn retention_keeps_the_audit(env: &TestApp) {
     let request = env.active("alice@example.com", &["payments"]).await;
     let scheduler = Scheduler::new(env.workflow.clone());
     env.clock.advance_secs(3_600);
@@ -127,9 +127,13 @@ async fn retention_keeps_the_audit(env: &TestEnv) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn pending_auto_expiry_denies_by_system() {
     for backend in [Backend::Sqlite, Backend::Postgres] {
-        let mut policy = policy();
-        policy.pending_expiry_seconds = 600;
-        let Some(env) = TestEnv::with_policy(backend, policy).await else {
+        let config = STANDARD.replace("janus:\n", "janus:\n  pendingExpirySeconds: 600\n");
+        let Some(env) = TestApp::builder()
+            .backend(backend)
+            .config(config)
+            .try_start()
+            .await
+        else {
             continue;
         };
         let request = env.submit("alice@example.com", &["payments"]).await;
@@ -154,7 +158,7 @@ async fn pending_auto_expiry_denies_by_system() {
 /// every due expiry fires exactly once between them.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn two_schedulers_on_one_postgres_never_both_fire() {
-    let Some(env) = TestEnv::new(Backend::Postgres).await else {
+    let Some(env) = TestApp::builder().backend(Backend::Postgres).try_start().await else {
         return;
     };
     let (replica, replica_store) = env.replica_with_store().await;
@@ -214,13 +218,14 @@ async fn two_schedulers_on_one_postgres_never_both_fire() {
 /// Durations as large as the configuration accepts mean "never", not an overflow.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn huge_configured_durations_never_fire_and_never_panic() {
-    let mut policy = policy();
-    policy.pending_expiry_seconds = u64::MAX;
-    policy.grant_timeout_seconds = u64::MAX;
-    policy.retention_seconds = u64::MAX;
-    let Some(env) = TestEnv::with_policy(Backend::Sqlite, policy).await else {
-        return;
-    };
+    let config = STANDARD.replace(
+        "janus:\n",
+        &format!(
+            "janus:\n  pendingExpirySeconds: {max}\n  grantTimeoutSeconds: {max}\n  retentionSeconds: {max}\n",
+            max = u64::MAX
+        ),
+    );
+    let env = TestApp::builder().config(config).start().await;
     let pending = env.submit("alice@example.com", &["payments"]).await;
     let approved = env.submit("erin@example.com", &["payments"]).await;
     env.approve(&approved, "bob@example.com").await;

@@ -7,13 +7,13 @@ use std::sync::Arc;
 
 use janus_core::clock::{Clock, ManualClock};
 use janus_core::store::Store;
-use janus_core::workflow::Workflow;
 use janus_fixtures::postgres::TestDatabase;
 use janus_fixtures::tcp_proxy::TcpProxy;
 use tokio::net::TcpListener;
-use tokio::sync::oneshot;
 
-use crate::support::{TempDir, install_crypto, person, policy};
+use janus::central::Central;
+
+use crate::support::{STANDARD, TempDir, draft, install_crypto, parse_config, person};
 
 /// Splits `scheme://user@host:port/db` into (`host:port`, the URL with `{}` in its place).
 fn split_authority(url: &str) -> (String, String) {
@@ -28,22 +28,24 @@ fn split_authority(url: &str) -> (String, String) {
 
 struct Server {
     base: String,
-    stop: Option<oneshot::Sender<()>>,
-    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    central: Central,
 }
 
-async fn start(workflow: Workflow) -> Server {
+/// Central as `janus serve` starts it (the standard configuration, a manual clock, no
+/// scheduler) on the database at `url`, listening on 127.0.0.1 port 0.
+async fn start(url: &str) -> Server {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let base = format!("http://{}", listener.local_addr().unwrap());
-    let (stop, stopped) = oneshot::channel();
-    let state = janus_web::AppState::new(workflow, janus_core::config::Config::default());
-    let task = tokio::spawn(janus_web::serve(listener, state, async move {
-        let _ = stopped.await;
-    }));
+    let central = Central::builder(parse_config(STANDARD, &[]))
+        .store_url(url)
+        .clock(Arc::new(ManualClock::at_epoch()) as Arc<dyn Clock>)
+        .listener(listener)
+        .scheduler(false)
+        .start()
+        .await
+        .unwrap();
     Server {
-        base,
-        stop: Some(stop),
-        task,
+        base: central.url().unwrap(),
+        central,
     }
 }
 
@@ -53,9 +55,8 @@ impl Server {
         (response.status().as_u16(), response.text().await.unwrap())
     }
 
-    async fn stop(mut self) {
-        let _ = self.stop.take().unwrap().send(());
-        self.task.await.unwrap().unwrap();
+    async fn stop(self) {
+        self.central.shutdown().await.unwrap();
     }
 }
 
@@ -69,14 +70,7 @@ async fn readyz_follows_the_database() {
     let upstream = tokio::net::lookup_host(&host).await.unwrap().next().unwrap();
     let proxy = TcpProxy::start(upstream).await.unwrap();
     let url = template.replace("{}", &proxy.address().to_string());
-    let store = Store::connect(&url).await.unwrap();
-    store.migrate().await.unwrap();
-    let workflow = Workflow::new(
-        store.clone(),
-        policy(),
-        Arc::new(ManualClock::at_epoch()) as Arc<dyn Clock>,
-    );
-    let server = start(workflow).await;
+    let server = start(&url).await;
 
     assert_eq!(server.get("/healthz").await.0, 200);
     assert_eq!(server.get("/readyz").await.0, 200);
@@ -95,7 +89,6 @@ async fn readyz_follows_the_database() {
     assert_eq!(server.get("/readyz").await.0, 200);
 
     server.stop().await;
-    store.close().await;
     database.drop_database().await;
 }
 
@@ -104,33 +97,18 @@ async fn metrics_show_requests_transitions_and_queue() {
     install_crypto();
     let dir = TempDir::new();
     let url = format!("sqlite://{}", dir.path().join("janus.db").display());
-    let store = Store::connect(&url).await.unwrap();
-    store.migrate().await.unwrap();
-    let workflow = Workflow::new(
-        store.clone(),
-        policy(),
-        Arc::new(ManualClock::at_epoch()) as Arc<dyn Clock>,
-    );
+    let server = start(&url).await;
+    let workflow = server.central.workflow.clone();
     let request = workflow
-        .submit(
-            &person("alice@example.com"),
-            crate::support::draft("prod", &["payments"]),
-        )
+        .submit(&person("alice@example.com"), draft("prod", &["payments"]))
         .await
         .unwrap();
-    workflow
-        .execute(
-            &request.id,
-            None,
-            janus_core::domain::Command::Approve {
-                ttl_seconds: None,
-                reason: None,
-            },
-            &janus_core::domain::Actor::Person(person("bob@example.com")),
-        )
-        .await
-        .unwrap();
-    let server = start(workflow).await;
+    let approve = janus_core::domain::Command::Approve {
+        ttl_seconds: None,
+        reason: None,
+    };
+    let bob = janus_core::domain::Actor::Person(person("bob@example.com"));
+    workflow.execute(&request.id, None, approve, &bob).await.unwrap();
     let (status, body) = server.get("/metrics").await;
     assert_eq!(status, 200);
     for line in [
@@ -147,7 +125,6 @@ async fn metrics_show_requests_transitions_and_queue() {
         );
     }
     server.stop().await;
-    store.close().await;
 }
 
 /// The newcomer's command: `janus serve` with no configuration file at all.
@@ -221,9 +198,9 @@ async fn the_binary_with_the_embedded_agent_serves_a_terminal() {
     use serde_json::json;
     use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 
-    use crate::grants::{AGENT_KUBE_TOKEN, AGENT_USER, fake_cluster, seed_rbac};
-    use crate::terminal_support::{PATIENCE, TermClient};
-    use crate::web_support::api;
+    use crate::support::cluster::{AGENT_KUBE_TOKEN, AGENT_USER, fake_cluster, seed_rbac};
+    use crate::support::terminal::{PATIENCE, TermClient};
+    use crate::support::web::api;
 
     install_crypto();
     let kube = fake_cluster(Arc::new(SystemClock), &seed_rbac(), AGENT_USER).await;

@@ -7,7 +7,7 @@ use janus_core::queue::{Completion, WorkKind, WorkOutcome};
 use janus_core::store::RequestFilter;
 use janus_core::workflow::WorkflowError;
 
-use crate::support::{TestEnv, both_backends, draft, person};
+use crate::support::{TestApp, both_backends, draft, person};
 
 both_backends!(
     round_trip_keeps_every_field,
@@ -27,7 +27,7 @@ both_backends!(
     quick_commands_are_kept_per_cluster_with_unique_names_and_audited,
 );
 
-async fn round_trip_keeps_every_field(env: &TestEnv) {
+async fn round_trip_keeps_every_field(env: &TestApp) {
     let submitted = env.submit("Alice@Example.com", &["payments", "checkout"]).await;
     let stored = env.workflow.get(&submitted.id).await.unwrap();
     assert_eq!(stored, submitted);
@@ -63,15 +63,11 @@ async fn round_trip_keeps_every_field(env: &TestEnv) {
     );
 }
 
-async fn list_filters_by_state_cluster_and_requester(env: &TestEnv) {
+async fn list_filters_by_state_cluster_and_requester(env: &TestApp) {
     let first = env.submit("alice@example.com", &["payments"]).await;
     let second = env.submit("erin@example.com", &["payments"]).await;
     env.approve(&second, "carol@example.com").await;
-    let quorum = env
-        .workflow
-        .submit(&person("alice@example.com"), draft("quorum", &["web"]))
-        .await
-        .unwrap();
+    let quorum = env.submit_on("alice@example.com", "quorum", &["web"]).await;
 
     let ids = |requests: Vec<janus_core::domain::AccessRequest>| {
         let mut ids: Vec<String> = requests
@@ -116,7 +112,7 @@ async fn list_filters_by_state_cluster_and_requester(env: &TestEnv) {
     assert!(counts.contains(&("pending".to_owned(), 2)) && counts.contains(&("approved".to_owned(), 1)));
 }
 
-async fn refused_and_stale_commands_write_nothing(env: &TestEnv) {
+async fn refused_and_stale_commands_write_nothing(env: &TestApp) {
     let request = env.submit("alice@example.com", &["payments"]).await;
     let (head_before, _) = env.store.audit_head().await.unwrap();
 
@@ -183,7 +179,7 @@ async fn refused_and_stale_commands_write_nothing(env: &TestEnv) {
     assert!(matches!(result, Err(WorkflowError::NotFound(_))));
 }
 
-async fn work_is_claimed_in_order_with_leases(env: &TestEnv) {
+async fn work_is_claimed_in_order_with_leases(env: &TestApp) {
     let first = env.submit("alice@example.com", &["payments"]).await;
     let second = env.submit("erin@example.com", &["payments"]).await;
     env.approve(&first, "bob@example.com").await;
@@ -233,7 +229,7 @@ async fn work_is_claimed_in_order_with_leases(env: &TestEnv) {
     );
 }
 
-async fn an_expired_lease_is_reclaimed_and_the_old_token_refused(env: &TestEnv) {
+async fn an_expired_lease_is_reclaimed_and_the_old_token_refused(env: &TestApp) {
     let request = env.submit("alice@example.com", &["payments"]).await;
     env.approve(&request, "bob@example.com").await;
     let first = env.claim("prod").await.unwrap();
@@ -257,7 +253,7 @@ async fn an_expired_lease_is_reclaimed_and_the_old_token_refused(env: &TestEnv) 
     );
 }
 
-async fn completion_is_idempotent(env: &TestEnv) {
+async fn completion_is_idempotent(env: &TestApp) {
     let request = env.submit("alice@example.com", &["payments"]).await;
     env.approve(&request, "bob@example.com").await;
     let item = env.claim("prod").await.unwrap();
@@ -284,7 +280,7 @@ async fn completion_is_idempotent(env: &TestEnv) {
     );
 }
 
-async fn work_belongs_to_its_cluster(env: &TestEnv) {
+async fn work_belongs_to_its_cluster(env: &TestApp) {
     let request = env.submit("alice@example.com", &["payments"]).await;
     env.approve(&request, "bob@example.com").await;
     assert!(
@@ -312,7 +308,7 @@ async fn work_belongs_to_its_cluster(env: &TestEnv) {
     assert_eq!(refusal.actor, "agent:quorum");
 }
 
-async fn grant_work_of_an_ended_request_is_skipped(env: &TestEnv) {
+async fn grant_work_of_an_ended_request_is_skipped(env: &TestApp) {
     let request = env.submit("alice@example.com", &["payments"]).await;
     env.approve(&request, "bob@example.com").await;
     env.workflow
@@ -333,7 +329,7 @@ async fn grant_work_of_an_ended_request_is_skipped(env: &TestEnv) {
     assert!(env.claim("prod").await.is_none());
 }
 
-async fn failed_cleanup_is_retried_after_backoff(env: &TestEnv) {
+async fn failed_cleanup_is_retried_after_backoff(env: &TestApp) {
     let request = env.active("alice@example.com", &["payments"]).await;
     env.workflow
         .execute(
@@ -385,7 +381,7 @@ async fn failed_cleanup_is_retried_after_backoff(env: &TestEnv) {
     );
 }
 
-async fn reported_namespaces_gate_submissions(env: &TestEnv) {
+async fn reported_namespaces_gate_submissions(env: &TestApp) {
     // Before the agent reports, only exclusions apply.
     env.submit("alice@example.com", &["anything"]).await;
     env.workflow
@@ -412,17 +408,14 @@ async fn reported_namespaces_gate_submissions(env: &TestEnv) {
         excluded,
         Err(WorkflowError::Refused(DomainError::ExcludedNamespace { .. }))
     ));
-    env.workflow
-        .submit(&person("erin@example.com"), draft("prod", &["checkout"]))
-        .await
-        .unwrap();
+    env.submit_on("erin@example.com", "prod", &["checkout"]).await;
 }
 
-async fn limits_hold_under_concurrent_submissions(env: &TestEnv) {
-    let mut policy = env.workflow.policy().clone();
-    policy.limits.live_requests_per_user = 5;
-    let workflow =
-        janus_core::workflow::Workflow::new(env.store.clone(), policy, env.workflow.clock().clone());
+async fn limits_hold_under_concurrent_submissions(env: &TestApp) {
+    // A second replica whose configuration allows five live requests per person.
+    let mut config = env.config.clone();
+    config.janus.limits.live_requests_per_user = 5;
+    let workflow = env.replica_with(config).await;
     let tasks: Vec<_> = (0..20)
         .map(|index| {
             let workflow = workflow.clone();
@@ -471,7 +464,7 @@ async fn limits_hold_under_concurrent_submissions(env: &TestEnv) {
     assert_eq!(live, 1);
 }
 
-async fn retention_purges_only_settled_requests(env: &TestEnv) {
+async fn retention_purges_only_settled_requests(env: &TestApp) {
     let denied = env.submit("alice@example.com", &["payments"]).await;
     env.workflow
         .execute(
@@ -543,7 +536,7 @@ async fn retention_purges_only_settled_requests(env: &TestEnv) {
     assert!(env.verify_chain().await.is_ok());
 }
 
-async fn a_batch_applies_only_to_requests_still_in_the_expected_state(env: &TestEnv) {
+async fn a_batch_applies_only_to_requests_still_in_the_expected_state(env: &TestApp) {
     let first = env.active("alice@example.com", &["payments"]).await;
     let second = env.active("erin@example.com", &["payments"]).await;
     let third = env.active("frank@example.com", &["payments"]).await;
@@ -593,7 +586,7 @@ async fn a_batch_applies_only_to_requests_still_in_the_expected_state(env: &Test
     assert!(env.verify_chain().await.is_ok());
 }
 
-async fn discord_links_are_single_use_and_removable_by_their_owner(env: &TestEnv) {
+async fn discord_links_are_single_use_and_removable_by_their_owner(env: &TestApp) {
     let store = &env.store;
     let now = env.workflow.clock().now();
     let expires = now + TimeDelta::minutes(10);
@@ -681,7 +674,7 @@ async fn discord_links_are_single_use_and_removable_by_their_owner(env: &TestEnv
     );
 }
 
-async fn quick_commands_are_kept_per_cluster_with_unique_names_and_audited(env: &TestEnv) {
+async fn quick_commands_are_kept_per_cluster_with_unique_names_and_audited(env: &TestApp) {
     use janus_core::quick_commands::{QuickCommand, QuickCommandProblem};
     let now = env.clock.now();
     let command = |id: &str, cluster: &str, name: &str| QuickCommand {

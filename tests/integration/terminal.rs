@@ -9,13 +9,23 @@ use janus_core::domain::{Command, RequestState};
 use janus_core::terminal::replay_output;
 use serde_json::{Value, json};
 
-use crate::terminal_support::{PATIENCE, TerminalApp};
+use crate::support::TestApp;
+use crate::support::terminal::{PATIENCE, terminal_config};
+
+/// Central with `terminal_config(extra)`, a real agent for `prod` and the fake cluster.
+async fn terminal(extra: &str) -> TestApp {
+    TestApp::builder()
+        .config(terminal_config(extra))
+        .agent()
+        .start()
+        .await
+}
 
 const ALICE: &str = "alice@example.com";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_shell_runs_through_central_and_the_agent_and_is_recorded() {
-    let term = TerminalApp::start("").await;
+    let term = terminal("").await;
     let request = term.active(ALICE, &["payments"]).await;
     let mut shell = term.shell(&request, ALICE).await;
 
@@ -48,14 +58,14 @@ async fn a_shell_runs_through_central_and_the_agent_and_is_recorded() {
     let closed = shell.control("closed").await;
     assert_eq!(closed["reason"], "exit", "{closed}");
     shell.drain().await;
-    term.app.kube.until_execs(<[_]>::is_empty).await;
+    term.kube().until_execs(<[_]>::is_empty).await;
 
     // The audit log has the session and each command line as sent.
-    let opened = term.audit("terminal.opened").await;
+    let opened = term.audit_details("terminal.opened").await;
     assert_eq!(opened.len(), 1);
     assert_eq!(opened[0]["pod"], "web-1");
     let lines: Vec<String> = term
-        .audit("terminal.command")
+        .audit_details("terminal.command")
         .await
         .iter()
         .map(|event| event["line"].as_str().unwrap().to_owned())
@@ -68,7 +78,7 @@ async fn a_shell_runs_through_central_and_the_agent_and_is_recorded() {
             "exit 3"
         ]
     );
-    let closed = term.audit("terminal.closed").await;
+    let closed = term.audit_details("terminal.closed").await;
     assert_eq!(closed[0]["reason"], "exit");
 
     // The recording replays to exactly what the browser received.
@@ -100,7 +110,7 @@ async fn a_shell_runs_through_central_and_the_agent_and_is_recorded() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn pasted_json_and_any_bytes_reach_the_shell_verbatim() {
-    let term = TerminalApp::start("").await;
+    let term = terminal("").await;
     let request = term.active(ALICE, &["payments"]).await;
     let mut shell = term.shell(&request, ALICE).await;
     let mut payload = br#"{"v":1,"type":"resize","cols":5,"rows":5}"#.to_vec();
@@ -129,12 +139,12 @@ async fn pasted_json_and_any_bytes_reach_the_shell_verbatim() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn revoke_closes_the_session_within_500_ms_and_the_exec_stream_too() {
-    let term = TerminalApp::start("").await;
+    let term = terminal("").await;
     let request = term.active(ALICE, &["payments"]).await;
     let mut shell = term.shell(&request, ALICE).await;
     shell.send(b"echo hello\r").await;
     shell.read_until("\rhello\r\n").await;
-    assert_eq!(term.app.kube.open_execs().len(), 1);
+    assert_eq!(term.kube().open_execs().len(), 1);
 
     // The one real-clock measurement the issue asks for: an upper bound, with margin.
     #[expect(
@@ -142,8 +152,7 @@ async fn revoke_closes_the_session_within_500_ms_and_the_exec_stream_too() {
         reason = "the revoke-to-close bound is measured on the real clock"
     )]
     let started = std::time::Instant::now();
-    term.app
-        .act(&request, Command::Revoke { reason: None }, "bob@example.com")
+    term.act(&request, Command::Revoke { reason: None }, "bob@example.com")
         .await;
     let closed = shell.control("closed").await;
     let elapsed = started.elapsed();
@@ -152,25 +161,25 @@ async fn revoke_closes_the_session_within_500_ms_and_the_exec_stream_too() {
     assert!(elapsed < Duration::from_millis(500), "closed after {elapsed:?}");
     shell.drain().await;
     // The agent ended the exec stream: the fake server holds no session any more.
-    tokio::time::timeout(PATIENCE, term.app.kube.until_execs(<[_]>::is_empty))
+    tokio::time::timeout(PATIENCE, term.kube().until_execs(<[_]>::is_empty))
         .await
         .expect("the exec stream stayed open at the API server");
-    let closed = term.audit("terminal.closed").await;
+    let closed = term.audit_details("terminal.closed").await;
     assert_eq!(closed[0]["reason"], "revoked");
     term.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn expiry_closes_the_session() {
-    let term = TerminalApp::start("").await;
+    let term = terminal("").await;
     let request = term.active(ALICE, &["payments"]).await;
     let mut shell = term.shell(&request, ALICE).await;
     let expires_at = request.expires_at.unwrap();
-    term.app.central.clock.set(expires_at);
+    term.clock.set(expires_at);
     let closed = shell.control("closed").await;
     assert_eq!(closed["reason"], "expired", "{closed}");
     shell.drain().await;
-    tokio::time::timeout(PATIENCE, term.app.kube.until_execs(<[_]>::is_empty))
+    tokio::time::timeout(PATIENCE, term.kube().until_execs(<[_]>::is_empty))
         .await
         .expect("the exec stream stayed open at the API server");
     term.finish().await;
@@ -178,7 +187,7 @@ async fn expiry_closes_the_session() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn refusals_are_answered_before_the_upgrade_and_audited() {
-    let term = TerminalApp::start("").await;
+    let term = terminal("").await;
     let request = term.active(ALICE, &["payments"]).await;
     let query = |namespace: &str| format!("request={}&namespace={namespace}&pod=web-1", request.id);
 
@@ -190,7 +199,7 @@ async fn refusals_are_answered_before_the_upgrade_and_audited() {
     // A namespace not granted (it exists in the cluster).
     assert_eq!(term.connect(ALICE, &query("checkout")).await.err(), Some(403));
     // A request not Active.
-    let pending = term.app.submit(ALICE, &["checkout"]).await;
+    let pending = term.submit(ALICE, &["checkout"]).await;
     let pending_query = format!("request={}&namespace=checkout&pod=cart-1", pending.id);
     assert_eq!(term.connect(ALICE, &pending_query).await.err(), Some(403));
     // A forged session id: to watch, and for the agent to dial.
@@ -200,8 +209,8 @@ async fn refusals_are_answered_before_the_upgrade_and_audited() {
     );
     // A non-admin may not watch at all.
     assert_eq!(term.connect(ALICE, "watch=ts-forged").await.err(), Some(403));
-    let clock = std::sync::Arc::new(term.app.central.clock.clone());
-    let agent_central = janus_agent::HttpCentral::connect(&term.app.config, clock)
+    let clock = std::sync::Arc::new(term.clock.clone());
+    let agent_central = janus_agent::HttpCentral::connect(term.agent_config(), clock)
         .await
         .unwrap();
     match agent_central.dial_session("ts-forged").await {
@@ -211,7 +220,7 @@ async fn refusals_are_answered_before_the_upgrade_and_audited() {
     // A page from another site.
     let url = format!(
         "{}/ws/terminal?{}",
-        term.app.central.base.replacen("http://", "ws://", 1),
+        term.base.replacen("http://", "ws://", 1),
         query("payments")
     );
     let mut cross =
@@ -228,7 +237,7 @@ async fn refusals_are_answered_before_the_upgrade_and_audited() {
     }
 
     let codes: Vec<String> = term
-        .audit("terminal.refused")
+        .audit_details("terminal.refused")
         .await
         .iter()
         .map(|event| event["code"].as_str().unwrap().to_owned())
@@ -246,19 +255,19 @@ async fn refusals_are_answered_before_the_upgrade_and_audited() {
         ]
     );
     // Nothing reached Kubernetes.
-    assert!(term.app.kube.open_execs().is_empty());
-    assert!(term.audit("terminal.opened").await.is_empty());
+    assert!(term.kube().open_execs().is_empty());
+    assert!(term.audit_details("terminal.opened").await.is_empty());
     term.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn idle_timeout_closes_the_session_and_leaves_the_grant_active() {
-    let term = TerminalApp::start("janus:\n  idleTimeoutSeconds: 600\n").await;
+    let term = terminal("janus:\n  idleTimeoutSeconds: 600\n").await;
     let request = term.active(ALICE, &["payments"]).await;
     let mut shell = term.shell(&request, ALICE).await;
     shell.send(b"echo hello\r").await;
     shell.read_until("\rhello\r\n").await;
-    let clock = &term.app.central.clock;
+    let clock = &term.clock;
     clock.advance_secs(300);
     // A heartbeat is answered but is not input.
     shell.send_control(&json!({"v": 1, "type": "ping"})).await;
@@ -269,10 +278,10 @@ async fn idle_timeout_closes_the_session_and_leaves_the_grant_active() {
     assert!(closed["message"].as_str().unwrap().contains("still active"));
     shell.drain().await;
     assert_eq!(
-        term.app.central.workflow.get(&request.id).await.unwrap().state,
+        term.workflow.get(&request.id).await.unwrap().state,
         RequestState::Active
     );
-    assert_eq!(term.audit("terminal.closed").await[0]["reason"], "idle");
+    assert_eq!(term.audit_details("terminal.closed").await[0]["reason"], "idle");
     // The grant stays: a new session opens.
     let mut again = term.shell(&request, ALICE).await;
     again.send(b"echo again\r").await;
@@ -282,7 +291,7 @@ async fn idle_timeout_closes_the_session_and_leaves_the_grant_active() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_admin_watches_read_only() {
-    let term = TerminalApp::start("").await;
+    let term = terminal("").await;
     let request = term.active(ALICE, &["payments"]).await;
     let mut shell = term.shell(&request, ALICE).await;
     let session = shell.control("ready").await["session"]
@@ -304,8 +313,7 @@ async fn an_admin_watches_read_only() {
     watcher.read_until("\rlisted\r\n").await;
     assert!(
         !term
-            .app
-            .kube
+            .kube()
             .scratch_dir("payments", "web-1")
             .join("watcher-was-here")
             .exists()
@@ -317,7 +325,7 @@ async fn an_admin_watches_read_only() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn side_panels_use_the_grant_and_report_diagnostics() {
-    let term = TerminalApp::start("").await;
+    let term = terminal("").await;
     let request = term.active(ALICE, &["payments"]).await;
     let cookie = term.cookie(ALICE).await;
     let base = format!("/api/v1/requests/{}/terminal", request.id);
@@ -335,8 +343,7 @@ async fn side_panels_use_the_grant_and_report_diagnostics() {
         .collect();
     assert!(names.contains(&"web-1"), "{body}");
 
-    term.app
-        .kube
+    term.kube()
         .append_log("payments", "web-1", "app", "first\nsecond\nthird");
     let (status, body) = term
         .get(
@@ -346,8 +353,7 @@ async fn side_panels_use_the_grant_and_report_diagnostics() {
         .await;
     assert_eq!((status, body.as_str()), (200, "second\nthird\n"));
 
-    term.app
-        .kube
+    term.kube()
         .add_event(
             "payments",
             "Pod",
@@ -397,12 +403,12 @@ async fn side_panels_use_the_grant_and_report_diagnostics() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_agent_refuses_a_session_without_a_live_grant_before_touching_kubernetes() {
-    let term = TerminalApp::start("").await;
+    let term = terminal("").await;
     let request = term.active(ALICE, &["payments"]).await;
     // Central still sees the request Active; the agent's vault no longer holds its token (as
     // between a revoke's cleanup at the agent and the change reaching central).
-    assert!(term.app.agent.vault().remove(&request.id.to_string(), "payments"));
-    term.app.kube.clear_request_log();
+    assert!(term.agent().vault().remove(&request.id.to_string(), "payments"));
+    term.kube().clear_request_log();
     let query = format!("request={}&namespace=payments&pod=web-1", request.id);
     let mut shell = term
         .connect(ALICE, &query)
@@ -417,13 +423,12 @@ async fn the_agent_refuses_a_session_without_a_live_grant_before_touching_kubern
     shell.drain().await;
     // Kubernetes never heard of it.
     assert!(
-        term.app
-            .kube
+        term.kube()
             .request_log()
             .iter()
             .all(|logged| logged.namespace != "payments"),
         "{:?}",
-        term.app.kube.request_log()
+        term.kube().request_log()
     );
     assert!(shell.output.is_empty());
     term.finish().await;
@@ -431,7 +436,7 @@ async fn the_agent_refuses_a_session_without_a_live_grant_before_touching_kubern
 
 crate::support::both_backends!(recordings_are_stored_listed_and_read);
 
-async fn recordings_are_stored_listed_and_read(env: &crate::support::TestEnv) {
+async fn recordings_are_stored_listed_and_read(env: &TestApp) {
     use janus_core::clock::Clock as _;
     use janus_core::store::recordings::Recording;
     let at = env.clock.now();
@@ -482,7 +487,7 @@ async fn recordings_are_stored_listed_and_read(env: &crate::support::TestEnv) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_recording_stops_at_its_bound_and_says_so() {
-    let term = TerminalApp::start("terminal:\n  recordingMaxBytes: 2000\n").await;
+    let term = terminal("terminal:\n  recordingMaxBytes: 2000\n").await;
     let request = term.active(ALICE, &["payments"]).await;
     let mut shell = term.shell(&request, ALICE).await;
     shell.send(b"seq 1 2000; exit\r").await;
@@ -514,34 +519,37 @@ async fn a_recording_stops_at_its_bound_and_says_so() {
 /// that exists only in memory, and execs with the grant's token; a revoke closes the session.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn the_embedded_agent_serves_the_terminal_and_revoke_closes_it() {
-    let term = TerminalApp::start_embedded().await;
+    let term = TestApp::builder()
+        .config(terminal_config(""))
+        .embedded_agent()
+        .start()
+        .await;
     // Nothing was enrolled: the in-memory key is the only identity prod's agent has.
-    assert_eq!(
-        term.app.central.store.agent_public_key("prod").await.unwrap(),
-        None
-    );
+    assert_eq!(term.store.agent_public_key("prod").await.unwrap(), None);
     let request = term.active(ALICE, &["payments"]).await;
     let mut shell = term.shell(&request, ALICE).await;
     shell.send(b"echo hello\r").await;
     shell.read_until("\rhello\r\n").await;
-    let execs = term.app.kube.open_execs();
+    let execs = term.kube().open_execs();
     assert_eq!(execs.len(), 1);
     assert_eq!(
         (execs[0].namespace.as_str(), execs[0].pod.as_str()),
         ("payments", "web-1")
     );
 
-    term.app
-        .act(&request, Command::Revoke { reason: None }, "bob@example.com")
+    term.act(&request, Command::Revoke { reason: None }, "bob@example.com")
         .await;
     let closed = shell.control("closed").await;
     assert_eq!(closed["reason"], "revoked", "{closed}");
     shell.drain().await;
-    tokio::time::timeout(PATIENCE, term.app.kube.until_execs(<[_]>::is_empty))
+    tokio::time::timeout(PATIENCE, term.kube().until_execs(<[_]>::is_empty))
         .await
         .expect("the exec stream stayed open at the API server");
-    assert_eq!(term.audit("terminal.opened").await.len(), 1);
-    assert_eq!(term.audit("terminal.closed").await[0]["reason"], "revoked");
-    assert!(term.audit("agent.rejected").await.is_empty());
+    assert_eq!(term.audit_details("terminal.opened").await.len(), 1);
+    assert_eq!(
+        term.audit_details("terminal.closed").await[0]["reason"],
+        "revoked"
+    );
+    assert!(term.audit_details("agent.rejected").await.is_empty());
     term.finish().await;
 }

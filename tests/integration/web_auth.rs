@@ -11,7 +11,8 @@ use reqwest::StatusCode;
 use tokio::net::TcpListener;
 
 use crate::support::Backend;
-use crate::web_support::WebApp;
+use crate::support::TestApp;
+use crate::support::web::web;
 
 const CLIENT_ID: &str = "janus";
 const CLIENT_SECRET: &str = "janus-client-secret";
@@ -23,7 +24,7 @@ fn real_time_clock() -> ManualClock {
 
 /// A provider that knows alice (verified, group prod-approvers), unverified and outsider; and
 /// Janus in oidc mode allowing example.com only.
-async fn oidc_app(backend: Backend) -> Option<(WebApp, OidcProvider)> {
+async fn oidc_app(backend: Backend) -> Option<(TestApp, OidcProvider)> {
     let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let base = format!("http://{}", listener.local_addr().unwrap());
     let accounts = BTreeMap::from([
@@ -53,12 +54,18 @@ async fn oidc_app(backend: Backend) -> Option<(WebApp, OidcProvider)> {
         "auth:\n  mode: oidc\n  oidc:\n    provider: custom\n    issuerUrl: {}\n    clientId: {CLIENT_ID}\n    clientSecret: {CLIENT_SECRET}\n    allowedDomains: [example.com]\n",
         provider.issuer
     );
-    let app = WebApp::start_with(backend, listener, &yaml, real_time_clock()).await?;
+    let app = TestApp::builder()
+        .backend(backend)
+        .listener(listener)
+        .config(web(&yaml))
+        .clock(real_time_clock())
+        .try_start()
+        .await?;
     Some((app, provider))
 }
 
 /// `GET /auth/login?next=…` → the provider's authorization URL (and the login cookie).
-async fn begin(app: &WebApp, browser: &Browser, next: &str) -> String {
+async fn begin(app: &TestApp, browser: &Browser, next: &str) -> String {
     let page = browser
         .get(&app.url(&format!("/auth/login?next={next}")))
         .await
@@ -71,7 +78,7 @@ async fn begin(app: &WebApp, browser: &Browser, next: &str) -> String {
     page.location().unwrap().to_string()
 }
 
-async fn me(app: &WebApp, browser: &Browser) -> (StatusCode, serde_json::Value) {
+async fn me(app: &TestApp, browser: &Browser) -> (StatusCode, serde_json::Value) {
     let page = browser.get(&app.url("/api/v1/me")).await.unwrap();
     (page.status, serde_json::from_str(&page.body).unwrap_or_default())
 }
@@ -242,13 +249,13 @@ async fn oidc_refuses_a_replayed_code() {
     app.finish().await;
 }
 
-async fn github_app(users: Vec<GithubUser>) -> (WebApp, FakeGithub) {
+async fn github_app(users: Vec<GithubUser>) -> (TestApp, FakeGithub) {
     let github = FakeGithub::start("gh-client", "gh-secret", users).await.unwrap();
     let yaml = format!(
         "auth:\n  mode: github\n  github:\n    clientId: gh-client\n    clientSecret: gh-secret\n    webBaseUrl: {0}\n    apiBaseUrl: {0}\n",
         github.url
     );
-    (WebApp::start(&yaml).await, github)
+    (TestApp::builder().config(web(&yaml)).start().await, github)
 }
 
 fn github_user(login: &str, id: u64, emails: &[(&str, bool, bool)]) -> GithubUser {
@@ -267,7 +274,7 @@ fn github_user(login: &str, id: u64, emails: &[(&str, bool, bool)]) -> GithubUse
 }
 
 /// Follows Janus → fake GitHub → Janus's callback for `login`.
-async fn github_login(app: &WebApp, browser: &Browser, login: &str) -> janus_fixtures::browser::Page {
+async fn github_login(app: &TestApp, browser: &Browser, login: &str) -> janus_fixtures::browser::Page {
     let authorize = begin(app, browser, "/").await;
     let page = browser.get(&format!("{authorize}&login={login}")).await.unwrap();
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);

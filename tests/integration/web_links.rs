@@ -5,17 +5,18 @@ use janus_core::domain::RequestState;
 use janus_fixtures::browser::Browser;
 use reqwest::StatusCode;
 
-use crate::web_support::{ADMIN, ALICE, BOB, WebApp};
+use crate::support::TestApp;
+use crate::support::web::{ADMIN, ALICE, BOB, web};
 
 const LINK_KEYS: &str = "links:\n  keys: [{ kid: k1, secret: first-secret-0123456789 }, { kid: k0, secret: old-secret-0123456789 }]\n";
 
 /// A link for `principal` to `request`, signed with `links.keys` like Janus signs them.
-fn link(app: &WebApp, id: &str, principal: &str, exp: i64) -> String {
+fn link(app: &TestApp, id: &str, principal: &str, exp: i64) -> String {
     link_with(app, "", id, principal, exp)
 }
 
 /// The same, signed with key `kid` (empty: the first, active key).
-fn link_with(app: &WebApp, kid: &str, id: &str, principal: &str, exp: i64) -> String {
+fn link_with(app: &TestApp, kid: &str, id: &str, principal: &str, exp: i64) -> String {
     let keys = app
         .config
         .links
@@ -27,7 +28,7 @@ fn link_with(app: &WebApp, kid: &str, id: &str, principal: &str, exp: i64) -> St
     signer.sign(id, principal, exp).url(&app.base)
 }
 
-async fn rejected_codes(app: &WebApp) -> Vec<String> {
+async fn rejected_codes(app: &TestApp) -> Vec<String> {
     app.audit("link.rejected")
         .await
         .into_iter()
@@ -37,8 +38,8 @@ async fn rejected_codes(app: &WebApp) -> Vec<String> {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sso_links_open_only_for_their_signed_in_principal() {
-    let app = WebApp::start(LINK_KEYS).await;
-    let request = app.active(ALICE, "prod", &["payments", "checkout"]).await;
+    let app = TestApp::builder().config(web(LINK_KEYS)).start().await;
+    let request = app.active_on(ALICE, "prod", &["payments", "checkout"]).await;
     let exp = request.expires_at.unwrap().timestamp();
     let url = link(&app, request.id.as_str(), ALICE, exp);
 
@@ -79,10 +80,10 @@ async fn sso_links_open_only_for_their_signed_in_principal() {
     assert_eq!(page.headers.get("referrer-policy").unwrap(), "no-referrer");
 
     // Links from the API are the same links.
-    let (_, body) = crate::web_support::api(
+    let (_, body) = crate::support::web::api(
         reqwest::Method::GET,
         &app.url(&format!("/api/v1/requests/{}", request.id)),
-        Some(&app.token(ALICE).await),
+        Some(&app.api_token(ALICE).await),
         None,
     )
     .await;
@@ -144,8 +145,8 @@ async fn sso_links_open_only_for_their_signed_in_principal() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_link_for_an_ended_request_opens_nothing() {
-    let app = WebApp::start(LINK_KEYS).await;
-    let request = app.active(ALICE, "prod", &["payments"]).await;
+    let app = TestApp::builder().config(web(LINK_KEYS)).start().await;
+    let request = app.active_on(ALICE, "prod", &["payments"]).await;
     let url = link(
         &app,
         request.id.as_str(),
@@ -187,8 +188,8 @@ async fn a_link_for_an_ended_request_opens_nothing() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn link_mode_signs_the_holder_in_once() {
     let yaml = format!("{LINK_KEYS}  mode: link\n");
-    let app = WebApp::start(&yaml).await;
-    let request = app.active(ALICE, "prod", &["payments"]).await;
+    let app = TestApp::builder().config(web(&yaml)).start().await;
+    let request = app.active_on(ALICE, "prod", &["payments"]).await;
     let url = link(
         &app,
         request.id.as_str(),
@@ -245,8 +246,8 @@ async fn link_mode_signs_the_holder_in_once() {
 async fn nothing_is_approved_through_a_link_or_a_get() {
     // The Python original approved on `GET /callback?action=approve&name=…`; Janus has no such
     // path, and its commands are POST-only behind the workflow's authorization.
-    let app = WebApp::start(LINK_KEYS).await;
-    let request = app.submit(ALICE, "prod", &["payments"]).await;
+    let app = TestApp::builder().config(web(LINK_KEYS)).start().await;
+    let request = app.submit_on(ALICE, "prod", &["payments"]).await;
     let alice = app.browser_as(ALICE, &[]).await;
     for path in [
         format!("/callback?action=approve&name={}&cluster=prod", request.id),
@@ -287,8 +288,8 @@ async fn nothing_is_approved_through_a_link_or_a_get() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn only_admins_watch_a_session_read_only() {
-    let app = WebApp::start(LINK_KEYS).await;
-    let request = app.active(ALICE, "prod", &["payments"]).await;
+    let app = TestApp::builder().config(web(LINK_KEYS)).start().await;
+    let request = app.active_on(ALICE, "prod", &["payments"]).await;
     let url = app.url(&format!("/t/{}?watch=ts-abc_123", request.id));
 
     let anonymous = Browser::new().get(&url).await.unwrap();

@@ -5,7 +5,8 @@ use std::net::IpAddr;
 use janus_fixtures::browser::Browser;
 use reqwest::StatusCode;
 
-use crate::web_support::{ADMIN, ALICE, BOB, WebApp};
+use crate::support::TestApp;
+use crate::support::web::{ADMIN, ALICE, BOB, web};
 
 /// The local form's `_csrf` value from its HTML.
 fn hidden(body: &str, name: &str) -> String {
@@ -17,8 +18,11 @@ fn hidden(body: &str, name: &str) -> String {
     body[start..].split('"').next().unwrap().to_owned()
 }
 
-async fn local_app() -> (WebApp, String) {
-    let app = WebApp::start("janus:\n  adminEmails: [admin@example.com]\n").await;
+async fn local_app() -> (TestApp, String) {
+    let app = TestApp::builder()
+        .config(web("janus:\n  adminEmails: [admin@example.com]\n"))
+        .start()
+        .await;
     let password = janus_web::auth::local::ensure_admin(&app.accounts, &app.config)
         .await
         .unwrap()
@@ -34,7 +38,7 @@ async fn local_app() -> (WebApp, String) {
 }
 
 async fn local_login(
-    app: &WebApp,
+    app: &TestApp,
     browser: &Browser,
     password: &str,
     next: &str,
@@ -116,7 +120,7 @@ async fn next_redirects_only_to_local_paths() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pages_send_anonymous_visitors_to_sign_in_and_the_api_answers_401() {
-    let app = WebApp::start("{}").await;
+    let app = TestApp::builder().config(web("{}")).start().await;
     let page = Browser::new().get(&app.url("/auth/sessions")).await.unwrap();
     assert_eq!(page.status, StatusCode::SEE_OTHER);
     assert_eq!(
@@ -133,8 +137,12 @@ async fn pages_send_anonymous_visitors_to_sign_in_and_the_api_answers_401() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn header_mode_trusts_only_the_proxy_address() {
     // The proxy is 127.0.0.1; a client connecting from 127.0.0.2 is someone else on the network.
-    let app =
-        WebApp::start("auth:\n  mode: header\n  header:\n    trustedProxyCidrs: [127.0.0.1/32]\n").await;
+    let app = TestApp::builder()
+        .config(web(
+            "auth:\n  mode: header\n  header:\n    trustedProxyCidrs: [127.0.0.1/32]\n",
+        ))
+        .start()
+        .await;
     let proxy = Browser::bound_to(IpAddr::from([127, 0, 0, 1]));
     let me = proxy
         .send(reqwest::Method::GET, &app.url("/api/v1/me"), |request| {
@@ -210,7 +218,7 @@ async fn header_mode_trusts_only_the_proxy_address() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn forms_without_this_sessions_csrf_token_are_refused() {
-    let app = WebApp::start("{}").await;
+    let app = TestApp::builder().config(web("{}")).start().await;
     let alice = app.browser_as(ALICE, &[]).await;
     let bob = app.browser_as(BOB, &[]).await;
     let page = alice.get(&app.url("/auth/sessions")).await.unwrap();
@@ -283,7 +291,7 @@ async fn forms_without_this_sessions_csrf_token_are_refused() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sessions_are_listed_and_revoked_one_by_one_or_everywhere() {
-    let app = WebApp::start("{}").await;
+    let app = TestApp::builder().config(web("{}")).start().await;
     let laptop = app.browser_as(ALICE, &[]).await;
     let phone_secret = app.session_secret(ALICE, &[]).await;
     let phone = Browser::new();

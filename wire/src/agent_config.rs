@@ -6,6 +6,7 @@ use serde::{Deserialize, Serialize};
 
 /// Settings of `janus agent` (`agent:`).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "camelCase", deny_unknown_fields, default)]
 pub struct AgentConfig {
     pub central_url: String,
@@ -50,6 +51,7 @@ impl Default for AgentConfig {
 
 /// How an agent authenticates to central.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "json-schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum AgentIdentityMode {
     #[default]

@@ -73,6 +73,28 @@ impl<'de> Deserialize<'de> for Secret {
     }
 }
 
+/// In the configuration's JSON Schema a secret is text that may instead be read from a file named
+/// by the sibling key `<key>File` (the `x-janus-from-file` mark); `writeOnly` tells tools it is never
+/// shown back.
+#[cfg(feature = "json-schema")]
+impl schemars::JsonSchema for Secret {
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Secret".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "type": "string",
+            "writeOnly": true,
+            "x-janus-from-file": true,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

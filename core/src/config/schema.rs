@@ -1,15 +1,17 @@
 //! The shape of the configuration tree, and the passes that work on the untyped YAML tree before it is
 //! deserialized: environment overrides, `…File` secrets, and the unknown-key and type walk.
 //!
-//! The schema is written out by hand so the walk can report every unknown key and wrong type at once
-//! (serde stops at the first) and so environment values can be typed by the key they set. A test keeps
-//! it identical to the keys that `Config::default()` serializes.
+//! The shape is read from the JSON Schema that `schemars` derives from the typed structs
+//! (`config/json_schema.rs`), so it cannot drift from them. The walk reports every unknown key and
+//! wrong type at once (serde stops at the first), and environment values are typed by the key they set.
 
 use std::path::Path;
+use std::sync::LazyLock;
 
 use serde_norway::{Mapping, Value};
 
 use super::Problems;
+use super::json_schema::{self, FROM_FILE};
 
 /// What a key holds.
 #[derive(Debug)]
@@ -20,14 +22,24 @@ pub(super) enum Shape {
     /// A non-negative integer no larger than the bound.
     Whole(u64),
     Flag,
-    OneOf(&'static [&'static str]),
+    OneOf(Vec<String>),
     List(Box<Shape>),
-    Record(Vec<(&'static str, Shape)>),
+    Record(Vec<(String, Shape)>),
     /// A mapping with free-form keys.
     Dictionary(Box<Shape>),
+    /// A schema form the walk does not know; anything passes, and deserialization decides
+    /// (a test checks the configuration has none).
+    Any,
 }
 
 static TEXT: Shape = Shape::Text;
+
+static SHAPE: LazyLock<Shape> = LazyLock::new(|| Shape::from_json_schema(&json_schema::derived()));
+
+/// The configuration's keys, read from the schema derived from the structs in `config.rs`.
+pub(super) fn schema() -> &'static Shape {
+    &SHAPE
+}
 
 impl Shape {
     /// The shape of `key` inside this one; `<secret>File` keys are text.
@@ -35,142 +47,80 @@ impl Shape {
         match self {
             Shape::Record(fields) => fields
                 .iter()
-                .find(|(name, _)| *name == key)
+                .find(|(name, _)| name == key)
                 .map(|(_, shape)| shape)
                 .or_else(|| {
                     let secret = key.strip_suffix("File")?;
                     fields
                         .iter()
-                        .any(|(name, shape)| *name == secret && matches!(shape, Shape::Secret))
+                        .any(|(name, shape)| name == secret && matches!(shape, Shape::Secret))
                         .then_some(&TEXT)
                 }),
             Shape::Dictionary(item) => Some(item),
             _ => None,
         }
     }
+
+    /// Reads one (inline) JSON Schema: enumerations of text become [`Shape::OneOf`], objects with
+    /// `properties` records, objects with `additionalProperties` dictionaries, and integers are bounded
+    /// by their format (`uint32`, `uint64`).
+    pub(super) fn from_json_schema(schema: &serde_json::Value) -> Shape {
+        if schema.get(FROM_FILE).and_then(serde_json::Value::as_bool) == Some(true) {
+            return Shape::Secret;
+        }
+        if let Some(values) = text_values(schema) {
+            return Shape::OneOf(values);
+        }
+        let field = |name: &str| schema.get(name);
+        match field("type").and_then(serde_json::Value::as_str) {
+            Some("string") => Shape::Text,
+            Some("boolean") => Shape::Flag,
+            Some("integer") => match field("format").and_then(serde_json::Value::as_str) {
+                Some("uint32") => Shape::Whole(u64::from(u32::MAX)),
+                Some("uint64" | "uint") => Shape::Whole(u64::MAX),
+                _ => Shape::Any,
+            },
+            Some("array") => match field("items") {
+                Some(items) => Shape::List(Box::new(Shape::from_json_schema(items))),
+                None => Shape::Any,
+            },
+            Some("object") => match (field("properties"), field("additionalProperties")) {
+                (Some(serde_json::Value::Object(properties)), _) => Shape::Record(
+                    properties
+                        .iter()
+                        .map(|(name, property)| (name.clone(), Shape::from_json_schema(property)))
+                        .collect(),
+                ),
+                (None, Some(item @ serde_json::Value::Object(_))) => {
+                    Shape::Dictionary(Box::new(Shape::from_json_schema(item)))
+                }
+                _ => Shape::Any,
+            },
+            _ => Shape::Any,
+        }
+    }
 }
 
-fn list(item: Shape) -> Shape {
-    Shape::List(Box::new(item))
-}
-
-const SECONDS: Shape = Shape::Whole(u64::MAX);
-const COUNT: Shape = Shape::Whole(u32::MAX as u64);
-
-/// The configuration's keys, mirroring the structs in `config.rs`.
-pub(super) fn schema() -> Shape {
-    use Shape::{Flag, OneOf, Record, Secret, Text};
-    let janus = Record(vec![
-        ("defaultTtlSeconds", SECONDS),
-        ("maxTtlSeconds", SECONDS),
-        ("approvalTtlOptions", list(SECONDS)),
-        ("pendingExpirySeconds", SECONDS),
-        ("grantTimeoutSeconds", SECONDS),
-        ("idleTimeoutSeconds", SECONDS),
-        ("retentionSeconds", SECONDS),
-        ("displayTimezone", Text),
-        ("adminEmails", list(Text)),
-        ("excludedNamespaces", list(Text)),
-        (
-            "limits",
-            Record(vec![("requestsPerHour", COUNT), ("liveRequestsPerUser", COUNT)]),
-        ),
-    ]);
-    let oidc = Record(vec![
-        (
-            "provider",
-            OneOf(&["google", "entra", "okta", "gitlab", "custom"]),
-        ),
-        ("issuerUrl", Text),
-        ("tenantId", Text),
-        ("clientId", Text),
-        ("clientSecret", Secret),
-        ("allowedDomains", list(Text)),
-        ("groupsClaim", Text),
-    ]);
-    let github = Record(vec![
-        ("clientId", Text),
-        ("clientSecret", Secret),
-        ("webBaseUrl", Text),
-        ("apiBaseUrl", Text),
-        ("allowedDomains", list(Text)),
-    ]);
-    let auth = Record(vec![
-        ("mode", OneOf(&["local", "oidc", "github", "header"])),
-        ("oidc", oidc),
-        ("github", github),
-        (
-            "header",
-            Record(vec![("name", Text), ("trustedProxyCidrs", list(Text))]),
-        ),
-    ]);
-    let links = Record(vec![
-        ("mode", OneOf(&["sso", "link"])),
-        ("ttlSeconds", SECONDS),
-        ("keys", list(Record(vec![("kid", Text), ("secret", Secret)]))),
-    ]);
-    let slack = Record(vec![
-        ("enabled", Flag),
-        ("botToken", Secret),
-        ("signingSecret", Secret),
-        ("apiBaseUrl", Text),
-    ]);
-    let discord = Record(vec![
-        ("enabled", Flag),
-        ("applicationId", Text),
-        ("publicKey", Secret),
-        ("botToken", Secret),
-        ("apiBaseUrl", Text),
-        ("users", Shape::Dictionary(Box::new(Text))),
-    ]);
-    let cluster = Record(vec![
-        ("name", Text),
-        ("displayName", Text),
-        ("approvers", list(Text)),
-        ("approverGroups", list(Text)),
-        ("approvalsRequired", COUNT),
-        ("slackChannel", Text),
-        ("discordChannel", Text),
-        (
-            "agent",
-            Record(vec![
-                ("auth", OneOf(&["enrollment", "tokenreview", "issuer"])),
-                ("issuerUrl", Text),
-                ("serviceAccount", Text),
-                ("audience", Text),
-                ("apiServerUrl", Text),
-                ("tokenFile", Text),
-            ]),
-        ),
-    ]);
-    let agent = Record(vec![
-        ("centralUrl", Text),
-        ("clusterName", Text),
-        ("joinTokenFile", Text),
-        ("kubeconfig", Text),
-        ("auth", OneOf(&["enrollment", "serviceaccount"])),
-        ("keyFile", Text),
-        ("serviceAccountTokenFile", Text),
-        ("apiServerUrl", Text),
-        ("tokenFile", Text),
-        ("embedded", Flag),
-        ("sweepIntervalSeconds", SECONDS),
-    ]);
-    Record(vec![
-        ("janus", janus),
-        ("database", Record(vec![("url", Secret)])),
-        ("webui", Record(vec![("listen", Text), ("baseUrl", Text)])),
-        ("auth", auth),
-        ("links", links),
-        ("slack", slack),
-        ("discord", discord),
-        ("clusters", list(cluster)),
-        ("agent", agent),
-        (
-            "terminal",
-            Record(vec![("recordingMaxBytes", Shape::Whole(u64::MAX))]),
-        ),
-    ])
+/// The allowed values of a text enumeration, in order: `enum`, `const`, or `oneOf` branches of those
+/// (schemars writes a documented variant as its own `const` branch).
+fn text_values(schema: &serde_json::Value) -> Option<Vec<String>> {
+    if let Some(serde_json::Value::Array(values)) = schema.get("enum") {
+        return values
+            .iter()
+            .map(|value| value.as_str().map(str::to_owned))
+            .collect();
+    }
+    if let Some(value) = schema.get("const") {
+        return value.as_str().map(|value| vec![value.to_owned()]);
+    }
+    let Some(serde_json::Value::Array(branches)) = schema.get("oneOf") else {
+        return None;
+    };
+    let mut values = Vec::new();
+    for branch in branches {
+        values.extend(text_values(branch)?);
+    }
+    Some(values)
 }
 
 /// One step of a path into the tree.
@@ -351,7 +301,7 @@ pub(super) fn resolve_files(
                 if matches!(field_shape, Shape::Secret) {
                     resolve_file(mapping, name, path, read_file, problems);
                 }
-                if let Some(child) = mapping.get_mut(*name) {
+                if let Some(child) = mapping.get_mut(name.as_str()) {
                     resolve_files(child, field_shape, &join(path, name), read_file, problems);
                 }
             }
@@ -450,9 +400,9 @@ pub(super) fn check(node: &mut Value, shape: &Shape, path: &str, problems: &mut 
         (Shape::Whole(_), _) => wrong(problems, "a whole number of 0 or more", node),
         (Shape::Flag, Value::Bool(_)) => true,
         (Shape::Flag, _) => wrong(problems, "true or false", node),
-        (Shape::OneOf(allowed), Value::String(text)) if allowed.contains(&text.as_str()) => true,
+        (Shape::OneOf(allowed), Value::String(text)) if allowed.contains(text) => true,
         (Shape::OneOf(allowed), Value::String(text)) => {
-            let message = match suggestion(text, allowed.iter().copied()) {
+            let message = match suggestion(text, allowed.iter().map(String::as_str)) {
                 Some(close) => format!(
                     "`{text}` is not one of {}; did you mean `{close}`?",
                     allowed.join(", ")
@@ -484,7 +434,8 @@ pub(super) fn check(node: &mut Value, shape: &Shape, path: &str, problems: &mut 
                 match fields.iter().find(|(field, _)| *field == name) {
                     Some((_, field_shape)) => check(child, field_shape, &child_path, problems),
                     None => {
-                        let message = match suggestion(&name, fields.iter().map(|(field, _)| *field)) {
+                        let message = match suggestion(&name, fields.iter().map(|(field, _)| field.as_str()))
+                        {
                             Some(close) => format!("unknown key; did you mean `{close}`?"),
                             None => "unknown key; remove it or fix its spelling.".to_owned(),
                         };
@@ -506,6 +457,7 @@ pub(super) fn check(node: &mut Value, shape: &Shape, path: &str, problems: &mut 
             true
         }
         (Shape::Record(_) | Shape::Dictionary(_), _) => wrong(problems, "a mapping of keys to values", node),
+        (Shape::Any, _) => true,
     }
 }
 
@@ -592,17 +544,20 @@ mod tests {
         assert_eq!(edit_distance("kitten", "sitting"), 3);
     }
 
-    /// The hand-written schema lists exactly the keys the typed structs serialize.
+    /// The derived shape lists exactly the keys the typed structs serialize, each of the kind its
+    /// value has, and no key of a form the walk does not know.
     #[test]
-    fn schema_matches_the_typed_configuration() {
+    fn shape_matches_the_typed_configuration() {
         fn keys(value: &Value, shape: &Shape, path: &str, out: &mut Vec<String>) {
             match (value, shape) {
                 (Value::Mapping(mapping), Shape::Record(fields)) => {
-                    let names: Vec<&str> = mapping.keys().filter_map(Value::as_str).collect();
-                    let field_names: Vec<&str> = fields.iter().map(|(name, _)| *name).collect();
+                    let mut names: Vec<&str> = mapping.keys().filter_map(Value::as_str).collect();
+                    names.sort_unstable();
+                    let mut field_names: Vec<&str> = fields.iter().map(|(name, _)| name.as_str()).collect();
+                    field_names.sort_unstable();
                     assert_eq!(names, field_names, "keys of `{path}`");
                     for (name, field_shape) in fields {
-                        keys(&mapping[*name], field_shape, &join(path, name), out);
+                        keys(&mapping[name.as_str()], field_shape, &join(path, name), out);
                     }
                 }
                 (Value::Sequence(items), Shape::List(item)) => {
@@ -610,7 +565,9 @@ mod tests {
                         keys(child, item, &format!("{path}[]"), out);
                     }
                 }
-                (Value::Mapping(_), Shape::Dictionary(_)) => {}
+                (Value::Mapping(_), Shape::Dictionary(item)) => {
+                    assert!(matches!(**item, Shape::Text), "`{path}`: {item:?}");
+                }
                 (Value::String(_), Shape::Text | Shape::Secret | Shape::OneOf(_)) => {}
                 (Value::Number(_), Shape::Whole(_)) | (Value::Bool(_), Shape::Flag) => {}
                 (value, shape) => panic!("`{path}`: {value:?} does not fit {shape:?}"),
@@ -621,7 +578,50 @@ mod tests {
         config.clusters.push(crate::config::ClusterConfig::default());
         let tree = serde_norway::to_value(&config).unwrap();
         let mut visited = Vec::new();
-        keys(&tree, &schema(), "", &mut visited);
+        keys(&tree, schema(), "", &mut visited);
         assert!(visited.contains(&"clusters[].agent.issuerUrl".to_owned()));
+        assert_eq!(visited.len(), 97, "{visited:#?}");
+    }
+
+    /// Spot checks of what the derivation gives the walk.
+    #[test]
+    fn the_shape_keeps_secrets_bounds_and_choices() {
+        let shape = schema();
+        let at = |path: &[&str]| {
+            path.iter()
+                .try_fold(shape, |node, key| node.child(key))
+                .unwrap_or_else(|| panic!("no {path:?}"))
+        };
+        for secret in [
+            &["slack", "botToken"][..],
+            &["slack", "signingSecret"],
+            &["discord", "botToken"],
+            &["discord", "publicKey"],
+            &["database", "url"],
+            &["auth", "oidc", "clientSecret"],
+            &["auth", "github", "clientSecret"],
+        ] {
+            assert!(matches!(at(secret), Shape::Secret), "{secret:?}");
+        }
+        assert!(matches!(at(&["slack", "botTokenFile"]), Shape::Text));
+        assert!(at(&["slack"]).child("apiBaseUrlFile").is_none());
+        assert!(
+            matches!(at(&["janus", "limits", "requestsPerHour"]), Shape::Whole(max) if *max == u64::from(u32::MAX))
+        );
+        assert!(matches!(at(&["janus", "maxTtlSeconds"]), Shape::Whole(u64::MAX)));
+        assert!(matches!(at(&["slack", "enabled"]), Shape::Flag));
+        let Shape::OneOf(modes) = at(&["auth", "mode"]) else {
+            panic!("auth.mode is not a choice");
+        };
+        assert_eq!(modes, &["local", "oidc", "github", "header"]);
+        let Shape::OneOf(providers) = at(&["auth", "oidc", "provider"]) else {
+            panic!("auth.oidc.provider is not a choice");
+        };
+        assert_eq!(providers, &["google", "entra", "okta", "gitlab", "custom"]);
+        let Shape::List(keys) = at(&["links", "keys"]) else {
+            panic!("links.keys is not a list");
+        };
+        assert!(matches!(keys.child("secret"), Some(Shape::Secret)));
+        assert!(matches!(at(&["discord", "users"]), Shape::Dictionary(_)));
     }
 }

@@ -708,3 +708,64 @@ fn missing_config_file_is_a_problem_naming_the_path() {
     );
     assert_eq!(Config::from_path(None, &[]).unwrap(), Config::default());
 }
+
+/// The derived schema keeps the file form of the keys that are not `Secret`s but had it before
+/// (`database.url`, `discord.publicKey`), and types environment values by key (number, bool, choice).
+#[test]
+fn derived_schema_keeps_file_forms_and_environment_typing() {
+    let key = "ab".repeat(32);
+    let files = BTreeMap::from([
+        ("/run/db/url", "postgres://janus:pw@db/janus\n"),
+        ("/run/discord/key", key.as_str()),
+    ]);
+    let read = |path: &Path| {
+        files
+            .get(path.to_str().unwrap_or_default())
+            .map(|text| text.to_string())
+            .ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "No such file or directory"))
+    };
+    let vars = env(&[
+        ("JANUS_DATABASE__URL_FILE", "/run/db/url"),
+        ("JANUS_DISCORD__PUBLIC_KEY_FILE", "/run/discord/key"),
+        ("JANUS_TERMINAL__RECORDING_MAX_BYTES", "1024"),
+        ("JANUS_AGENT__EMBEDDED", "true"),
+        ("JANUS_LINKS__MODE", "link"),
+        ("JANUS_LINKS__KEYS__0__KID", "k1"),
+        ("JANUS_LINKS__KEYS__0__SECRET", "true"),
+    ]);
+    let config = Config::load(None, &vars, &read).unwrap();
+    assert_eq!(config.database.url, "postgres://janus:pw@db/janus");
+    assert_eq!(config.discord.public_key, key);
+    assert_eq!(config.terminal.recording_max_bytes, 1024);
+    assert!(config.agent.embedded);
+    assert_eq!(config.links.mode, LinksMode::Link);
+    assert_eq!(
+        config.links.keys[0].secret.expose(),
+        "true",
+        "a secret stays text"
+    );
+    let found = load_with_env(
+        "",
+        &[
+            ("JANUS_AGENT__EMBEDDED", "yes please"),
+            ("JANUS_AUTH__MODE", "oidcc"),
+        ],
+    )
+    .unwrap_err()
+    .0;
+    assert_eq!(found.len(), 2, "{found:?}");
+    assert_eq!(found[0].key, "agent.embedded");
+    assert!(
+        found[0].message.starts_with("must be true or false, not text"),
+        "{}",
+        found[0].message
+    );
+    assert_eq!(found[1].key, "auth.mode");
+    assert!(
+        found[1]
+            .message
+            .starts_with("`oidcc` is not one of local, oidc, github, header (set by environment variable `JANUS_AUTH__MODE`); did you mean `oidc`?"),
+        "{}",
+        found[1].message
+    );
+}

@@ -200,6 +200,8 @@ pub struct AccessRequest {
     pub state: RequestState,
     pub credentials: CredentialsStatus,
     pub approvals: Vec<Approval>,
+    /// The reason given with the decision that ended it: a denial (or the automatic one) or a
+    /// revocation.
     pub deny_reason: Option<String>,
     pub extension: Option<ExtensionRequest>,
     /// Extensions granted so far.
@@ -210,6 +212,9 @@ pub struct AccessRequest {
     pub expires_at: Option<DateTime<Utc>>,
     pub ended_at: Option<DateTime<Utc>>,
     pub end_reason: Option<String>,
+    /// Who ended it, as the audit log names them: a person's email, `system` (expiry, automatic
+    /// denial, grant timeout) or `agent:<cluster>` (a failed grant).
+    pub ended_by: Option<String>,
     /// Bumped by every accepted command; the store writes guarded by it.
     pub version: i64,
 }

@@ -103,6 +103,7 @@ pub fn submit(
         expires_at: None,
         ended_at: None,
         end_reason: None,
+        ended_by: None,
         version: 1,
     };
     let event = NewEvent {

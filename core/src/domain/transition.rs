@@ -182,7 +182,7 @@ pub fn transition(
             next.state = RequestState::Denied;
             next.deny_reason = reason.clone();
             next.decided_at = Some(now);
-            end(&mut next, now, "denied");
+            end(&mut next, now, "denied", actor);
             (
                 AuditAction::RequestDenied,
                 json!({ "reason": reason }),
@@ -203,7 +203,7 @@ pub fn transition(
                 policy.pending_expiry_seconds
             ));
             next.decided_at = Some(now);
-            end(&mut next, now, "pending_expired");
+            end(&mut next, now, "pending_expired", actor);
             (
                 AuditAction::RequestDenied,
                 json!({ "reason": next.deny_reason, "auto": true }),
@@ -218,7 +218,7 @@ pub fn transition(
                 return Err(invalid());
             }
             next.state = RequestState::Withdrawn;
-            end(&mut next, now, "withdrawn");
+            end(&mut next, now, "withdrawn", actor);
             (
                 AuditAction::RequestWithdrawn,
                 json!({}),
@@ -232,7 +232,8 @@ pub fn transition(
             }
             let reason = optional_reason(reason.as_deref())?;
             next.state = RequestState::Revoked;
-            end(&mut next, now, "revoked");
+            next.deny_reason = reason.clone();
+            end(&mut next, now, "revoked", actor);
             (
                 AuditAction::RequestRevoked,
                 json!({ "reason": reason }),
@@ -248,7 +249,7 @@ pub fn transition(
                 return Err(DomainError::NotYetDue);
             }
             next.state = RequestState::Expired;
-            end(&mut next, now, "expired");
+            end(&mut next, now, "expired", actor);
             (
                 AuditAction::RequestExpired,
                 json!({ "expiresAt": request.expires_at }),
@@ -265,7 +266,7 @@ pub fn transition(
                 return Err(DomainError::NotYetDue);
             }
             next.state = RequestState::Failed;
-            end(&mut next, now, "grant_timeout");
+            end(&mut next, now, "grant_timeout", actor);
             let details = json!({ "error": "no answer from the cluster's agent in time", "timeout": true });
             (AuditAction::RequestFailed, details, finish_credentials(&mut next))
         }
@@ -312,7 +313,7 @@ pub fn transition(
             match state {
                 RequestState::Approved => {
                     next.state = RequestState::Failed;
-                    end(&mut next, now, &error);
+                    end(&mut next, now, &error, actor);
                     (
                         AuditAction::GrantFailed,
                         json!({ "error": error }),
@@ -323,7 +324,7 @@ pub fn transition(
                 // the request cannot stay Active. Fail closed: end it and clean up.
                 RequestState::Active => {
                     next.state = RequestState::Failed;
-                    end(&mut next, now, &error);
+                    end(&mut next, now, &error, actor);
                     (
                         AuditAction::GrantFailed,
                         json!({ "error": error, "refresh": true }),
@@ -477,8 +478,9 @@ pub fn fix_grant_end(request: &AccessRequest, now: DateTime<Utc>) -> Option<Date
         .then(|| later(now, request.ttl_seconds))
 }
 
-fn end(request: &mut AccessRequest, now: DateTime<Utc>, reason: &str) {
+fn end(request: &mut AccessRequest, now: DateTime<Utc>, reason: &str, actor: &Actor) {
     request.ended_at = Some(now);
+    request.ended_by = Some(actor.audit_name());
     request.end_reason = Some(reason.to_owned());
     request.extension = None;
 }

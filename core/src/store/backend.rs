@@ -23,7 +23,7 @@ macro_rules! store_impl {
                 let row: Option<RequestRow> = sqlx::query_as(concat!(
                     "SELECT id, requester, origin, cluster, namespaces, profile, requested_ttl_seconds, \
                      ttl_seconds, reason, state, credentials, approvals, deny_reason, extension, extensions, \
-                     created_at, decided_at, activated_at, expires_at, ended_at, end_reason, version \
+                     created_at, decided_at, activated_at, expires_at, ended_at, end_reason, ended_by, version \
                      FROM requests WHERE id = $1",
                     $for_update
                 ))
@@ -49,15 +49,15 @@ macro_rules! store_impl {
                         "INSERT INTO requests (id, requester, origin, cluster, namespaces, profile, \
                          requested_ttl_seconds, ttl_seconds, reason, state, credentials, approvals, deny_reason, \
                          extension, extensions, created_at, decided_at, activated_at, expires_at, ended_at, \
-                         end_reason, version) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
-                         $14, $15, $16, $17, $18, $19, $20, $21, $22)",
+                         end_reason, version, ended_by) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, \
+                         $13, $14, $15, $16, $17, $18, $19, $20, $21, $22, $24)",
                     ),
                     Some(_) => sqlx::query(
                         "UPDATE requests SET requester = $2, origin = $3, cluster = $4, namespaces = $5, \
                          profile = $6, requested_ttl_seconds = $7, ttl_seconds = $8, reason = $9, state = $10, \
                          credentials = $11, approvals = $12, deny_reason = $13, extension = $14, \
                          extensions = $15, created_at = $16, decided_at = $17, activated_at = $18, \
-                         expires_at = $19, ended_at = $20, end_reason = $21, version = $22 \
+                         expires_at = $19, ended_at = $20, end_reason = $21, version = $22, ended_by = $24 \
                          WHERE id = $1 AND version = $23",
                     ),
                 };
@@ -85,6 +85,7 @@ macro_rules! store_impl {
                     .bind(&request.end_reason)
                     .bind(request.version)
                     .bind(previous_version.unwrap_or_default())
+                    .bind(&request.ended_by)
                     .execute(&mut **tx)
                     .await?;
                 if result.rows_affected() != 1 {
@@ -300,7 +301,7 @@ macro_rules! store_impl {
                 let row: Option<RequestRow> = sqlx::query_as(
                     "SELECT id, requester, origin, cluster, namespaces, profile, requested_ttl_seconds, \
                      ttl_seconds, reason, state, credentials, approvals, deny_reason, extension, extensions, \
-                     created_at, decided_at, activated_at, expires_at, ended_at, end_reason, version \
+                     created_at, decided_at, activated_at, expires_at, ended_at, end_reason, ended_by, version \
                      FROM requests WHERE id = $1",
                 )
                 .bind(id.as_str())
@@ -313,7 +314,7 @@ macro_rules! store_impl {
                 let rows: Vec<RequestRow> = sqlx::query_as(
                     "SELECT id, requester, origin, cluster, namespaces, profile, requested_ttl_seconds, \
                      ttl_seconds, reason, state, credentials, approvals, deny_reason, extension, extensions, \
-                     created_at, decided_at, activated_at, expires_at, ended_at, end_reason, version \
+                     created_at, decided_at, activated_at, expires_at, ended_at, end_reason, ended_by, version \
                      FROM requests WHERE ($1 IS NULL OR state = $1) AND ($2 IS NULL OR cluster = $2) \
                      AND ($3 IS NULL OR requester = $3) ORDER BY created_at DESC, id LIMIT $4",
                 )

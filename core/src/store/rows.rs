@@ -30,6 +30,7 @@ pub(super) struct RequestRow {
     pub expires_at: Option<Timestamp>,
     pub ended_at: Option<Timestamp>,
     pub end_reason: Option<String>,
+    pub ended_by: Option<String>,
     pub version: i64,
 }
 
@@ -76,6 +77,7 @@ impl RequestRow {
             expires_at: self.expires_at.map(|at| at.0),
             ended_at: self.ended_at.map(|at| at.0),
             end_reason: self.end_reason.clone(),
+            ended_by: self.ended_by.clone(),
             version: self.version,
         })
     }

@@ -100,7 +100,7 @@ macro_rules! search_impl {
                 let mut query = sqlx::QueryBuilder::<$db>::new(
                     "SELECT id, requester, origin, cluster, namespaces, profile, requested_ttl_seconds, \
                      ttl_seconds, reason, state, credentials, approvals, deny_reason, extension, extensions, \
-                     created_at, decided_at, activated_at, expires_at, ended_at, end_reason, version \
+                     created_at, decided_at, activated_at, expires_at, ended_at, end_reason, ended_by, version \
                      FROM requests WHERE 1 = 1",
                 );
                 if !search.states.is_empty() {

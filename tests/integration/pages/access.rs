@@ -4,7 +4,7 @@
 use reqwest::StatusCode;
 
 use super::on_both_backends;
-use super::{ADMIN, ALICE, BOB, Dashboard, ERIN, dashboard_config};
+use super::{ADMIN, ALICE, BOB, ERIN, TestApp, dashboard, dashboard_yaml};
 use crate::support::Backend;
 
 on_both_backends!(
@@ -13,7 +13,7 @@ on_both_backends!(
 );
 
 async fn pages_render_for_each_role_and_refuse_others(backend: Backend) {
-    let Some(app) = Dashboard::start(backend).await else {
+    let Some(app) = dashboard(backend).await else {
         return;
     };
     let (alice, bob, admin) = (
@@ -156,7 +156,7 @@ async fn pages_render_for_each_role_and_refuse_others(backend: Backend) {
 }
 
 async fn request_pages_are_visible_to_whom_they_concern(backend: Backend) {
-    let Some(app) = Dashboard::start(backend).await else {
+    let Some(app) = dashboard(backend).await else {
         return;
     };
     let request = app.submit(ALICE, &["payments"]).await;
@@ -203,10 +203,12 @@ async fn request_pages_are_visible_to_whom_they_concern(backend: Backend) {
 
 #[tokio::test]
 async fn settings_show_the_configuration_with_secrets_redacted() {
-    let config = dashboard_config(
-        "slack:\n  enabled: true\n  botToken: xoxb-very-secret\n  signingSecret: shh-signing\n",
-    );
-    let app = Dashboard::start_with(Backend::Sqlite, config).await.unwrap();
+    let app = TestApp::builder()
+        .config(dashboard_yaml(
+            "slack:\n  enabled: true\n  botToken: xoxb-very-secret\n  signingSecret: shh-signing\n",
+        ))
+        .start()
+        .await;
     let page = app.sign_in(ADMIN).await.get("/admin/settings").await;
     assert_eq!(page.status, StatusCode::OK);
     assert!(

@@ -17,8 +17,7 @@ use janus_core::queue::WorkOutcome;
 use janus_fixtures::oidc::{OidcAccount, OidcClient, OidcProvider};
 use tokio::net::TcpListener;
 
-use super::{Dashboard, dashboard_config};
-use crate::support::Backend;
+use super::{TestApp, dashboard_yaml};
 
 const CHROMIUM: &str = "/usr/bin/chromium";
 
@@ -50,6 +49,36 @@ pub(super) async fn ready() -> Option<PathBuf> {
     Some(dir)
 }
 
+/// Runs `node <script> <args…> <screenshot>` in `dir` (the screenshot goes to
+/// `target/artifacts/<screenshot>`); it must succeed within 3 minutes. Its standard output and
+/// the screenshot's path.
+pub(super) async fn run_script(
+    dir: &Path,
+    script: &str,
+    args: &[&str],
+    screenshot: &str,
+) -> (String, PathBuf) {
+    let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/artifacts");
+    std::fs::create_dir_all(&artifacts).unwrap();
+    let screenshot = artifacts.join(screenshot);
+    let _ = std::fs::remove_file(&screenshot);
+    let run = tokio::process::Command::new("node")
+        .arg(script)
+        .args(args)
+        .arg(&screenshot)
+        .current_dir(dir)
+        .kill_on_drop(true)
+        .output();
+    let output = tokio::time::timeout(Duration::from_secs(180), run)
+        .await
+        .unwrap_or_else(|_| panic!("{script} finishes within 3 minutes"))
+        .expect("node runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(output.status.success(), "{script} failed:\n{stdout}\n{stderr}");
+    (stdout, screenshot)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_browser_sees_its_request_approved_live() {
     let Some(dir) = ready().await else { return };
@@ -65,17 +94,20 @@ async fn a_browser_sees_its_request_approved_live() {
         redirect_uris: vec![format!("{base}/auth/callback")],
     }];
     let provider = OidcProvider::start(&clients, &accounts).await.unwrap();
-    let mut config = dashboard_config(&format!(
+    let config = dashboard_yaml(&format!(
         "auth:\n  mode: oidc\n  oidc:\n    provider: custom\n    issuerUrl: {}\n    clientId: janus\n    \
-         clientSecret: browser-secret\n    allowedDomains: [example.com]\n",
+         clientSecret: browser-secret\n    allowedDomains: [example.com]\n\
+         webui:\n  baseUrl: {base}\n",
         provider.issuer
     ));
-    config.webui.base_url = base.clone();
     // ID tokens are checked on Janus's clock: start it at the real time.
     let clock = ManualClock::new(SystemClock.now());
-    let app = Dashboard::serve(Backend::Sqlite, listener, config, clock)
-        .await
-        .unwrap();
+    let app = TestApp::builder()
+        .listener(listener)
+        .config(config)
+        .clock(clock)
+        .start()
+        .await;
     app.workflow
         .report_namespaces("prod", &["payments".into(), "checkout".into()])
         .await
@@ -98,24 +130,7 @@ async fn a_browser_sees_its_request_approved_live() {
         }
     });
 
-    let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/artifacts");
-    std::fs::create_dir_all(&artifacts).unwrap();
-    let screenshot = artifacts.join("admin.png");
-    let _ = std::fs::remove_file(&screenshot);
-    let run = tokio::process::Command::new("node")
-        .arg("journey.mjs")
-        .arg(&base)
-        .arg(&screenshot)
-        .current_dir(&dir)
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(Duration::from_secs(180), run)
-        .await
-        .expect("the browser journey finishes within 3 minutes")
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(output.status.success(), "the journey failed:\n{stdout}\n{stderr}");
+    let (stdout, screenshot) = run_script(&dir, "journey.mjs", &[&base], "admin.png").await;
     let id = stdout
         .lines()
         .find_map(|line| line.strip_prefix("journey ok "))

@@ -2,13 +2,11 @@
 //! audited) and `GET /api/v1/requests/{id}/terminal/commands` (the requester of an Active request
 //! or an admin; per cluster).
 
-use janus_core::clock::Clock as _;
-use janus_core::domain::{AccessRequest, RequestState};
 use janus_core::quick_commands::QuickCommand;
 use reqwest::StatusCode;
 use serde_json::Value;
 
-use super::{ADMIN, ALICE, BOB, Browser, Dashboard, ERIN, on_both_backends};
+use super::{ADMIN, ALICE, BOB, Browser, ERIN, TestApp, dashboard, on_both_backends};
 use crate::support::Backend;
 
 on_both_backends!(
@@ -19,47 +17,20 @@ on_both_backends!(
     a_terminal_lists_the_quick_commands_of_its_own_cluster,
 );
 
-impl Dashboard {
-    async fn commands(&self) -> Vec<QuickCommand> {
-        self.store.quick_commands(None).await.unwrap()
-    }
+async fn commands(app: &TestApp) -> Vec<QuickCommand> {
+    app.store.quick_commands(None).await.unwrap()
+}
 
-    async fn audited(&self, prefix: &str) -> Vec<(String, String, Value)> {
-        self.store
-            .audit_page(0, 100_000)
-            .await
-            .unwrap()
-            .into_iter()
-            .filter(|event| event.action.starts_with(prefix))
-            .map(|event| (event.action, event.actor, event.details))
-            .collect()
-    }
-
-    /// An Active request of `requester` in `prod`, granted as the agent would report it.
-    pub(super) async fn active(&self, requester: &str) -> AccessRequest {
-        let request = self.submit(requester, &["payments"]).await;
-        self.approve(&request, BOB).await;
-        let now = self.clock.now();
-        let item = self
-            .store
-            .claim_work("prod", now, now + chrono::TimeDelta::seconds(60))
-            .await
-            .unwrap()
-            .unwrap();
-        assert_eq!(item.request_id, request.id);
-        self.workflow
-            .complete_work(
-                "prod",
-                item.id,
-                &item.lease_token,
-                janus_core::queue::WorkOutcome::Succeeded,
-            )
-            .await
-            .unwrap();
-        let request = self.workflow.get(&request.id).await.unwrap();
-        assert_eq!(request.state, RequestState::Active);
-        request
-    }
+/// Audit events whose action starts with `prefix`: (action, actor, details).
+async fn audited(app: &TestApp, prefix: &str) -> Vec<(String, String, Value)> {
+    app.store
+        .audit_page(0, 100_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .filter(|event| event.action.starts_with(prefix))
+        .map(|event| (event.action, event.actor, event.details))
+        .collect()
 }
 
 async fn add(admin: &Browser, cluster: &str, name: &str, command: &str) -> super::Page {
@@ -80,7 +51,7 @@ async fn get_json(browser: &Browser, path: &str) -> (StatusCode, Value) {
 }
 
 async fn only_admins_manage_quick_commands_and_refusals_are_audited(backend: Backend) {
-    let Some(app) = Dashboard::start(backend).await else {
+    let Some(app) = dashboard(backend).await else {
         return;
     };
     let admin = app.sign_in(ADMIN).await;
@@ -88,7 +59,7 @@ async fn only_admins_manage_quick_commands_and_refusals_are_audited(backend: Bac
         add(&admin, "prod", "Disk", "df -h").await.status,
         StatusCode::SEE_OTHER
     );
-    let id = app.commands().await[0].id.clone();
+    let id = commands(&app).await[0].id.clone();
 
     for email in [BOB, ALICE] {
         let person = app.sign_in(email).await;
@@ -116,7 +87,7 @@ async fn only_admins_manage_quick_commands_and_refusals_are_audited(backend: Bac
         );
     }
     assert_eq!(app.audit_codes("auth.refused").await, ["not_admin"; 8]);
-    let refused = app.audited("auth.refused").await;
+    let refused = audited(&app, "auth.refused").await;
     assert_eq!(
         refused
             .iter()
@@ -124,14 +95,14 @@ async fn only_admins_manage_quick_commands_and_refusals_are_audited(backend: Bac
             .collect::<Vec<_>>(),
         [BOB, BOB, BOB, BOB, ALICE, ALICE, ALICE, ALICE]
     );
-    let stored = app.commands().await;
+    let stored = commands(&app).await;
     assert_eq!(stored.len(), 1);
     assert_eq!(
         (stored[0].name.as_str(), stored[0].command.as_str()),
         ("Disk", "df -h")
     );
     assert_eq!(
-        app.audited("quick_command.").await.len(),
+        audited(&app, "quick_command.").await.len(),
         1,
         "only the admin's change"
     );
@@ -144,7 +115,7 @@ async fn only_admins_manage_quick_commands_and_refusals_are_audited(backend: Bac
 }
 
 async fn quick_command_forms_need_this_sessions_csrf_token(backend: Backend) {
-    let Some(app) = Dashboard::start(backend).await else {
+    let Some(app) = dashboard(backend).await else {
         return;
     };
     let admin = app.sign_in(ADMIN).await;
@@ -159,13 +130,13 @@ async fn quick_command_forms_need_this_sessions_csrf_token(backend: Backend) {
         StatusCode::FORBIDDEN,
         "another session's token"
     );
-    assert!(app.commands().await.is_empty());
+    assert!(commands(&app).await.is_empty());
 
     assert_eq!(
         add(&admin, "prod", "Disk", "df -h").await.status,
         StatusCode::SEE_OTHER
     );
-    let id = app.commands().await[0].id.clone();
+    let id = commands(&app).await[0].id.clone();
     let edit = admin
         .post_raw(
             &format!("/admin/commands/{id}"),
@@ -178,13 +149,13 @@ async fn quick_command_forms_need_this_sessions_csrf_token(backend: Backend) {
         .post_raw(&format!("/admin/commands/{id}/delete"), &[], false)
         .await;
     assert_eq!(delete.status, StatusCode::FORBIDDEN);
-    assert_eq!(app.commands().await[0].name, "Disk", "unchanged");
+    assert_eq!(commands(&app).await[0].name, "Disk", "unchanged");
     assert_eq!(app.audit_codes("auth.refused").await, ["csrf"; 4]);
     app.finish().await;
 }
 
 async fn admins_add_edit_and_delete_quick_commands_and_each_change_is_audited(backend: Backend) {
-    let Some(app) = Dashboard::start(backend).await else {
+    let Some(app) = dashboard(backend).await else {
         return;
     };
     let admin = app.sign_in(ADMIN).await;
@@ -220,7 +191,7 @@ async fn admins_add_edit_and_delete_quick_commands_and_each_change_is_audited(ba
         duplicate.body
     );
 
-    let stored = app.commands().await;
+    let stored = commands(&app).await;
     let disk = stored
         .iter()
         .find(|c| c.cluster == "prod" && c.name == "Disk usage")
@@ -270,8 +241,7 @@ async fn admins_add_edit_and_delete_quick_commands_and_each_change_is_audited(ba
         )
         .await;
     assert_eq!(unknown.status, StatusCode::NOT_FOUND);
-    let remaining: Vec<(String, String)> = app
-        .commands()
+    let remaining: Vec<(String, String)> = commands(&app)
         .await
         .into_iter()
         .map(|c| (c.cluster, c.name))
@@ -284,7 +254,7 @@ async fn admins_add_edit_and_delete_quick_commands_and_each_change_is_audited(ba
         ]
     );
 
-    let audited = app.audited("quick_command.").await;
+    let audited = audited(&app, "quick_command.").await;
     let actions: Vec<&str> = audited.iter().map(|(action, _, _)| action.as_str()).collect();
     assert_eq!(
         actions,
@@ -308,7 +278,7 @@ async fn admins_add_edit_and_delete_quick_commands_and_each_change_is_audited(ba
 }
 
 async fn bad_quick_commands_are_refused_with_a_sentence(backend: Backend) {
-    let Some(app) = Dashboard::start(backend).await else {
+    let Some(app) = dashboard(backend).await else {
         return;
     };
     let admin = app.sign_in(ADMIN).await;
@@ -348,14 +318,14 @@ async fn bad_quick_commands_are_refused_with_a_sentence(backend: Backend) {
         assert_eq!(page.status, StatusCode::BAD_REQUEST, "{command:?}");
         assert!(page.body.contains("control character"), "{}", page.body);
     }
-    assert!(app.commands().await.is_empty());
-    assert!(app.audited("quick_command.").await.is_empty());
+    assert!(commands(&app).await.is_empty());
+    assert!(audited(&app, "quick_command.").await.is_empty());
 
     assert_eq!(
         add(&admin, "prod", "List", "ls").await.status,
         StatusCode::SEE_OTHER
     );
-    let id = app.commands().await[0].id.clone();
+    let id = commands(&app).await[0].id.clone();
     let edit = admin
         .post(
             &format!("/admin/commands/{id}"),
@@ -364,12 +334,12 @@ async fn bad_quick_commands_are_refused_with_a_sentence(backend: Backend) {
         .await;
     assert_eq!(edit.status, StatusCode::BAD_REQUEST);
     assert!(edit.body.contains("control character (a tab)"), "{}", edit.body);
-    assert_eq!(app.commands().await[0].command, "ls");
+    assert_eq!(commands(&app).await[0].command, "ls");
     app.finish().await;
 }
 
 async fn a_terminal_lists_the_quick_commands_of_its_own_cluster(backend: Backend) {
-    let Some(app) = Dashboard::start(backend).await else {
+    let Some(app) = dashboard(backend).await else {
         return;
     };
     let admin = app.sign_in(ADMIN).await;
@@ -377,7 +347,7 @@ async fn a_terminal_lists_the_quick_commands_of_its_own_cluster(backend: Backend
     add(&admin, "prod", "Disk", "df -h").await;
     add(&admin, "quorum", "Elsewhere", "uptime").await;
     let pending = app.submit(ALICE, &["checkout"]).await;
-    let active = app.active(ALICE).await;
+    let active = app.active(ALICE, &["payments"]).await;
     let path = format!("/api/v1/requests/{}/terminal/commands", active.id);
 
     let alice = app.sign_in(ALICE).await;

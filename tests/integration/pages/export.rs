@@ -5,13 +5,13 @@ use janus_core::domain::NewEvent;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use super::{ADMIN, ALICE, BOB, Dashboard, on_both_backends};
+use super::{ADMIN, ALICE, BOB, dashboard, on_both_backends};
 use crate::support::Backend;
 
 on_both_backends!(audit_search_and_exports_return_the_right_rows);
 
 async fn audit_search_and_exports_return_the_right_rows(backend: Backend) {
-    let Some(app) = Dashboard::start(backend).await else {
+    let Some(app) = dashboard(backend).await else {
         return;
     };
     let request = app.submit(ALICE, &["payments"]).await;

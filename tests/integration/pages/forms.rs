@@ -7,7 +7,7 @@ use janus_core::domain::{RequestId, RequestState};
 use janus_core::workflow::join_token_hash;
 use reqwest::StatusCode;
 
-use super::{ADMIN, ALICE, BOB, Dashboard, ERIN, on_both_backends};
+use super::{ADMIN, ALICE, BOB, ERIN, dashboard, on_both_backends};
 use crate::support::Backend;
 
 on_both_backends!(
@@ -18,7 +18,7 @@ on_both_backends!(
 );
 
 async fn forms_need_this_sessions_csrf_token(backend: Backend) {
-    let Some(app) = Dashboard::start(backend).await else {
+    let Some(app) = dashboard(backend).await else {
         return;
     };
     let (alice, bob) = (app.sign_in(ALICE).await, app.sign_in(BOB).await);
@@ -55,7 +55,7 @@ async fn forms_need_this_sessions_csrf_token(backend: Backend) {
 }
 
 async fn the_request_form_submits_and_explains_what_is_wrong(backend: Backend) {
-    let Some(app) = Dashboard::start(backend).await else {
+    let Some(app) = dashboard(backend).await else {
         return;
     };
     app.workflow
@@ -177,7 +177,7 @@ async fn the_request_form_submits_and_explains_what_is_wrong(backend: Backend) {
 }
 
 async fn approvers_decide_through_the_workflow_and_never_on_their_own_requests(backend: Backend) {
-    let Some(app) = Dashboard::start(backend).await else {
+    let Some(app) = dashboard(backend).await else {
         return;
     };
     let (alice, bob, erin) = (
@@ -273,7 +273,7 @@ async fn approvers_decide_through_the_workflow_and_never_on_their_own_requests(b
 }
 
 async fn bulk_actions_report_each_request(backend: Backend) {
-    let Some(app) = Dashboard::start(backend).await else {
+    let Some(app) = dashboard(backend).await else {
         return;
     };
     let first = app.submit(ALICE, &["payments"]).await;
@@ -335,7 +335,7 @@ async fn bulk_actions_report_each_request(backend: Backend) {
 
 #[tokio::test]
 async fn join_tokens_are_shown_once_and_enroll_once() {
-    let app = Dashboard::start(Backend::Sqlite).await.unwrap();
+    let app = dashboard(Backend::Sqlite).await.unwrap();
     let admin = app.sign_in(ADMIN).await;
     let clusters = admin.get("/admin/clusters").await;
     assert!(clusters.body.contains("Never seen") && clusters.body.contains("Production"));
@@ -396,7 +396,7 @@ async fn join_tokens_are_shown_once_and_enroll_once() {
 
 #[tokio::test]
 async fn extensions_are_asked_for_and_decided_on_the_pages() {
-    let app = Dashboard::start(Backend::Sqlite).await.unwrap();
+    let app = dashboard(Backend::Sqlite).await.unwrap();
     let request = app.approve(&app.submit(ALICE, &["payments"]).await, BOB).await;
     let work = app
         .workflow

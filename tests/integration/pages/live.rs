@@ -5,7 +5,7 @@ use std::time::Duration;
 
 use reqwest::StatusCode;
 
-use super::{ADMIN, ALICE, BOB, Browser, Dashboard, ERIN, on_both_backends};
+use super::{ADMIN, ALICE, BOB, Browser, ERIN, dashboard, on_both_backends};
 use crate::support::Backend;
 
 on_both_backends!(changes_reach_the_streams_of_those_who_may_see_them);
@@ -78,7 +78,7 @@ impl EventStream {
 }
 
 async fn changes_reach_the_streams_of_those_who_may_see_them(backend: Backend) {
-    let Some(app) = Dashboard::start(backend).await else {
+    let Some(app) = dashboard(backend).await else {
         return;
     };
     let mut alice = EventStream::open(&app.sign_in(ALICE).await).await;

@@ -12,23 +12,25 @@
 //! Needs `/usr/bin/chromium` and Node, like `pages/browser.rs` (skipped with a note unless
 //! `JANUS_REQUIRE_BROWSER=1`).
 
-use std::path::Path;
-use std::time::Duration;
-
 use janus_core::domain::RequestState;
 
-use super::browser::ready;
-use crate::terminal_support::TerminalApp;
+use super::browser::{ready, run_script};
+use crate::support::TestApp;
+use crate::support::terminal::terminal_config;
 
 const LINK_KEY: &str = "terminal-browser-link-key-0123456789";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_browser_runs_a_shell_splits_sends_a_quick_command_and_is_closed_by_revoke() {
     let Some(dir) = ready().await else { return };
-    let terminal =
-        TerminalApp::start(&format!("links:\n  keys: [{{ kid: k1, secret: {LINK_KEY} }}]\n")).await;
+    let extra = format!("links:\n  keys: [{{ kid: k1, secret: {LINK_KEY} }}]\n");
+    let terminal = TestApp::builder()
+        .config(terminal_config(&extra))
+        .agent()
+        .start()
+        .await;
     let request = terminal.active("alice@example.com", &["payments"]).await;
-    let app = &terminal.app;
+    let app = &terminal;
     let signer = janus_core::links::LinkSigner::new(
         vec![(
             "k1".to_owned(),
@@ -43,10 +45,10 @@ async fn a_browser_runs_a_shell_splits_sends_a_quick_command_and_is_closed_by_re
             "alice@example.com",
             request.expires_at.unwrap().timestamp(),
         )
-        .url(&app.central.base);
+        .url(&app.base);
     // Something for the sidebar and the badges: logs and an event of web-1, a crash-looping
     // worker-1 that was OOM-killed.
-    let kube = &app.kube;
+    let kube = app.kube();
     kube.append_log("payments", "web-1", "app", "started, listening on :8080");
     kube.append_log("payments", "worker-1", "worker", "fatal: out of memory");
     kube.add_event(
@@ -90,31 +92,13 @@ async fn a_browser_runs_a_shell_splits_sends_a_quick_command_and_is_closed_by_re
     let alice = terminal.cookie("alice@example.com").await;
     let admin = terminal.cookie("admin@example.com").await;
 
-    let artifacts = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/artifacts");
-    std::fs::create_dir_all(&artifacts).unwrap();
-    let screenshot = artifacts.join("terminal.png");
-    let _ = std::fs::remove_file(&screenshot);
-    let run = tokio::process::Command::new("node")
-        .arg("terminal.mjs")
-        .arg(&app.central.base)
-        .arg(&link)
-        .arg(&alice)
-        .arg(&admin)
-        .arg(request.id.as_str())
-        .arg(&screenshot)
-        .current_dir(&dir)
-        .kill_on_drop(true)
-        .output();
-    let output = tokio::time::timeout(Duration::from_secs(180), run)
-        .await
-        .expect("the terminal journey finishes within 3 minutes")
-        .expect("node runs");
-    let stdout = String::from_utf8_lossy(&output.stdout);
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert!(
-        output.status.success(),
-        "the terminal journey failed:\n{stdout}\n{stderr}"
-    );
+    let (stdout, screenshot) = run_script(
+        &dir,
+        "terminal.mjs",
+        &[&app.base, &link, &alice, &admin, request.id.as_str()],
+        "terminal.png",
+    )
+    .await;
     let latency: u64 = stdout
         .lines()
         .find_map(|line| line.strip_prefix("terminal ok "))
@@ -125,9 +109,9 @@ async fn a_browser_runs_a_shell_splits_sends_a_quick_command_and_is_closed_by_re
     eprintln!("{stdout}both panes showed the close message {latency} ms after the admin clicked Revoke");
 
     // What the browser did went through the workflow and is in the audit log.
-    let ended = app.central.workflow.get(&request.id).await.unwrap();
+    let ended = app.workflow.get(&request.id).await.unwrap();
     assert_eq!(ended.state, RequestState::Revoked);
-    let events = app.central.store.audit_page(0, 100_000).await.unwrap();
+    let events = app.store.audit_page(0, 100_000).await.unwrap();
     let revoked = events
         .iter()
         .find(|event| event.action == "request.revoked")
@@ -138,21 +122,15 @@ async fn a_browser_runs_a_shell_splits_sends_a_quick_command_and_is_closed_by_re
         .find(|event| event.action == "quick_command.created")
         .expect("the quick command was added through the page");
     assert_eq!(created.details["command"], "echo quick-$((6*7))");
-    let stored = app.central.store.quick_commands(Some("prod")).await.unwrap();
+    let stored = app.store.quick_commands(Some("prod")).await.unwrap();
     assert_eq!(stored.len(), 1);
     // Both sessions were recorded, ended by the revocation, with what each pane showed.
-    let recordings = app.central.store.recordings(request.id.as_str()).await.unwrap();
+    let recordings = app.store.recordings(request.id.as_str()).await.unwrap();
     assert_eq!(recordings.len(), 2, "one recording per pane");
     let mut casts = Vec::new();
     for recording in &recordings {
         assert_eq!(recording.end_reason, "revoked");
-        let (_, cast) = app
-            .central
-            .store
-            .recording(&recording.session)
-            .await
-            .unwrap()
-            .unwrap();
+        let (_, cast) = app.store.recording(&recording.session).await.unwrap().unwrap();
         casts.push(output_of(&cast));
     }
     assert!(

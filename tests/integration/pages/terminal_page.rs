@@ -3,17 +3,17 @@
 
 use reqwest::StatusCode;
 
-use super::{ADMIN, ALICE, BOB, Dashboard, on_both_backends};
+use super::{ADMIN, ALICE, BOB, dashboard, on_both_backends};
 use crate::support::Backend;
 
 on_both_backends!(only_the_requester_opens_the_terminal_from_the_dashboard);
 
 async fn only_the_requester_opens_the_terminal_from_the_dashboard(backend: Backend) {
-    let Some(app) = Dashboard::start(backend).await else {
+    let Some(app) = dashboard(backend).await else {
         return;
     };
     let pending = app.submit(ALICE, &["checkout"]).await;
-    let active = app.active(ALICE).await;
+    let active = app.active(ALICE, &["payments"]).await;
     let alice = app.sign_in(ALICE).await;
 
     let home = alice.get("/").await;

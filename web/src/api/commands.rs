@@ -8,17 +8,52 @@ use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use janus_core::domain::AuditAction;
 use janus_core::domain::{NewEvent, RequestState};
-use serde_json::{Value, json};
+use serde::Serialize;
+use serde_json::json;
+use utoipa::ToSchema;
 
+use super::openapi::{Conflict, Forbidden, NotFound, Unauthorized};
 use super::requests::{not_found, parse_id};
 use crate::auth::Viewer;
 use crate::{ApiError, AppState};
 
+/// One quick command.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = QuickCommand)]
+pub struct QuickCommandView {
+    id: String,
+    name: String,
+    /// One line; the terminal sends it followed by Enter.
+    command: String,
+}
+
+/// The commands of a request's cluster, by name.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = QuickCommandList)]
+pub struct QuickCommandListView {
+    items: Vec<QuickCommandView>,
+}
+
+#[utoipa::path(
+    get,
+    operation_id = "listQuickCommands",
+    tag = "requests",
+    path = "/api/v1/requests/{id}/terminal/commands",
+    summary = "The quick commands of the request's cluster (managed by admins on /admin/commands), for its terminal. The requester of an active request, or an admin.",
+    params(("id" = String, Path, description = "The request's id, `jr-…`.")),
+    responses(
+        (status = 200, description = "The commands, by name.", body = QuickCommandListView),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<QuickCommandListView>, ApiError> {
     let id = parse_id(&id)?;
     let request = state.workflow.get(&id).await?;
     if !viewer.can_see(state.workflow.policy(), &request) {
@@ -51,12 +86,16 @@ pub async fn list(
             ),
         ));
     }
-    let items: Vec<Value> = state
+    let items = state
         .workflow
         .quick_commands(Some(&request.cluster))
         .await?
         .into_iter()
-        .map(|command| json!({ "id": command.id, "name": command.name, "command": command.command }))
+        .map(|command| QuickCommandView {
+            id: command.id,
+            name: command.name,
+            command: command.command,
+        })
         .collect();
-    Ok(Json(json!({ "items": items })))
+    Ok(Json(QuickCommandListView { items }))
 }

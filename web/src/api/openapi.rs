@@ -1,190 +1,288 @@
-//! The OpenAPI 3.1 document served at `/api/v1/openapi.json`. Written by hand; a test checks that
+//! The OpenAPI 3.1 document served at `/api/v1/openapi.json`, derived with `utoipa` from the
+//! handlers' `#[utoipa::path]` attributes and the body types they read and write. A test checks that
 //! its paths and methods are exactly the API router's (`api::route_table`).
 
-use serde_json::{Value, json};
+use std::borrow::Cow;
 
-fn error_responses(codes: &[&str]) -> Value {
-    let mut responses = serde_json::Map::new();
-    for code in codes {
-        let description = match *code {
-            "400" => "Invalid input (a sentence in `error.message`).",
-            "401" => "Not signed in, or the API token is unknown, revoked or expired.",
-            "403" => "Refused: e.g. `self_approval`, `not_an_approver`, `not_the_requester`.",
-            "404" => "No such request (or not one the caller may see).",
-            "409" => {
-                "The request is no longer in a state that allows this (`invalid_transition`, `stale_state`)."
-            }
-            "413" => "The body is larger than 64 KiB.",
-            "415" => "The body is not `application/json`.",
-            "429" => "A per-user limit was reached.",
-            _ => "Error.",
-        };
-        responses.insert(
-            (*code).to_owned(),
-            json!({ "description": description, "content": { "application/json": { "schema": { "$ref": "#/components/schemas/Error" } } } }),
-        );
-    }
-    Value::Object(responses)
-}
+use janus_core::domain::{CredentialsStatus, RequestState};
+use serde::Serialize;
+use serde_json::Value;
+use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
+use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
+use utoipa::openapi::{RefOr, Server};
+// `ToSchema` and `PartialSchema` stay unimported: utoipa's `components(schemas(…))` expansion
+// names them in full.
+use utoipa::{Modify, OpenApi, ToResponse};
 
-fn with_errors(ok: Value, codes: &[&str]) -> Value {
-    let mut responses = error_responses(codes);
-    if let (Some(responses), Some(ok)) = (responses.as_object_mut(), ok.as_object()) {
-        for (status, response) in ok {
-            responses.insert(status.clone(), response.clone());
-        }
-    }
-    responses
-}
+use super::{commands, requests, tokens};
+use crate::error::ErrorBody;
 
-fn json_body(schema: &str, required: bool) -> Value {
-    json!({ "required": required, "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{schema}") } } } })
-}
-
-fn ok(status: &str, description: &str, schema: &str) -> Value {
-    json!({ status: { "description": description, "content": { "application/json": { "schema": { "$ref": format!("#/components/schemas/{schema}") } } } } })
-}
-
-fn id_parameter() -> Value {
-    json!([{ "name": "id", "in": "path", "required": true, "schema": { "type": "string", "pattern": "^jr-[a-z2-7]{8}$" } }])
-}
-
-fn command(summary: &str, body: Option<&str>) -> Value {
-    let mut operation = json!({
-        "summary": summary,
-        "parameters": id_parameter(),
-        "responses": with_errors(ok("200", "The request after the command.", "Request"), &["400", "401", "403", "404", "409", "415"]),
-    });
-    operation["requestBody"] = json_body(body.unwrap_or("Empty"), false);
-    json!({ "post": operation })
-}
+#[derive(OpenApi)]
+#[openapi(
+    info(
+        title = "Janus API",
+        version = "1",
+        description = "Just-in-time kubectl exec access. Authenticate with a session cookie, a personal API token (`Authorization: Bearer jat_…`), or the trusted proxy header. POST bodies must be `application/json`. Errors are `{\"error\":{\"code\",\"message\"}}`; times are RFC 3339 UTC."
+    ),
+    paths(
+        super::openapi_json,
+        super::me,
+        requests::list,
+        requests::create,
+        requests::get_one,
+        requests::approve,
+        requests::deny,
+        requests::withdraw,
+        requests::revoke,
+        requests::extend,
+        commands::list,
+        tokens::list,
+        tokens::create,
+        tokens::revoke,
+    ),
+    // Schemas the handlers' types name are collected; these are named only by query parameters.
+    components(schemas(StateName, requests::WaitFor), responses(
+        BadRequest,
+        Unauthorized,
+        Forbidden,
+        NotFound,
+        Conflict,
+        TooLarge,
+        UnsupportedMediaType,
+        TooManyRequests
+    )),
+    security(("bearer" = []), ("session" = [])),
+    modifiers(&SecuritySchemes)
+)]
+struct ApiDoc;
 
 /// The document, with `base_url` as its server.
 pub fn document(base_url: &str) -> Value {
-    json!({
-        "openapi": "3.1.0",
-        "info": {
-            "title": "Janus API",
-            "version": "1",
-            "description": "Just-in-time kubectl exec access. Authenticate with a session cookie, a personal API token (`Authorization: Bearer jat_…`), or the trusted proxy header. POST bodies must be `application/json`. Errors are `{\"error\":{\"code\",\"message\"}}`; times are RFC 3339 UTC.",
-        },
-        "servers": [{ "url": base_url.trim_end_matches('/') }],
-        "security": [{ "bearer": [] }, { "session": [] }],
-        "paths": paths(),
-        "components": {
-            "securitySchemes": {
-                "bearer": { "type": "http", "scheme": "bearer", "description": "A personal API token, `jat_…`." },
-                "session": { "type": "apiKey", "in": "cookie", "name": "janus_session", "description": "`__Host-janus_session` when Janus is served over https." },
-            },
-            "schemas": schemas(),
-        },
-    })
+    let mut document = ApiDoc::openapi();
+    document.servers = Some(vec![Server::new(base_url.trim_end_matches('/'))]);
+    serde_json::to_value(&document).unwrap_or(Value::Null)
 }
 
-fn paths() -> Value {
-    json!({
-        "/api/v1/openapi.json": { "get": {
-            "summary": "This document.", "security": [],
-            "responses": { "200": { "description": "OpenAPI 3.1 document.", "content": { "application/json": {} } } },
-        } },
-        "/api/v1/me": { "get": {
-            "summary": "Who the caller is and which clusters they approve.",
-            "responses": with_errors(ok("200", "The caller.", "Me"), &["401"]),
-        } },
-        "/api/v1/requests": {
-            "get": {
-                "summary": "List requests the caller may see (own, and those of clusters they approve), newest first.",
-                "parameters": [
-                    { "name": "state", "in": "query", "schema": { "$ref": "#/components/schemas/State" } },
-                    { "name": "cluster", "in": "query", "schema": { "type": "string" } },
-                    { "name": "requester", "in": "query", "schema": { "type": "string", "format": "email" } },
-                    { "name": "limit", "in": "query", "schema": { "type": "integer", "minimum": 1, "maximum": 500, "default": 100 } },
-                ],
-                "responses": with_errors(ok("200", "The requests.", "RequestList"), &["400", "401"]),
-            },
-            "post": {
-                "summary": "Submit a request.",
-                "requestBody": json_body("NewRequest", true),
-                "responses": with_errors(ok("201", "The new, pending request.", "Request"), &["400", "401", "409", "413", "415", "429"]),
-            },
-        },
-        "/api/v1/requests/{id}": { "get": {
-            "summary": "One request. With `waitFor`, answers as soon as the request is active or ended (`active`), decided (`decided`) or ended (`ended`), or after `timeout` with its current state.",
-            "parameters": [
-                { "name": "id", "in": "path", "required": true, "schema": { "type": "string" } },
-                { "name": "waitFor", "in": "query", "schema": { "type": "string", "enum": ["active", "decided", "ended"] } },
-                { "name": "timeout", "in": "query", "schema": { "type": "string", "examples": ["25s", "1m", "30"] }, "description": "At most 60 s; default 25 s." },
-            ],
-            "responses": with_errors(ok("200", "The request.", "Request"), &["400", "401", "404"]),
-        } },
-        "/api/v1/requests/{id}/approve": command("Approve a pending request (or the pending extension of an active one). Never the requester.", Some("Decision")),
-        "/api/v1/requests/{id}/deny": command("Deny a pending request (or the pending extension of an active one).", Some("Reason")),
-        "/api/v1/requests/{id}/withdraw": command("The requester takes the request back (pending, approved or active).", None),
-        "/api/v1/requests/{id}/revoke": command("An approver or admin ends the request (pending, approved or active).", Some("Reason")),
-        "/api/v1/requests/{id}/extend": command("The requester asks for more time on an active request; approved like a request.", Some("Extend")),
-        "/api/v1/requests/{id}/terminal/commands": { "get": {
-            "summary": "The quick commands of the request's cluster (managed by admins on /admin/commands), for its terminal. The requester of an active request, or an admin.",
-            "parameters": id_parameter(),
-            "responses": with_errors(ok("200", "The commands, by name.", "QuickCommandList"), &["401", "403", "404", "409"]),
-        } },
-        "/api/v1/tokens": {
-            "get": {
-                "summary": "The caller's API tokens (never their secrets).",
-                "responses": with_errors(ok("200", "The tokens.", "TokenList"), &["401"]),
-            },
-            "post": {
-                "summary": "Create an API token; the secret is in `token`, shown only in this response. Not allowed with an API token.",
-                "requestBody": json_body("NewToken", true),
-                "responses": with_errors(ok("201", "The new token.", "NewTokenResponse"), &["400", "401", "403", "413", "415"]),
-            },
-        },
-        "/api/v1/tokens/{id}": { "delete": {
-            "summary": "Revoke one of the caller's API tokens.",
-            "parameters": [{ "name": "id", "in": "path", "required": true, "schema": { "type": "string" } }],
-            "responses": with_errors(json!({ "204": { "description": "Revoked." } }), &["401", "404"]),
-        } },
-    })
+/// The two ways an API client signs in (the trusted header needs no scheme of its own).
+struct SecuritySchemes;
+
+impl Modify for SecuritySchemes {
+    fn modify(&self, document: &mut utoipa::openapi::OpenApi) {
+        let components = document.components.get_or_insert_with(Default::default);
+        components.add_security_scheme(
+            "bearer",
+            SecurityScheme::Http(
+                HttpBuilder::new()
+                    .scheme(HttpAuthScheme::Bearer)
+                    .description(Some("A personal API token, `jat_…`."))
+                    .build(),
+            ),
+        );
+        components.add_security_scheme(
+            "session",
+            SecurityScheme::ApiKey(ApiKey::Cookie(ApiKeyValue::with_description(
+                "janus_session",
+                "`__Host-janus_session` when Janus is served over https.",
+            ))),
+        );
+    }
 }
 
-fn schemas() -> Value {
-    let time = json!({ "type": ["string", "null"], "format": "date-time" });
-    json!({
-        "State": { "type": "string", "enum": ["pending", "approved", "active", "expired", "denied", "revoked", "withdrawn", "failed"] },
-        "Credentials": { "type": "string", "enum": ["none", "provisioning", "live", "cleaning", "cleaned", "cleanup_failed"] },
-        "Error": { "type": "object", "required": ["error"], "properties": { "error": { "type": "object", "required": ["code", "message"], "properties": { "code": { "type": "string" }, "message": { "type": "string" } } } } },
-        "Approval": { "type": "object", "required": ["by", "at"], "properties": { "by": { "type": "string" }, "at": { "type": "string", "format": "date-time" }, "ttlSeconds": { "type": "integer" }, "reason": { "type": "string" } } },
-        "Request": {
-            "type": "object",
-            "required": ["id", "state", "requester", "cluster", "namespaces", "profile", "ttlSeconds", "reason", "approvals", "createdAt", "activatedAt", "expiresAt", "endedAt", "endReason", "credentials"],
-            "properties": {
-                "id": { "type": "string" }, "state": { "$ref": "#/components/schemas/State" },
-                "requester": { "type": "string" }, "cluster": { "type": "string" },
-                "namespaces": { "type": "array", "items": { "type": "string" } },
-                "profile": { "type": "string" }, "ttlSeconds": { "type": "integer" },
-                "requestedTtlSeconds": { "type": "integer" }, "reason": { "type": "string" },
-                "approvals": { "type": "array", "items": { "$ref": "#/components/schemas/Approval" } },
-                "approvalsRequired": { "type": "integer" },
-                "createdAt": { "type": "string", "format": "date-time" }, "decidedAt": time.clone(),
-                "activatedAt": time.clone(), "expiresAt": time.clone(), "endedAt": time,
-                "endReason": { "type": ["string", "null"] }, "denyReason": { "type": ["string", "null"] },
-                "credentials": { "$ref": "#/components/schemas/Credentials" },
-                "extension": { "type": ["object", "null"], "properties": { "ttlSeconds": { "type": "integer" }, "reason": { "type": "string" }, "requestedAt": { "type": "string", "format": "date-time" }, "approvals": { "type": "array", "items": { "$ref": "#/components/schemas/Approval" } } } },
-                "extensions": { "type": "integer" },
-                "origin": { "type": "string", "enum": ["web", "api", "slack", "discord"] },
-                "link": { "type": ["string", "null"], "description": "The signed terminal link, for the requester of an active request." },
-            },
-        },
-        "RequestList": { "type": "object", "required": ["items"], "properties": { "items": { "type": "array", "items": { "$ref": "#/components/schemas/Request" } } } },
-        "NewRequest": { "type": "object", "required": ["cluster", "namespaces", "reason"], "additionalProperties": false, "properties": { "cluster": { "type": "string" }, "namespaces": { "type": "array", "items": { "type": "string" }, "minItems": 1 }, "ttlSeconds": { "type": "integer", "minimum": 600 }, "reason": { "type": "string", "maxLength": 500 }, "profile": { "type": "string" } } },
-        "Decision": { "type": "object", "additionalProperties": false, "properties": { "ttlSeconds": { "type": "integer" }, "reason": { "type": "string" } } },
-        "Reason": { "type": "object", "additionalProperties": false, "properties": { "reason": { "type": "string" } } },
-        "Empty": { "type": "object", "additionalProperties": false },
-        "Extend": { "type": "object", "required": ["ttlSeconds", "reason"], "additionalProperties": false, "properties": { "ttlSeconds": { "type": "integer" }, "reason": { "type": "string" } } },
-        "Me": { "type": "object", "properties": { "principal": { "type": "string" }, "groups": { "type": "array", "items": { "type": "string" } }, "isAdmin": { "type": "boolean" }, "approverOf": { "type": "array", "items": { "type": "string" } }, "credential": { "type": "string", "enum": ["session", "token", "header"] } } },
-        "Token": { "type": "object", "properties": { "id": { "type": "string" }, "name": { "type": "string" }, "createdAt": { "type": "string", "format": "date-time" }, "expiresAt": { "type": "string", "format": "date-time" }, "lastUsedAt": { "type": ["string", "null"], "format": "date-time" }, "revokedAt": { "type": ["string", "null"], "format": "date-time" } } },
-        "TokenList": { "type": "object", "properties": { "items": { "type": "array", "items": { "$ref": "#/components/schemas/Token" } } } },
-        "NewToken": { "type": "object", "required": ["name"], "additionalProperties": false, "properties": { "name": { "type": "string", "maxLength": 100 }, "expiresInSeconds": { "type": "integer", "minimum": 60, "maximum": 31536000 } } },
-        "QuickCommandList": { "type": "object", "required": ["items"], "properties": { "items": { "type": "array", "items": { "type": "object", "required": ["id", "name", "command"], "properties": { "id": { "type": "string" }, "name": { "type": "string" }, "command": { "type": "string", "description": "One line; the terminal sends it followed by Enter." } } } } } },
-        "NewTokenResponse": { "allOf": [{ "$ref": "#/components/schemas/Token" }, { "type": "object", "required": ["token"], "properties": { "token": { "type": "string" } } }] },
-    })
+#[derive(ToResponse)]
+#[response(description = "Invalid input (a sentence in `error.message`).")]
+pub struct BadRequest(#[expect(dead_code, reason = "only its type is read, for the document")] ErrorBody);
+
+#[derive(ToResponse)]
+#[response(description = "Not signed in, or the API token is unknown, revoked or expired.")]
+pub struct Unauthorized(#[expect(dead_code, reason = "only its type is read, for the document")] ErrorBody);
+
+#[derive(ToResponse)]
+#[response(description = "Refused: e.g. `self_approval`, `not_an_approver`, `not_the_requester`.")]
+pub struct Forbidden(#[expect(dead_code, reason = "only its type is read, for the document")] ErrorBody);
+
+#[derive(ToResponse)]
+#[response(description = "No such request (or not one the caller may see).")]
+pub struct NotFound(#[expect(dead_code, reason = "only its type is read, for the document")] ErrorBody);
+
+#[derive(ToResponse)]
+#[response(
+    description = "The request is no longer in a state that allows this (`invalid_transition`, `stale_state`)."
+)]
+pub struct Conflict(#[expect(dead_code, reason = "only its type is read, for the document")] ErrorBody);
+
+#[derive(ToResponse)]
+#[response(description = "The body is larger than 64 KiB.")]
+pub struct TooLarge(#[expect(dead_code, reason = "only its type is read, for the document")] ErrorBody);
+
+#[derive(ToResponse)]
+#[response(description = "The body is not `application/json`.")]
+pub struct UnsupportedMediaType(
+    #[expect(dead_code, reason = "only its type is read, for the document")] ErrorBody,
+);
+
+#[derive(ToResponse)]
+#[response(description = "A per-user limit was reached.")]
+pub struct TooManyRequests(
+    #[expect(dead_code, reason = "only its type is read, for the document")] ErrorBody,
+);
+
+/// A request's state, written as the domain names it.
+#[derive(Debug, Clone, Copy)]
+pub struct StateName(pub RequestState);
+
+impl Serialize for StateName {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.0.as_str())
+    }
+}
+
+impl utoipa::PartialSchema for StateName {
+    fn schema() -> RefOr<Schema> {
+        text_enumeration(RequestState::ALL.map(RequestState::as_str))
+    }
+}
+
+impl utoipa::ToSchema for StateName {
+    fn name() -> Cow<'static, str> {
+        "State".into()
+    }
+}
+
+/// Where a request's credentials are, written as the domain names it.
+#[derive(Debug, Clone, Copy)]
+pub struct CredentialsName(pub CredentialsStatus);
+
+impl Serialize for CredentialsName {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.0.as_str())
+    }
+}
+
+impl utoipa::PartialSchema for CredentialsName {
+    fn schema() -> RefOr<Schema> {
+        text_enumeration(CredentialsStatus::ALL.map(CredentialsStatus::as_str))
+    }
+}
+
+impl utoipa::ToSchema for CredentialsName {
+    fn name() -> Cow<'static, str> {
+        "Credentials".into()
+    }
+}
+
+fn text_enumeration<const N: usize>(values: [&'static str; N]) -> RefOr<Schema> {
+    ObjectBuilder::new()
+        .schema_type(Type::String)
+        .enum_values(Some(values))
+        .build()
+        .into()
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+
+    /// Every route of the API router is in the document, and nothing else is.
+    #[test]
+    fn every_route_of_the_router_is_documented() {
+        let document = document("https://janus.example.com/");
+        assert_eq!(document["openapi"], "3.1.0");
+        assert_eq!(document["servers"][0]["url"], "https://janus.example.com");
+        let documented: BTreeSet<(String, String)> = document["paths"]
+            .as_object()
+            .unwrap()
+            .iter()
+            .flat_map(|(path, operations)| {
+                operations
+                    .as_object()
+                    .unwrap()
+                    .keys()
+                    .filter(|key| !matches!(key.as_str(), "parameters" | "summary" | "description"))
+                    .map(|method| (method.to_uppercase(), path.clone()))
+                    .collect::<Vec<_>>()
+            })
+            .collect();
+        let routed: BTreeSet<(String, String)> = super::super::route_table().into_iter().collect();
+        assert_eq!(documented, routed);
+    }
+
+    #[test]
+    fn references_resolve_and_the_schemas_are_the_api_types() {
+        let document = document("http://127.0.0.1:8080");
+        let text = document.to_string();
+        for (prefix, section) in [
+            ("\"$ref\":\"#/components/schemas/", "schemas"),
+            ("\"$ref\":\"#/components/responses/", "responses"),
+        ] {
+            for reference in text.split(prefix).skip(1) {
+                let name = reference.split('"').next().unwrap();
+                assert!(
+                    document["components"][section][name].is_object(),
+                    "{section} {name} is missing"
+                );
+            }
+        }
+        let schemas = &document["components"]["schemas"];
+        for name in [
+            "State",
+            "Credentials",
+            "Error",
+            "Approval",
+            "Request",
+            "RequestList",
+            "NewRequest",
+            "Decision",
+            "Reason",
+            "Empty",
+            "Extend",
+            "Me",
+            "Token",
+            "TokenList",
+            "NewToken",
+            "NewTokenResponse",
+            "QuickCommandList",
+        ] {
+            assert!(schemas[name].is_object(), "schema {name} is missing");
+        }
+        assert_eq!(
+            schemas["State"]["enum"],
+            serde_json::json!([
+                "pending",
+                "approved",
+                "active",
+                "expired",
+                "denied",
+                "revoked",
+                "withdrawn",
+                "failed"
+            ])
+        );
+        assert_eq!(schemas["NewRequest"]["additionalProperties"], false);
+        let security = &document["components"]["securitySchemes"];
+        assert_eq!(security["bearer"]["scheme"], "bearer");
+        assert_eq!(security["session"]["in"], "cookie");
+        assert_eq!(security["session"]["name"], "janus_session");
+        assert_eq!(
+            document["security"],
+            serde_json::json!([{ "bearer": [] }, { "session": [] }])
+        );
+        let operation_ids: Vec<&str> = document["paths"]
+            .as_object()
+            .unwrap()
+            .values()
+            .flat_map(|operations| operations.as_object().unwrap().values())
+            .filter_map(|operation| operation["operationId"].as_str())
+            .collect();
+        let unique: BTreeSet<&str> = operation_ids.iter().copied().collect();
+        assert_eq!(unique.len(), operation_ids.len(), "{operation_ids:?}");
+        assert_eq!(unique.len(), super::super::route_table().len());
+        let own = &document["paths"]["/api/v1/openapi.json"]["get"];
+        assert_eq!(
+            own["security"],
+            serde_json::json!([{}]),
+            "the document needs no sign-in"
+        );
+    }
 }

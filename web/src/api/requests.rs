@@ -11,10 +11,16 @@ use janus_core::domain::{
 };
 use janus_core::store::RequestFilter;
 use janus_core::time::format_rfc3339;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::de::IntoDeserializer;
+use serde::{Deserialize, Serialize};
+// `IntoParams` stays unimported: utoipa's `params(…)` expansion names it in full.
+use utoipa::ToSchema;
 
 use super::JsonBody;
+use super::openapi::{
+    BadRequest, Conflict, CredentialsName, Forbidden, NotFound, StateName, TooLarge, TooManyRequests,
+    Unauthorized, UnsupportedMediaType,
+};
 use crate::auth::Viewer;
 use crate::links::terminal_link;
 use crate::{ApiError, AppState};
@@ -25,72 +31,155 @@ const DEFAULT_WAIT: Duration = Duration::from_secs(25);
 const DEFAULT_LIMIT: i64 = 100;
 const MAX_LIMIT: i64 = 500;
 
-fn time(at: Option<chrono::DateTime<chrono::Utc>>) -> Value {
-    at.map_or(Value::Null, |at| Value::String(format_rfc3339(at)))
+fn time(at: Option<chrono::DateTime<chrono::Utc>>) -> Option<String> {
+    at.map(format_rfc3339)
 }
 
-fn approvals(approvals: &[Approval]) -> Value {
+/// One approval of a request or of its extension.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = Approval)]
+pub struct ApprovalView {
+    by: String,
+    #[schema(format = DateTime)]
+    at: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    ttl_seconds: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    reason: Option<String>,
+}
+
+fn approvals(approvals: &[Approval]) -> Vec<ApprovalView> {
     approvals
         .iter()
-        .map(|approval| {
-            let mut item = json!({ "by": approval.by.as_str(), "at": format_rfc3339(approval.at) });
-            if let Some(ttl) = approval.ttl_seconds {
-                item["ttlSeconds"] = json!(ttl);
-            }
-            if let Some(reason) = &approval.reason {
-                item["reason"] = json!(reason);
-            }
-            item
+        .map(|approval| ApprovalView {
+            by: approval.by.as_str().to_owned(),
+            at: format_rfc3339(approval.at),
+            ttl_seconds: approval.ttl_seconds,
+            reason: approval.reason.clone(),
         })
         .collect()
 }
 
+/// An extension an Active request asked for.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = Extension)]
+pub struct ExtensionView {
+    ttl_seconds: u64,
+    reason: String,
+    #[schema(format = DateTime)]
+    requested_at: String,
+    approvals: Vec<ApprovalView>,
+}
+
+/// Where a request was made.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+#[schema(as = Origin)]
+pub enum OriginName {
+    Web,
+    Api,
+    Slack,
+    Discord,
+}
+
+/// A request as the API shows it. Every key is always present (`null` when unset).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = Request)]
+pub struct RequestView {
+    id: String,
+    state: StateName,
+    requester: String,
+    cluster: String,
+    namespaces: Vec<String>,
+    profile: String,
+    ttl_seconds: u64,
+    requested_ttl_seconds: u64,
+    reason: String,
+    approvals: Vec<ApprovalView>,
+    approvals_required: u32,
+    #[schema(format = DateTime)]
+    created_at: String,
+    #[schema(format = DateTime, required = true)]
+    decided_at: Option<String>,
+    #[schema(format = DateTime, required = true)]
+    activated_at: Option<String>,
+    #[schema(format = DateTime, required = true)]
+    expires_at: Option<String>,
+    #[schema(format = DateTime, required = true)]
+    ended_at: Option<String>,
+    #[schema(required = true)]
+    end_reason: Option<String>,
+    /// Who ended it: a person's email, `system` or `agent:<cluster>`.
+    #[schema(required = true)]
+    ended_by: Option<String>,
+    /// The reason given with the denial or revocation that ended it.
+    #[schema(required = true)]
+    deny_reason: Option<String>,
+    credentials: CredentialsName,
+    #[schema(required = true)]
+    extension: Option<ExtensionView>,
+    extensions: u32,
+    origin: OriginName,
+    /// The signed terminal link, for the requester of an active request.
+    #[schema(required = true)]
+    link: Option<String>,
+}
+
+/// Requests, newest first.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = RequestList)]
+pub struct RequestListView {
+    items: Vec<RequestView>,
+}
+
 /// A request as the API shows it to `viewer` (the terminal link only to its requester).
-pub fn view(state: &AppState, viewer: &Viewer, request: &AccessRequest) -> Value {
-    let platform = match request.origin.platform {
-        Platform::Web => "web",
-        Platform::Api => "api",
-        Platform::Slack => "slack",
-        Platform::Discord => "discord",
+pub fn view(state: &AppState, viewer: &Viewer, request: &AccessRequest) -> RequestView {
+    let origin = match request.origin.platform {
+        Platform::Web => OriginName::Web,
+        Platform::Api => OriginName::Api,
+        Platform::Slack => OriginName::Slack,
+        Platform::Discord => OriginName::Discord,
     };
-    let extension = request.extension.as_ref().map_or(Value::Null, |extension| {
-        json!({
-            "ttlSeconds": extension.ttl_seconds,
-            "reason": extension.reason,
-            "requestedAt": format_rfc3339(extension.requested_at),
-            "approvals": approvals(&extension.approvals),
-        })
+    let extension = request.extension.as_ref().map(|extension| ExtensionView {
+        ttl_seconds: extension.ttl_seconds,
+        reason: extension.reason.clone(),
+        requested_at: format_rfc3339(extension.requested_at),
+        approvals: approvals(&extension.approvals),
     });
     let link = if request.requester == viewer.principal {
-        terminal_link(state, request).map_or(Value::Null, Value::String)
+        terminal_link(state, request)
     } else {
-        Value::Null
+        None
     };
-    json!({
-        "id": request.id.as_str(),
-        "state": request.state.as_str(),
-        "requester": request.requester.as_str(),
-        "cluster": request.cluster,
-        "namespaces": request.namespaces,
-        "profile": request.profile,
-        "ttlSeconds": request.ttl_seconds,
-        "requestedTtlSeconds": request.requested_ttl_seconds,
-        "reason": request.reason,
-        "approvals": approvals(&request.approvals),
-        "approvalsRequired": state.workflow.policy().approvals_required(&request.cluster),
-        "createdAt": format_rfc3339(request.created_at),
-        "decidedAt": time(request.decided_at),
-        "activatedAt": time(request.activated_at),
-        "expiresAt": time(request.expires_at),
-        "endedAt": time(request.ended_at),
-        "endReason": request.end_reason,
-        "denyReason": request.deny_reason,
-        "credentials": request.credentials.as_str(),
-        "extension": extension,
-        "extensions": request.extensions,
-        "origin": platform,
-        "link": link,
-    })
+    RequestView {
+        id: request.id.as_str().to_owned(),
+        state: StateName(request.state),
+        requester: request.requester.as_str().to_owned(),
+        cluster: request.cluster.clone(),
+        namespaces: request.namespaces.clone(),
+        profile: request.profile.clone(),
+        ttl_seconds: request.ttl_seconds,
+        requested_ttl_seconds: request.requested_ttl_seconds,
+        reason: request.reason.clone(),
+        approvals: approvals(&request.approvals),
+        approvals_required: state.workflow.policy().approvals_required(&request.cluster),
+        created_at: format_rfc3339(request.created_at),
+        decided_at: time(request.decided_at),
+        activated_at: time(request.activated_at),
+        expires_at: time(request.expires_at),
+        ended_at: time(request.ended_at),
+        end_reason: request.end_reason.clone(),
+        ended_by: request.ended_by.clone(),
+        deny_reason: request.deny_reason.clone(),
+        credentials: CredentialsName(request.credentials),
+        extension,
+        extensions: request.extensions,
+        origin,
+        link,
+    }
 }
 
 pub(super) fn parse_id(id: &str) -> Result<RequestId, ApiError> {
@@ -114,20 +203,41 @@ pub(super) fn not_found(id: &RequestId) -> ApiError {
     )
 }
 
-#[derive(Debug, Deserialize)]
+/// A new request.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewRequest {
     cluster: String,
+    #[schema(min_items = 1)]
     namespaces: Vec<String>,
     #[serde(default)]
+    #[schema(minimum = 600)]
     ttl_seconds: Option<u64>,
     #[serde(default)]
+    #[schema(max_length = 500)]
     reason: String,
     #[serde(default)]
     profile: Option<String>,
 }
 
 /// `POST /api/v1/requests` → 201 and the request.
+#[utoipa::path(
+    post,
+    operation_id = "createRequest",
+    tag = "requests",
+    path = "/api/v1/requests",
+    summary = "Submit a request.",
+    request_body = NewRequest,
+    responses(
+        (status = 201, description = "The new, pending request.", body = RequestView),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 409, response = Conflict),
+        (status = 413, response = TooLarge),
+        (status = 415, response = UnsupportedMediaType),
+        (status = 429, response = TooManyRequests),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     viewer: Viewer,
@@ -150,22 +260,39 @@ pub async fn create(
     Ok((StatusCode::CREATED, Json(view(&state, &viewer, &request))).into_response())
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct ListQuery {
+    #[param(value_type = Option<StateName>)]
     state: Option<String>,
     cluster: Option<String>,
+    #[param(format = Email)]
     requester: Option<String>,
+    #[param(minimum = 1, maximum = 500, default = 100)]
     limit: Option<i64>,
 }
 
 /// `GET /api/v1/requests[?state=&cluster=&requester=&limit=]` → `{"items":[…]}`, newest first,
 /// only what the caller may see.
+#[utoipa::path(
+    get,
+    operation_id = "listRequests",
+    tag = "requests",
+    path = "/api/v1/requests",
+    summary = "List requests the caller may see (own, and those of clusters they approve), newest first.",
+    params(ListQuery),
+    responses(
+        (status = 200, description = "The requests.", body = RequestListView),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+    )
+)]
 pub async fn list(
     State(state): State<AppState>,
     viewer: Viewer,
     Query(query): Query<ListQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RequestListView>, ApiError> {
     let wanted_state = match query.state.as_deref().filter(|text| !text.is_empty()) {
         None => None,
         Some(text) => Some(RequestState::parse(text).ok_or_else(|| {
@@ -194,42 +321,80 @@ pub async fn list(
         limit: Some(limit),
     };
     let found = state.workflow.visible_requests(&viewer.actor(), &base).await?;
-    let items: Vec<Value> = found
+    let items = found
         .iter()
         .map(|request| view(&state, &viewer, request))
         .collect();
-    Ok(Json(json!({ "items": items })))
+    Ok(Json(RequestListView { items }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct GetQuery {
     /// `active` (Active or ended), `decided` (no longer Pending) or `ended` (terminal).
+    #[param(value_type = Option<WaitFor>)]
     wait_for: Option<String>,
     /// How long to wait: `25s`, `1m`, `30` (seconds); at most 60 s, default 25 s.
+    #[param(example = "25s")]
     timeout: Option<String>,
+}
+
+/// What a long poll waits for.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum WaitFor {
+    /// Active, or ended without becoming active.
+    Active,
+    /// No longer Pending.
+    Decided,
+    /// Ended.
+    Ended,
+}
+
+impl WaitFor {
+    fn parse(text: &str) -> Option<WaitFor> {
+        let text: serde::de::value::StrDeserializer<'_, serde::de::value::Error> = text.into_deserializer();
+        WaitFor::deserialize(text).ok()
+    }
+
+    fn reached(self, state: RequestState) -> bool {
+        match self {
+            WaitFor::Active => !matches!(state, RequestState::Pending | RequestState::Approved),
+            WaitFor::Decided => state != RequestState::Pending,
+            WaitFor::Ended => state.is_terminal(),
+        }
+    }
 }
 
 /// `GET /api/v1/requests/{id}[?waitFor=active&timeout=25s]`: the request; with `waitFor`, answers
 /// as soon as the request reaches that point (or when the timeout passes, with its current state).
+#[utoipa::path(
+    get,
+    operation_id = "getRequest",
+    tag = "requests",
+    path = "/api/v1/requests/{id}",
+    summary = "One request. With `waitFor`, answers as soon as the request is active or ended (`active`), decided (`decided`) or ended (`ended`), or after `timeout` with its current state.",
+    params(("id" = String, Path, description = "The request's id, `jr-…`."), GetQuery),
+    responses(
+        (status = 200, description = "The request.", body = RequestView),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 404, response = NotFound),
+    )
+)]
 pub async fn get_one(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(id): Path<String>,
     Query(query): Query<GetQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RequestView>, ApiError> {
     let id = parse_id(&id)?;
-    let done: Option<fn(RequestState) -> bool> = match query.wait_for.as_deref() {
+    let done = match query.wait_for.as_deref() {
         None | Some("") => None,
-        Some("active") => Some(|state| !matches!(state, RequestState::Pending | RequestState::Approved)),
-        Some("decided") => Some(|state| state != RequestState::Pending),
-        Some("ended") => Some(RequestState::is_terminal),
-        Some(_) => {
-            return Err(ApiError::bad_request(
-                "invalid_wait_for",
-                "waitFor must be active, decided or ended.",
-            ));
-        }
+        Some(text) => Some(WaitFor::parse(text).ok_or_else(|| {
+            ApiError::bad_request("invalid_wait_for", "waitFor must be active, decided or ended.")
+        })?),
     };
     let wait = match query.timeout.as_deref() {
         None => DEFAULT_WAIT,
@@ -255,7 +420,7 @@ pub async fn get_one(
         if !viewer.can_see(state.workflow.policy(), &request) {
             return Err(not_found(&id));
         }
-        if done(request.state) {
+        if done.reached(request.state) {
             return Ok(Json(view(&state, &viewer, &request)));
         }
         let finished = loop {
@@ -276,8 +441,10 @@ pub async fn get_one(
     }
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// An approval's or a denial's details.
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(as = Decision)]
 pub struct DecisionBody {
     #[serde(default)]
     ttl_seconds: Option<u64>,
@@ -285,12 +452,16 @@ pub struct DecisionBody {
     reason: Option<String>,
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// No details.
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Empty)]
 pub struct EmptyBody {}
 
-#[derive(Debug, Deserialize)]
+/// More time for an Active request.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
+#[schema(as = Extend)]
 pub struct ExtendBody {
     ttl_seconds: u64,
     #[serde(default)]
@@ -304,7 +475,7 @@ async fn act(
     viewer: &Viewer,
     id: &str,
     choose: impl FnOnce(&AccessRequest) -> Result<Command, ApiError>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RequestView>, ApiError> {
     let id = parse_id(id)?;
     let current = state.workflow.get(&id).await?;
     let command = choose(&current)?;
@@ -317,12 +488,31 @@ async fn act(
 
 /// `POST …/approve {"ttlSeconds"?, "reason"?}`: approves a Pending request, or the pending
 /// extension of an Active one.
+#[utoipa::path(
+    post,
+    operation_id = "approveRequest",
+    tag = "requests",
+    path = "/api/v1/requests/{id}/approve",
+    summary = "Approve a pending request (or the pending extension of an active one). Never the requester.",
+    params(("id" = String, Path, description = "The request's id, `jr-…`.")),
+    request_body(content = Option<DecisionBody>, description = "Optional; an empty body reads as `{}`."),
+    responses(
+        (status = 200, description = "The request after the command.", body = RequestView),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = TooLarge),
+        (status = 415, response = UnsupportedMediaType),
+    )
+)]
 pub async fn approve(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<DecisionBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RequestView>, ApiError> {
     act(&state, &viewer, &id, |request| {
         if request.state == RequestState::Active && request.extension.is_some() {
             if body.ttl_seconds.is_some() {
@@ -342,12 +532,31 @@ pub async fn approve(
 }
 
 /// `POST …/deny {"reason"?}`: denies a Pending request, or the pending extension of an Active one.
+#[utoipa::path(
+    post,
+    operation_id = "denyRequest",
+    tag = "requests",
+    path = "/api/v1/requests/{id}/deny",
+    summary = "Deny a pending request (or the pending extension of an active one).",
+    params(("id" = String, Path, description = "The request's id, `jr-…`.")),
+    request_body(content = Option<DecisionBody>, description = "Optional; an empty body reads as `{}`."),
+    responses(
+        (status = 200, description = "The request after the command.", body = RequestView),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = TooLarge),
+        (status = 415, response = UnsupportedMediaType),
+    )
+)]
 pub async fn deny(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<DecisionBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RequestView>, ApiError> {
     if body.ttl_seconds.is_some() {
         return Err(ApiError::bad_request(
             "ttl_not_allowed",
@@ -365,29 +574,69 @@ pub async fn deny(
 }
 
 /// `POST …/withdraw`: the requester takes it back.
+#[utoipa::path(
+    post,
+    operation_id = "withdrawRequest",
+    tag = "requests",
+    path = "/api/v1/requests/{id}/withdraw",
+    summary = "The requester takes the request back (pending, approved or active).",
+    params(("id" = String, Path, description = "The request's id, `jr-…`.")),
+    request_body(content = Option<EmptyBody>, description = "Optional; an empty body reads as `{}`."),
+    responses(
+        (status = 200, description = "The request after the command.", body = RequestView),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = TooLarge),
+        (status = 415, response = UnsupportedMediaType),
+    )
+)]
 pub async fn withdraw(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(id): Path<String>,
     JsonBody(_): JsonBody<EmptyBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RequestView>, ApiError> {
     act(&state, &viewer, &id, |_| Ok(Command::Withdraw)).await
 }
 
-#[derive(Debug, Default, Deserialize)]
+/// An optional reason.
+#[derive(Debug, Default, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
+#[schema(as = Reason)]
 pub struct ReasonBody {
     #[serde(default)]
     reason: Option<String>,
 }
 
 /// `POST …/revoke {"reason"?}`: an approver or admin ends it.
+#[utoipa::path(
+    post,
+    operation_id = "revokeRequest",
+    tag = "requests",
+    path = "/api/v1/requests/{id}/revoke",
+    summary = "An approver or admin ends the request (pending, approved or active).",
+    params(("id" = String, Path, description = "The request's id, `jr-…`.")),
+    request_body(content = Option<ReasonBody>, description = "Optional; an empty body reads as `{}`."),
+    responses(
+        (status = 200, description = "The request after the command.", body = RequestView),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = TooLarge),
+        (status = 415, response = UnsupportedMediaType),
+    )
+)]
 pub async fn revoke(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<ReasonBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RequestView>, ApiError> {
     act(&state, &viewer, &id, |_| {
         Ok(Command::Revoke { reason: body.reason })
     })
@@ -395,12 +644,31 @@ pub async fn revoke(
 }
 
 /// `POST …/extend {"ttlSeconds", "reason"}`: the requester asks for more time on an Active request.
+#[utoipa::path(
+    post,
+    operation_id = "extendRequest",
+    tag = "requests",
+    path = "/api/v1/requests/{id}/extend",
+    summary = "The requester asks for more time on an active request; approved like a request.",
+    params(("id" = String, Path, description = "The request's id, `jr-…`.")),
+    request_body(content = ExtendBody, description = "How much more time, and why."),
+    responses(
+        (status = 200, description = "The request after the command.", body = RequestView),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 404, response = NotFound),
+        (status = 409, response = Conflict),
+        (status = 413, response = TooLarge),
+        (status = 415, response = UnsupportedMediaType),
+    )
+)]
 pub async fn extend(
     State(state): State<AppState>,
     viewer: Viewer,
     Path(id): Path<String>,
     JsonBody(body): JsonBody<ExtendBody>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<RequestView>, ApiError> {
     act(&state, &viewer, &id, |_| {
         Ok(Command::RequestExtension {
             ttl_seconds: body.ttl_seconds,

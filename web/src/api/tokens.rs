@@ -11,22 +11,56 @@ use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
 use janus_core::accounts::{AccountsError, ApiTokenRecord};
 use janus_core::time::format_rfc3339;
-use serde::Deserialize;
-use serde_json::{Value, json};
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
 
 use super::JsonBody;
+use super::openapi::{BadRequest, Forbidden, TooLarge, Unauthorized, UnsupportedMediaType};
 use crate::auth::{Credential, Viewer};
 use crate::{ApiError, AppState};
 
-fn view(token: &ApiTokenRecord) -> Value {
-    json!({
-        "id": token.id,
-        "name": token.name,
-        "createdAt": format_rfc3339(token.created_at),
-        "expiresAt": format_rfc3339(token.expires_at),
-        "lastUsedAt": token.last_used_at.map(format_rfc3339),
-        "revokedAt": token.revoked_at.map(format_rfc3339),
-    })
+/// A personal API token, never its secret.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+#[schema(as = Token)]
+pub struct TokenView {
+    id: String,
+    name: String,
+    #[schema(format = DateTime)]
+    created_at: String,
+    #[schema(format = DateTime)]
+    expires_at: String,
+    #[schema(format = DateTime, required = true)]
+    last_used_at: Option<String>,
+    #[schema(format = DateTime, required = true)]
+    revoked_at: Option<String>,
+}
+
+/// The caller's tokens.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = TokenList)]
+pub struct TokenListView {
+    items: Vec<TokenView>,
+}
+
+/// A new token with its secret, shown only in this answer.
+#[derive(Debug, Serialize, ToSchema)]
+#[schema(as = NewTokenResponse)]
+pub struct NewTokenView {
+    #[serde(flatten)]
+    record: TokenView,
+    token: String,
+}
+
+fn view(token: &ApiTokenRecord) -> TokenView {
+    TokenView {
+        id: token.id.clone(),
+        name: token.name.clone(),
+        created_at: format_rfc3339(token.created_at),
+        expires_at: format_rfc3339(token.expires_at),
+        last_used_at: token.last_used_at.map(format_rfc3339),
+        revoked_at: token.revoked_at.map(format_rfc3339),
+    }
 }
 
 fn accounts_error(error: AccountsError) -> ApiError {
@@ -40,26 +74,56 @@ fn accounts_error(error: AccountsError) -> ApiError {
 }
 
 /// `GET /api/v1/tokens` → `{"items":[…]}` (never the secrets).
-pub async fn list(State(state): State<AppState>, viewer: Viewer) -> Result<Json<Value>, ApiError> {
+#[utoipa::path(
+    get,
+    operation_id = "listTokens",
+    tag = "tokens",
+    path = "/api/v1/tokens",
+    summary = "The caller's API tokens (never their secrets).",
+    responses(
+        (status = 200, description = "The tokens.", body = TokenListView),
+        (status = 401, response = Unauthorized),
+    )
+)]
+pub async fn list(State(state): State<AppState>, viewer: Viewer) -> Result<Json<TokenListView>, ApiError> {
     let tokens = state
         .accounts
         .api_tokens(&viewer.principal)
         .await
         .map_err(accounts_error)?;
-    Ok(Json(
-        json!({ "items": tokens.iter().map(view).collect::<Vec<_>>() }),
-    ))
+    Ok(Json(TokenListView {
+        items: tokens.iter().map(view).collect(),
+    }))
 }
 
-#[derive(Debug, Deserialize)]
+/// A token to create.
+#[derive(Debug, Deserialize, ToSchema)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct NewToken {
+    #[schema(max_length = 100)]
     name: String,
     #[serde(default)]
+    #[schema(minimum = 60, maximum = 31_536_000)]
     expires_in_seconds: Option<u64>,
 }
 
 /// `POST /api/v1/tokens {"name", "expiresInSeconds"?}` → 201 with `token` (shown only now).
+#[utoipa::path(
+    post,
+    operation_id = "createToken",
+    tag = "tokens",
+    path = "/api/v1/tokens",
+    summary = "Create an API token; the secret is in `token`, shown only in this response. Not allowed with an API token.",
+    request_body = NewToken,
+    responses(
+        (status = 201, description = "The new token.", body = NewTokenView),
+        (status = 400, response = BadRequest),
+        (status = 401, response = Unauthorized),
+        (status = 403, response = Forbidden),
+        (status = 413, response = TooLarge),
+        (status = 415, response = UnsupportedMediaType),
+    )
+)]
 pub async fn create(
     State(state): State<AppState>,
     viewer: Viewer,
@@ -85,12 +149,27 @@ pub async fn create(
         .create_api_token(&viewer.principal, &body.name, lifetime)
         .await
         .map_err(accounts_error)?;
-    let mut answer = view(&record);
-    answer["token"] = json!(secret.expose());
+    let answer = NewTokenView {
+        record: view(&record),
+        token: secret.expose().to_owned(),
+    };
     Ok((StatusCode::CREATED, Json(answer)).into_response())
 }
 
 /// `DELETE /api/v1/tokens/{id}` → 204; 404 when it is not the caller's live token.
+#[utoipa::path(
+    delete,
+    operation_id = "revokeToken",
+    tag = "tokens",
+    path = "/api/v1/tokens/{id}",
+    summary = "Revoke one of the caller's API tokens.",
+    params(("id" = String, Path, description = "The token's id.")),
+    responses(
+        (status = 204, description = "Revoked."),
+        (status = 401, response = Unauthorized),
+        (status = 404, description = "The caller has no live API token with that id.", body = crate::error::ErrorBody),
+    )
+)]
 pub async fn revoke(
     State(state): State<AppState>,
     viewer: Viewer,

@@ -15,7 +15,7 @@ use janus_core::store::search::RequestSearch;
 use serde::{Deserialize, Serialize};
 
 use super::actions::{Flash, execute};
-use super::display::{RequestView, approval_ttl_options, state_label};
+use super::display::{RequestView, state_label, ttl_menu};
 use super::shell::{Nav, Shell, zone};
 use super::{Fields, Htmx, PageError, refuse, render};
 use crate::AppState;
@@ -138,7 +138,7 @@ async fn page(
         sections,
         back: "/admin".to_owned(),
         bulk: true,
-        ttl_options: approval_ttl_options(state.workflow.policy()),
+        ttl_options: ttl_menu(state.workflow.policy().approval_ttl_choices()),
     };
     Ok(render(StatusCode::OK, &page))
 }
@@ -158,7 +158,7 @@ async fn partial(
             serde_urlencoded::to_string(&filters).unwrap_or_default()
         ),
         bulk: true,
-        ttl_options: approval_ttl_options(state.workflow.policy()),
+        ttl_options: ttl_menu(state.workflow.policy().approval_ttl_choices()),
     };
     Ok(render(StatusCode::OK, &lists))
 }

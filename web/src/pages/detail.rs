@@ -16,7 +16,7 @@ use janus_core::domain::{AccessRequest, RequestId};
 use janus_core::duration::format_duration;
 use serde_json::Value;
 
-use super::display::{Moment, RequestView, Zone, approval_ttl_options};
+use super::display::{Moment, RequestView, Zone, ttl_menu};
 use super::shell::{Nav, Shell, zone};
 use super::{PageError, refuse, render};
 use crate::AppState;
@@ -139,7 +139,7 @@ async fn page(
         request,
         timeline,
         bulk: false,
-        ttl_options: approval_ttl_options(state.workflow.policy()),
+        ttl_options: ttl_menu(state.workflow.policy().approval_ttl_choices()),
         recordings,
         live,
     };
@@ -171,7 +171,7 @@ async fn partial(
         request,
         timeline,
         bulk: false,
-        ttl_options: approval_ttl_options(state.workflow.policy()),
+        ttl_options: ttl_menu(state.workflow.policy().approval_ttl_choices()),
     };
     Ok(render(StatusCode::OK, &partial))
 }

@@ -239,10 +239,9 @@ impl RequestView {
     }
 }
 
-/// The TTLs an approver may pick ([`Policy::approval_ttl_choices`]), as (seconds, label).
-pub fn approval_ttl_options(policy: &Policy) -> Vec<(u64, String)> {
-    policy
-        .approval_ttl_choices()
+/// A TTL menu as (seconds, label), for choices core made (`Policy::approval_ttl_choices`).
+pub fn ttl_menu(choices: Vec<u64>) -> Vec<(u64, String)> {
+    choices
         .into_iter()
         .map(|seconds| (seconds, format_duration(seconds)))
         .collect()

@@ -4,17 +4,14 @@
 use askama::Template;
 use chrono::{DateTime, TimeZone as _, Utc};
 use janus_core::audit::AuditRecord;
-use janus_core::domain::{
-    AccessRequest, Approval, CredentialsStatus, ExtensionRequest, Origin, Policy, Principal, RequestId,
-    RequestState,
-};
+use janus_core::domain::{AccessRequest, Approval, Policy, Principal, RequestState};
 use serde_json::json;
 
 use super::admin::{AdminLists, AdminPage, AdminQuery, Section};
 use super::clusters::{ClusterRow, ClustersPage};
 use super::commands::{ClusterCommands, CommandRow, CommandsPage};
 use super::detail::{DetailPage, timeline_entry};
-use super::display::{RequestView, Zone, approval_ttl_options, state_label};
+use super::display::{RequestView, Zone, state_label, ttl_menu};
 use super::home::{ClusterOption, FormErrors, HomePage, NamespaceChoice, RequestForm};
 use super::shell::{Nav, Shell};
 use super::terminal_view::{TerminalPage, content_security_policy};
@@ -25,7 +22,7 @@ fn at(hour: u32, minute: u32) -> DateTime<Utc> {
 }
 
 fn person(email: &str) -> Principal {
-    Principal::parse(email).unwrap()
+    janus_core::test_support::person(email)
 }
 
 fn zone() -> Zone {
@@ -66,50 +63,27 @@ fn shell(email: &str, admin: bool, approver: bool, nav: Nav) -> Shell {
 }
 
 fn request(id: &str, requester: &str, state: RequestState) -> AccessRequest {
-    let mut request = AccessRequest {
-        id: RequestId::parse(id).unwrap(),
-        requester: person(requester),
-        origin: Origin::web(),
-        cluster: "prod".to_owned(),
-        namespaces: vec!["payments".to_owned(), "checkout".to_owned()],
-        profile: "exec".to_owned(),
-        requested_ttl_seconds: 7_200,
-        ttl_seconds: 7_200,
-        reason: "investigating 500s on /pay <script>".to_owned(),
-        state,
-        credentials: CredentialsStatus::None,
-        approvals: Vec::new(),
-        deny_reason: None,
-        extension: None,
-        extensions: 0,
-        created_at: at(9, 0),
-        decided_at: None,
-        activated_at: None,
-        expires_at: None,
-        ended_at: None,
-        end_reason: None,
-        version: 1,
-    };
+    let mut request = AccessRequest::test()
+        .with_id(id)
+        .requested_by(requester)
+        .in_namespaces(&["payments", "checkout"])
+        .lasting(7_200)
+        .because("investigating 500s on /pay <script>")
+        .created(at(9, 0));
+    request.state = state;
     if state != RequestState::Pending {
-        request.approvals.push(Approval {
+        request = request.approval_with(Approval {
             by: person("bob@example.com"),
             at: at(9, 5),
             ttl_seconds: Some(3_600),
             reason: Some("ok".to_owned()),
         });
-        request.ttl_seconds = 3_600;
         request.decided_at = Some(at(9, 5));
     }
     if state == RequestState::Active {
-        request.credentials = CredentialsStatus::Live;
-        request.activated_at = Some(at(9, 6));
-        request.expires_at = Some(at(10, 6));
-        request.extension = Some(ExtensionRequest {
-            ttl_seconds: 1_800,
-            reason: "still digging".to_owned(),
-            requested_at: at(9, 40),
-            approvals: Vec::new(),
-        });
+        request = request
+            .granted(at(9, 6), at(10, 6))
+            .extension_asked(1_800, "still digging", at(9, 40));
     }
     if state == RequestState::Denied {
         request.approvals.clear();
@@ -247,7 +221,7 @@ fn admin_page_for_an_approver() {
         sections: sections.clone(),
         back: "/admin".to_owned(),
         bulk: true,
-        ttl_options: approval_ttl_options(&policy()),
+        ttl_options: ttl_menu(policy().approval_ttl_choices()),
     };
     insta::assert_snapshot!("admin", page.render().unwrap());
     let lists = AdminLists {
@@ -255,7 +229,7 @@ fn admin_page_for_an_approver() {
         sections,
         back: "/admin".to_owned(),
         bulk: true,
-        ttl_options: approval_ttl_options(&policy()),
+        ttl_options: ttl_menu(policy().approval_ttl_choices()),
     };
     let fragment = lists.render().unwrap();
     assert!(!fragment.contains("<html"), "the live refresh is a fragment");
@@ -305,7 +279,7 @@ fn request_page_with_its_timeline() {
         timeline,
         back: "/requests/jr-bbbbbbbb".to_owned(),
         bulk: false,
-        ttl_options: approval_ttl_options(&policy()),
+        ttl_options: ttl_menu(policy().approval_ttl_choices()),
         recordings: false,
         live: Vec::new(),
     };

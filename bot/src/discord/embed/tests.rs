@@ -9,14 +9,14 @@ use crate::card::samples::*;
 
 #[test]
 fn the_card_in_every_state() {
-    for (name, request, decided_by) in states() {
-        let message = card_message(&card(&request, &policy(), decided_by));
+    for (name, request) in states() {
+        let message = card_message(&card(&request, &policy()));
         insta::assert_json_snapshot!(format!("discord_card_{name}"), message);
     }
 }
 
 fn custom_ids(request: &AccessRequest) -> Vec<String> {
-    let message = card_message(&card(request, &policy(), None));
+    let message = card_message(&card(request, &policy()));
     message["components"]
         .as_array()
         .unwrap()
@@ -64,7 +64,7 @@ fn components_follow_the_state() {
 fn approve_is_green_and_deny_red_with_a_ttl_menu() {
     let mut policy = policy();
     policy.approval_ttl_options = vec![3_600, 7_200, 57_600];
-    let message = card_message(&card(&pending(), &policy, None));
+    let message = card_message(&card(&pending(), &policy));
     let rows = message["components"].as_array().unwrap();
     let buttons = rows[0]["components"].as_array().unwrap();
     assert_eq!(
@@ -95,7 +95,7 @@ fn approve_is_green_and_deny_red_with_a_ttl_menu() {
 fn what_people_write_cannot_ping_or_forge_links() {
     let mut request = pending();
     request.reason = "@everyone see [here](https://evil.example) **now**".into();
-    let message = card_message(&card(&request, &policy(), None));
+    let message = card_message(&card(&request, &policy()));
     assert_eq!(message["allowed_mentions"]["parse"], serde_json::json!([]));
     let reason = message["embeds"][0]["fields"][4]["value"].as_str().unwrap();
     assert_eq!(

@@ -8,8 +8,8 @@ use crate::card::samples::*;
 
 #[test]
 fn the_card_in_every_state() {
-    for (name, request, decided_by) in states() {
-        let message = card_message(&card(&request, &policy(), decided_by));
+    for (name, request) in states() {
+        let message = card_message(&card(&request, &policy()));
         insta::assert_json_snapshot!(format!("card_{name}"), message);
     }
 }
@@ -17,7 +17,7 @@ fn the_card_in_every_state() {
 #[test]
 fn buttons_follow_the_state() {
     let ids = |request: &AccessRequest| -> Vec<String> {
-        let message = card_message(&card(request, &policy(), None));
+        let message = card_message(&card(request, &policy()));
         message["blocks"]
             .as_array()
             .unwrap()
@@ -50,7 +50,7 @@ fn buttons_follow_the_state() {
 
 #[test]
 fn what_people_write_cannot_ping_or_forge_links() {
-    let message = card_message(&card(&pending(), &policy(), None)).to_string();
+    let message = card_message(&card(&pending(), &policy())).to_string();
     assert!(!message.contains("<!channel>"));
     assert!(!message.contains("<https://evil.example"));
     assert!(message.contains("&lt;!channel&gt; &amp; &lt;https://evil.example|click&gt;"));
@@ -60,7 +60,7 @@ fn what_people_write_cannot_ping_or_forge_links() {
 fn the_ttl_menu_offers_the_approval_options_up_to_the_maximum() {
     let mut policy = policy();
     policy.approval_ttl_options = vec![3_600, 7_200, 14_400, 57_600];
-    let message = card_message(&card(&pending(), &policy, None));
+    let message = card_message(&card(&pending(), &policy));
     let menu = message["blocks"]
         .as_array()
         .unwrap()

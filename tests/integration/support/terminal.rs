@@ -1,65 +1,31 @@
-//! Test setup for the web terminal: central (real HTTP) + the real agent (long-polls, dials
-//! sessions back, execs with the grant's token) + the fake Kubernetes API server, an Active
-//! request, signed-in browsers, and a client of the browser protocol
-//! (docs/terminal-protocol.md §1).
+//! The web terminal of a [`TestApp`] with an agent: browser sockets to `/ws/terminal` and a
+//! client of the browser protocol (docs/terminal-protocol.md §1).
 
 use std::time::Duration;
 
 use futures::{SinkExt as _, StreamExt as _};
-use janus_core::accounts::{Accounts, ClientInfo};
-use janus_core::config::Config;
 use janus_core::domain::AccessRequest;
 use serde_json::Value;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
 
-use crate::grants::TestApp;
-use crate::support::person;
+use super::TestApp;
 
-/// Everything a terminal needs, with `prod` granted to alice in `payments`.
-pub struct TerminalApp {
-    pub app: TestApp,
-    pub accounts: Accounts,
+/// The terminal stories' configuration: admin@example.com is an admin; `prod` (approver bob)
+/// and `quorum` (bob, two approvals); with `extra` YAML laid over it (e.g.
+/// `janus:\n  idleTimeoutSeconds: 600\n`).
+pub fn terminal_config(extra: &str) -> String {
+    super::app::merge_yaml(
+        "janus:\n  adminEmails: [admin@example.com]\nclusters:\n  - name: prod\n    approvers: [bob@example.com]\n  \
+         - name: quorum\n    approvers: [bob@example.com]\n    approvalsRequired: 2\n",
+        extra,
+    )
 }
 
-impl TerminalApp {
-    /// `clusters: prod` (approver bob) plus `extra` YAML lines at the top level (e.g.
-    /// `janus:\n  idleTimeoutSeconds: 600\n`).
-    pub async fn start(extra: &str) -> TerminalApp {
-        // Sessions copy the agent's own Kubernetes settings (set by `janus_agent::agent_with`,
-        // as `janus agent` does) and swap in the grant's token.
-        let app = TestApp::start_with_config(terminal_config(extra)).await;
-        let accounts = Accounts::for_workflow(&app.central.workflow);
-        TerminalApp { app, accounts }
-    }
+/// Waits at most this long for anything the tests expect (a hang fails instead of blocking).
+pub const PATIENCE: Duration = Duration::from_secs(30);
 
-    /// Like [`TerminalApp::start`], but `prod` is served by the embedded agent of central
-    /// (`janus serve` with `agent.embedded: true`); nothing sets its Kubernetes settings by hand.
-    pub async fn start_embedded() -> TerminalApp {
-        let app = TestApp::start_embedded(terminal_config("")).await;
-        let accounts = Accounts::for_workflow(&app.central.workflow);
-        TerminalApp { app, accounts }
-    }
-
-    pub async fn finish(self) {
-        self.app.finish().await;
-    }
-
-    /// An Active request of `requester` in `namespaces` of `prod`, its tokens in the agent.
-    pub async fn active(&self, requester: &str, namespaces: &[&str]) -> AccessRequest {
-        self.app.active(requester, namespaces).await
-    }
-
-    /// The `Cookie` header of a new dashboard session of `email`.
-    pub async fn cookie(&self, email: &str) -> String {
-        let (secret, _) = self
-            .accounts
-            .sign_in(&person(email), &[], "test", &ClientInfo::default(), None)
-            .await
-            .unwrap();
-        format!("janus_session={}", secret.expose())
-    }
-
+impl TestApp {
     /// Opens `/ws/terminal?<query>` as `email`: the socket, or the HTTP status of the refusal.
     pub async fn connect(&self, email: &str, query: &str) -> Result<TermClient, u16> {
         let cookie = self.cookie(email).await;
@@ -69,7 +35,7 @@ impl TerminalApp {
     pub async fn connect_with(&self, cookie: &str, query: &str) -> Result<TermClient, u16> {
         let url = format!(
             "{}/ws/terminal?{query}",
-            self.app.central.base.replacen("http://", "ws://", 1)
+            self.base.replacen("http://", "ws://", 1)
         );
         let mut request = url.into_client_request().unwrap();
         request.headers_mut().insert("cookie", cookie.parse().unwrap());
@@ -84,7 +50,7 @@ impl TerminalApp {
         }
     }
 
-    /// Opens alice's shell in payments/web-1 and waits for `ready`.
+    /// Opens `email`'s shell in payments/web-1 and waits for `ready`.
     pub async fn shell(&self, request: &AccessRequest, email: &str) -> TermClient {
         let query = format!(
             "request={}&namespace=payments&pod=web-1&cols=80&rows=24",
@@ -95,40 +61,6 @@ impl TerminalApp {
         assert!(ready["session"].as_str().unwrap().starts_with("ts-"));
         client
     }
-
-    /// GET `path` on central with `cookie`: status and body.
-    pub async fn get(&self, cookie: &str, path: &str) -> (u16, String) {
-        let response = reqwest::Client::new()
-            .get(format!("{}{path}", self.app.central.base))
-            .header("cookie", cookie)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status().as_u16();
-        (status, response.text().await.unwrap())
-    }
-
-    /// The audit events of `action`, details only, oldest first.
-    pub async fn audit(&self, action: &str) -> Vec<Value> {
-        self.app
-            .central
-            .store
-            .audit_page(0, 100_000)
-            .await
-            .unwrap()
-            .into_iter()
-            .filter(|event| event.action == action)
-            .map(|event| event.details)
-            .collect()
-    }
-}
-
-/// `clusters: prod` (approver bob) and `quorum`, plus `extra` top-level YAML.
-fn terminal_config(extra: &str) -> Config {
-    let yaml = format!(
-        "{extra}clusters:\n  - name: prod\n    approvers: [bob@example.com]\n  - name: quorum\n    approvers: [bob@example.com]\n    approvalsRequired: 2\n"
-    );
-    Config::load(Some(&yaml), &[], &|_| Err(std::io::Error::other("no files"))).unwrap()
 }
 
 /// A client of the browser protocol: binary frames are terminal bytes, text frames controls.
@@ -139,9 +71,6 @@ pub struct TermClient {
     /// Every control message received so far.
     pub controls: Vec<Value>,
 }
-
-/// Waits at most this long for anything the tests expect (a hang fails instead of blocking).
-pub const PATIENCE: Duration = Duration::from_secs(30);
 
 impl TermClient {
     pub async fn send(&mut self, bytes: &[u8]) {
