@@ -7,7 +7,7 @@
 
 use chrono::TimeDelta;
 use janus_core::clock::Clock;
-use janus_core::domain::{Command, RequestState};
+use janus_core::domain::{AccessRequest, Command, RequestId, RequestState};
 use janus_core::links::{LinkParams, LinkSigner};
 use janus_core::queue::WorkOutcome;
 
@@ -17,16 +17,28 @@ use crate::support::terminal::{PATIENCE, terminal_config};
 /// Links may live 15 minutes; grants here last two hours.
 const LINK_TTL_SECONDS: i64 = 900;
 
-/// The link's `exp`, checked with the configured keys for Alice.
-fn verified_expiry(test: &TestApp, id: &str, url: &str, now: i64) -> i64 {
+/// The link `url` of request `id` is Alice's, signed with the configured keys, and stops working
+/// `links.ttlSeconds` after it was signed — before the grant ends.
+async fn assert_capped(test: &TestApp, id: &RequestId, url: &str) {
     let (path, query) = url.split_once('?').expect("a query");
     assert!(path.ends_with(&format!("/t/{id}")), "{url}");
     let params = LinkParams::from_query(query).unwrap();
     let signer = LinkSigner::from_config(&test.config.links).unwrap();
-    signer
-        .verify(id, &params, Some("alice@example.com"), now)
+    let now = test.clock.now().timestamp();
+    let expiry = signer
+        .verify(id.as_str(), &params, Some("alice@example.com"), now)
+        .unwrap()
+        .expires_at;
+    let grant_end = test
+        .workflow
+        .get(id)
+        .await
         .unwrap()
         .expires_at
+        .unwrap()
+        .timestamp();
+    assert_eq!(expiry, now + LINK_TTL_SECONDS);
+    assert!(expiry < grant_end, "the link outlived links.ttlSeconds");
 }
 
 mod chat_links {
@@ -81,12 +93,7 @@ mod chat_links {
         let url = &text[start..];
         let url = &url[..url.find('|').expect("a Slack link")];
 
-        let now = test.clock.now();
-        let request = test.workflow.get(&id).await.unwrap();
-        let grant_end = request.expires_at.unwrap().timestamp();
-        let expiry = verified_expiry(&test, id.as_str(), url, now.timestamp());
-        assert_eq!(expiry, now.timestamp() + LINK_TTL_SECONDS);
-        assert!(expiry < grant_end, "the link outlived links.ttlSeconds");
+        assert_capped(&test, &id, url).await;
         test.finish().await;
     }
 
@@ -121,12 +128,7 @@ mod chat_links {
             .expect("link in thread");
         let url = thread[start..].split_whitespace().next().unwrap();
 
-        let now = test.clock.now();
-        let request = test.workflow.get(&id).await.unwrap();
-        let grant_end = request.expires_at.unwrap().timestamp();
-        let expiry = verified_expiry(&test, id.as_str(), url, now.timestamp());
-        assert_eq!(expiry, now.timestamp() + LINK_TTL_SECONDS);
-        assert!(expiry < grant_end, "the link outlived links.ttlSeconds");
+        assert_capped(&test, &id, url).await;
         test.finish().await;
     }
 }
@@ -157,38 +159,47 @@ async fn a_grant_ends_when_it_was_handed_out_not_when_the_report_arrives() {
     test.finish().await;
 }
 
+/// Ends `request` with `command` by `actor`; the request as stored then names `actor` and the
+/// reason given.
+async fn ended(
+    test: &TestApp,
+    request: &AccessRequest,
+    command: Command,
+    actor: &str,
+    reason: &str,
+) -> AccessRequest {
+    test.act(request, command, actor).await;
+    let stored = test.workflow.get(&request.id).await.unwrap();
+    assert_eq!(stored.ended_by.as_deref(), Some(actor));
+    assert_eq!(stored.deny_reason.as_deref(), Some(reason));
+    stored
+}
+
 #[tokio::test]
 async fn who_ended_a_request_is_kept_on_it() {
     let test = TestApp::builder().engine_only().start().await;
     let request = test.submit("alice@example.com", &["payments"]).await;
-    let denied = test
-        .act(
-            &request,
-            Command::Deny {
-                reason: Some("not during the freeze".to_owned()),
-            },
-            "carol@example.com",
-        )
-        .await;
-    assert_eq!(denied.ended_by.as_deref(), Some("carol@example.com"));
-    let stored = test.workflow.get(&request.id).await.unwrap();
-    assert_eq!(stored.ended_by.as_deref(), Some("carol@example.com"));
-    assert_eq!(stored.deny_reason.as_deref(), Some("not during the freeze"));
+    let reason = Some("not during the freeze".to_owned());
+    ended(
+        &test,
+        &request,
+        Command::Deny { reason },
+        "carol@example.com",
+        "not during the freeze",
+    )
+    .await;
 
     let active = test.active("alice@example.com", &["checkout"]).await;
-    let revoked = test
-        .act(
-            &active,
-            Command::Revoke {
-                reason: Some("incident closed".to_owned()),
-            },
-            "dave@example.com",
-        )
-        .await;
-    let stored = test.workflow.get(&revoked.id).await.unwrap();
-    assert_eq!(stored.ended_by.as_deref(), Some("dave@example.com"));
-    assert_eq!(stored.deny_reason.as_deref(), Some("incident closed"));
-    let card = janus_bot::card::card(&stored, test.workflow.policy());
+    let reason = Some("incident closed".to_owned());
+    let revoked = ended(
+        &test,
+        &active,
+        Command::Revoke { reason },
+        "dave@example.com",
+        "incident closed",
+    )
+    .await;
+    let card = janus_bot::card::card(&revoked, test.workflow.policy());
     assert_eq!(card.headline, "Revoked by dave@example.com");
     test.finish().await;
 }
