@@ -18,8 +18,8 @@ use utoipa::ToSchema;
 
 use super::JsonBody;
 use super::openapi::{
-    BadRequest, Conflict, CredentialsName, Forbidden, NotFound, StateName, TooLarge, TooManyRequests,
-    Unauthorized, UnsupportedMediaType,
+    BadRequest, BodyRefusals, CommandRefusals, Conflict, CredentialsName, NotFound, StateName,
+    TooManyRequests, Unauthorized,
 };
 use crate::auth::Viewer;
 use crate::links::terminal_link;
@@ -230,11 +230,8 @@ pub struct NewRequest {
     request_body = NewRequest,
     responses(
         (status = 201, description = "The new, pending request.", body = RequestView),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
+        BodyRefusals,
         (status = 409, response = Conflict),
-        (status = 413, response = TooLarge),
-        (status = 415, response = UnsupportedMediaType),
         (status = 429, response = TooManyRequests),
     )
 )]
@@ -498,13 +495,7 @@ async fn act(
     request_body(content = Option<DecisionBody>, description = "Optional; an empty body reads as `{}`."),
     responses(
         (status = 200, description = "The request after the command.", body = RequestView),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
-        (status = 413, response = TooLarge),
-        (status = 415, response = UnsupportedMediaType),
+        CommandRefusals,
     )
 )]
 pub async fn approve(
@@ -542,13 +533,7 @@ pub async fn approve(
     request_body(content = Option<DecisionBody>, description = "Optional; an empty body reads as `{}`."),
     responses(
         (status = 200, description = "The request after the command.", body = RequestView),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
-        (status = 413, response = TooLarge),
-        (status = 415, response = UnsupportedMediaType),
+        CommandRefusals,
     )
 )]
 pub async fn deny(
@@ -584,13 +569,7 @@ pub async fn deny(
     request_body(content = Option<EmptyBody>, description = "Optional; an empty body reads as `{}`."),
     responses(
         (status = 200, description = "The request after the command.", body = RequestView),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
-        (status = 413, response = TooLarge),
-        (status = 415, response = UnsupportedMediaType),
+        CommandRefusals,
     )
 )]
 pub async fn withdraw(
@@ -622,13 +601,7 @@ pub struct ReasonBody {
     request_body(content = Option<ReasonBody>, description = "Optional; an empty body reads as `{}`."),
     responses(
         (status = 200, description = "The request after the command.", body = RequestView),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
-        (status = 413, response = TooLarge),
-        (status = 415, response = UnsupportedMediaType),
+        CommandRefusals,
     )
 )]
 pub async fn revoke(
@@ -654,13 +627,7 @@ pub async fn revoke(
     request_body(content = ExtendBody, description = "How much more time, and why."),
     responses(
         (status = 200, description = "The request after the command.", body = RequestView),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
-        (status = 413, response = TooLarge),
-        (status = 415, response = UnsupportedMediaType),
+        CommandRefusals,
     )
 )]
 pub async fn extend(
