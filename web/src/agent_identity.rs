@@ -132,9 +132,7 @@ pub async fn audit_rejection(state: &AppState, claimed_cluster: &str, rejection:
         cluster: (!claimed_cluster.is_empty()).then(|| claimed_cluster.to_owned()),
         details: json!({ "reason": rejection.code, "message": rejection.message }),
     };
-    if let Err(error) = state.workflow.audit(event).await {
-        tracing::error!(%error, "could not audit an agent rejection");
-    }
+    crate::audit::record(state, event, "an agent rejection").await;
     ApiError::unauthorized(rejection.code, rejection.message)
 }
 

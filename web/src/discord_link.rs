@@ -73,9 +73,7 @@ async fn rejected(state: &AppState, viewer: &Viewer, code: &'static str, message
         cluster: None,
         details: json!({ "code": code }),
     };
-    if let Err(error) = state.workflow.audit(event).await {
-        tracing::error!(%error, "could not audit a refused Discord link");
-    }
+    crate::audit::record(state, event, "a refused Discord link").await;
     html::refusal(StatusCode::BAD_REQUEST, "Discord account not linked", message)
 }
 

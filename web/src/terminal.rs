@@ -233,9 +233,7 @@ pub(crate) async fn refuse(
         cluster: request.map(|request| request.cluster.clone()),
         details: json!({"code": refusal.code, "what": what, "message": refusal.message}),
     };
-    if let Err(error) = state.workflow.audit(event).await {
-        tracing::error!(%error, "could not audit a terminal refusal");
-    }
+    crate::audit::record(state, event, "a terminal refusal").await;
     tracing::info!(actor, code = refusal.code, what, "terminal refused");
     refusal
 }
@@ -255,9 +253,7 @@ pub(crate) async fn audit(
         cluster: Some(request.cluster.clone()),
         details,
     };
-    if let Err(error) = state.workflow.audit(event).await {
-        tracing::error!(%error, action = action.as_str(), "could not audit a terminal event");
-    }
+    crate::audit::record(state, event, "a terminal event").await;
 }
 
 /// A Kubernetes object name as the picker sends it (DNS subdomain characters only).
