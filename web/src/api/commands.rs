@@ -12,7 +12,7 @@ use serde_json::json;
 use utoipa::ToSchema;
 
 use super::openapi::{Conflict, Forbidden, NotFound, Unauthorized};
-use super::requests::{not_found, parse_id};
+use super::requests::{parse_id, visible};
 use crate::auth::Viewer;
 use crate::{ApiError, AppState};
 
@@ -54,10 +54,7 @@ pub async fn list(
     Path(id): Path<String>,
 ) -> Result<Json<QuickCommandListView>, ApiError> {
     let id = parse_id(&id)?;
-    let request = state.workflow.get(&id).await?;
-    if !viewer.can_see(state.workflow.policy(), &request) {
-        return Err(not_found(&id));
-    }
+    let request = visible(&state, &viewer, &id).await?;
     if request.requester != viewer.principal && !viewer.is_admin {
         let details = json!({ "path": format!("/api/v1/requests/{id}/terminal/commands") });
         let actor = viewer.principal.as_str();

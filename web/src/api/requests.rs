@@ -195,7 +195,20 @@ pub(super) fn parse_id(id: &str) -> Result<RequestId, ApiError> {
     })
 }
 
-pub(super) fn not_found(id: &RequestId) -> ApiError {
+/// Request `id`, if the viewer may see it; one they may not see is a 404 like a missing one.
+pub(super) async fn visible(
+    state: &AppState,
+    viewer: &Viewer,
+    id: &RequestId,
+) -> Result<AccessRequest, ApiError> {
+    let request = state.workflow.get(id).await?;
+    if !viewer.can_see(state.workflow.policy(), &request) {
+        return Err(not_found(id));
+    }
+    Ok(request)
+}
+
+fn not_found(id: &RequestId) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "not_found",
@@ -402,10 +415,7 @@ pub async fn get_one(
         .min(MAX_WAIT),
     };
     let Some(done) = done else {
-        let request = state.workflow.get(&id).await?;
-        if !viewer.can_see(state.workflow.policy(), &request) {
-            return Err(not_found(&id));
-        }
+        let request = visible(&state, &viewer, &id).await?;
         return Ok(Json(view(&state, &viewer, &request)));
     };
     // Subscribe before reading, so a change between the read and the wait is not missed.
@@ -413,10 +423,7 @@ pub async fn get_one(
     let deadline = state.workflow.clock().sleep(wait);
     tokio::pin!(deadline);
     loop {
-        let request = state.workflow.get(&id).await?;
-        if !viewer.can_see(state.workflow.policy(), &request) {
-            return Err(not_found(&id));
-        }
+        let request = visible(&state, &viewer, &id).await?;
         if done.reached(request.state) {
             return Ok(Json(view(&state, &viewer, &request)));
         }
