@@ -277,28 +277,13 @@ pub(crate) async fn authorize(
     admin_too: bool,
 ) -> Result<AccessRequest, Refusal> {
     let actor = viewer.principal.to_string();
-    let Some(request_id) = RequestId::parse(id) else {
-        return Err(refuse(
-            state,
-            &actor,
-            None,
-            what,
-            Refusal::forbidden("unknown_request", "There is no such request."),
-        )
-        .await);
+    let found = match RequestId::parse(id) {
+        Some(request_id) => state.workflow.get(&request_id).await.ok(),
+        None => None,
     };
-    let request = match state.workflow.get(&request_id).await {
-        Ok(request) => request,
-        Err(_) => {
-            return Err(refuse(
-                state,
-                &actor,
-                None,
-                what,
-                Refusal::forbidden("unknown_request", "There is no such request."),
-            )
-            .await);
-        }
+    let Some(request) = found else {
+        let refusal = Refusal::forbidden("unknown_request", "There is no such request.");
+        return Err(refuse(state, &actor, None, what, refusal).await);
     };
     let allowed = request.requester == viewer.principal || (admin_too && viewer.is_admin);
     if !allowed {

@@ -60,12 +60,16 @@ async fn login(
             return refuse(&state, &headers, peer, SignInError::Unavailable).await;
         }
     };
-    let mut response = redirect(&url);
+    with_login_cookie(&state, redirect(&url), secret.expose())
+}
+
+/// `response` with the login cookie set to `secret` for the time a sign-in may take.
+fn with_login_cookie(state: &AppState, mut response: Response, secret: &str) -> Response {
     let lifetime = janus_core::accounts::LOGIN_FLOW_LIFETIME.as_secs();
     let config = &state.config;
     append_cookie(
         &mut response,
-        &cookies::set(config, &cookies::login_name(config), secret.expose(), lifetime),
+        &cookies::set(config, &cookies::login_name(config), secret, lifetime),
     );
     response
 }
@@ -90,14 +94,8 @@ fn local_form(state: &AppState, next: &str, error: Option<&str>) -> Response {
         next = html::escape(next),
         email = html::escape(email.as_str()),
     );
-    let mut response = html::page(axum::http::StatusCode::OK, "Sign in", &body);
-    let lifetime = janus_core::accounts::LOGIN_FLOW_LIFETIME.as_secs();
-    let config = &state.config;
-    append_cookie(
-        &mut response,
-        &cookies::set(config, &cookies::login_name(config), secret.expose(), lifetime),
-    );
-    response
+    let response = html::page(axum::http::StatusCode::OK, "Sign in", &body);
+    with_login_cookie(state, response, secret.expose())
 }
 
 #[derive(Debug, Deserialize)]
