@@ -158,18 +158,14 @@ async fn verify(
     };
     match settings.auth {
         AgentAuthMode::Enrollment => verify_signature(state, method, uri, headers, body, cluster).await,
-        AgentAuthMode::Tokenreview => {
+        AgentAuthMode::Tokenreview | AgentAuthMode::Issuer => {
             let token = bearer(headers)
                 .ok_or_else(|| reject("no_token", "Send the agent's service-account token."))?;
-            token_review(state, &settings, &token).await?;
-            Ok(AgentIdentity {
-                cluster: cluster.to_owned(),
-            })
-        }
-        AgentAuthMode::Issuer => {
-            let token = bearer(headers)
-                .ok_or_else(|| reject("no_token", "Send the agent's service-account token."))?;
-            verify_issuer_token(state, &settings, &token).await?;
+            if matches!(settings.auth, AgentAuthMode::Tokenreview) {
+                token_review(state, &settings, &token).await?;
+            } else {
+                verify_issuer_token(state, &settings, &token).await?;
+            }
             Ok(AgentIdentity {
                 cluster: cluster.to_owned(),
             })
