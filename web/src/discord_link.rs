@@ -21,7 +21,7 @@ use janus_core::links::PurposeSignature;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::auth::{CSRF_FIELD, CsrfForm, Viewer};
+use crate::auth::{CSRF_FIELD, CsrfForm, NoFields, Viewer};
 use crate::{AppState, html};
 
 pub fn routes() -> Router<AppState> {
@@ -215,9 +215,6 @@ async fn link(
         }
     }
 }
-
-#[derive(Debug, Deserialize)]
-struct NoFields {}
 
 async fn unlink(
     State(state): State<AppState>,

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use subtle::ConstantTimeEq as _;
 
 use super::flow::{self, PendingLogin, SignInError, append_cookie, establish, redirect, refuse};
-use super::{CsrfForm, Peer, Viewer, cookies, github, local, local_redirect, oidc};
+use super::{CsrfForm, NoFields, Peer, Viewer, cookies, github, local, local_redirect, oidc};
 use crate::{AppState, html};
 
 pub fn routes() -> Router<AppState> {
@@ -192,9 +192,6 @@ async fn finish(
     };
     Ok((identity, pending.next))
 }
-
-#[derive(Debug, Deserialize)]
-struct NoFields {}
 
 /// `POST /auth/logout`: ends this session.
 async fn logout(State(state): State<AppState>, viewer: Viewer, CsrfForm(_): CsrfForm<NoFields>) -> Response {
