@@ -285,46 +285,38 @@ pub(crate) async fn authorize(
         let refusal = Refusal::forbidden("unknown_request", "There is no such request.");
         return Err(refuse(state, &actor, None, what, refusal).await);
     };
-    let allowed = request.requester == viewer.principal || (admin_too && viewer.is_admin);
-    if !allowed {
-        return Err(refuse(
-            state,
-            &actor,
-            Some(&request),
-            what,
-            Refusal::forbidden(
-                "not_the_requester",
-                "Only the requester may open a terminal for this request.",
-            ),
-        )
-        .await);
+    match may_use(viewer, &request, namespace, admin_too) {
+        Ok(()) => Ok(request),
+        Err(refusal) => Err(refuse(state, &actor, Some(&request), what, refusal).await),
+    }
+}
+
+/// Why `viewer` may not use `request`'s terminal in `namespace` now, if they may not (the rule of
+/// [`authorize`], without its audit).
+fn may_use(
+    viewer: &Viewer,
+    request: &AccessRequest,
+    namespace: Option<&str>,
+    admin_too: bool,
+) -> Result<(), Refusal> {
+    if request.requester != viewer.principal && !(admin_too && viewer.is_admin) {
+        return Err(Refusal::forbidden(
+            "not_the_requester",
+            "Only the requester may open a terminal for this request.",
+        ));
     }
     if request.state != RequestState::Active {
         let message = format!("Request {} is {}, not active.", request.id, request.state);
-        return Err(refuse(
-            state,
-            &actor,
-            Some(&request),
-            what,
-            Refusal::forbidden("not_active", message),
-        )
-        .await);
+        return Err(Refusal::forbidden("not_active", message));
     }
     if let Some(namespace) = namespace
         && !request.namespaces.iter().any(|granted| granted == namespace)
     {
         let shown: String = namespace.chars().take(63).collect();
         let message = format!("Namespace {shown:?} is not granted by request {}.", request.id);
-        return Err(refuse(
-            state,
-            &actor,
-            Some(&request),
-            what,
-            Refusal::forbidden("namespace_not_granted", message),
-        )
-        .await);
+        return Err(Refusal::forbidden("namespace_not_granted", message));
     }
-    Ok(request)
+    Ok(())
 }
 
 /// A WebSocket handshake from another site is refused: the `Origin`, when sent, must be this
