@@ -183,16 +183,7 @@ pub fn view(state: &AppState, viewer: &Viewer, request: &AccessRequest) -> Reque
 }
 
 pub(super) fn parse_id(id: &str) -> Result<RequestId, ApiError> {
-    RequestId::parse(id).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!(
-                "Request {} was not found.",
-                id.chars().take(40).collect::<String>()
-            ),
-        )
-    })
+    RequestId::parse(id).ok_or_else(|| not_found(&id.chars().take(40).collect::<String>()))
 }
 
 /// Request `id`, if the viewer may see it; one they may not see is a 404 like a missing one.
@@ -203,16 +194,17 @@ pub(super) async fn visible(
 ) -> Result<AccessRequest, ApiError> {
     let request = state.workflow.get(id).await?;
     if !viewer.can_see(state.workflow.policy(), &request) {
-        return Err(not_found(id));
+        return Err(not_found(id.as_str()));
     }
     Ok(request)
 }
 
-fn not_found(id: &RequestId) -> ApiError {
+/// The 404 of a request that is missing, malformed or not the caller's to see (`shown` is its id).
+fn not_found(shown: &str) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "not_found",
-        format!("Request {id} was not found."),
+        format!("Request {shown} was not found."),
     )
 }
 
