@@ -96,9 +96,17 @@ async fn enroll(
     }
 }
 
+/// `?wait=N` of an agent's long poll (work or terminal sessions).
 #[derive(Debug, Deserialize)]
-struct WaitQuery {
+pub(crate) struct WaitQuery {
     wait: Option<u64>,
+}
+
+impl WaitQuery {
+    /// How long to hold the poll: the seconds asked (25 by default), at most `MAX_WAIT_SECONDS`.
+    pub(crate) fn duration(&self) -> Duration {
+        Duration::from_secs(self.wait.unwrap_or(25).min(MAX_WAIT_SECONDS))
+    }
 }
 
 async fn next_work(
@@ -110,7 +118,7 @@ async fn next_work(
 ) -> Result<Response, ApiError> {
     let AgentIdentity { cluster } = authenticate(&state, &method, &uri, &headers, &[]).await?;
     let _ = state.workflow.agent_seen(&cluster).await;
-    let wait = Duration::from_secs(query.wait.unwrap_or(25).min(MAX_WAIT_SECONDS));
+    let wait = query.duration();
     let claimed = tokio::select! {
         claimed = state.workflow.wait_for_work(&cluster, wait, LEASE) => claimed?,
         () = state.stopped() => None,

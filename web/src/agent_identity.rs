@@ -132,9 +132,7 @@ pub async fn audit_rejection(state: &AppState, claimed_cluster: &str, rejection:
         cluster: (!claimed_cluster.is_empty()).then(|| claimed_cluster.to_owned()),
         details: json!({ "reason": rejection.code, "message": rejection.message }),
     };
-    if let Err(error) = state.workflow.audit(event).await {
-        tracing::error!(%error, "could not audit an agent rejection");
-    }
+    crate::audit::record(state, event, "an agent rejection").await;
     ApiError::unauthorized(rejection.code, rejection.message)
 }
 
@@ -160,18 +158,14 @@ async fn verify(
     };
     match settings.auth {
         AgentAuthMode::Enrollment => verify_signature(state, method, uri, headers, body, cluster).await,
-        AgentAuthMode::Tokenreview => {
+        AgentAuthMode::Tokenreview | AgentAuthMode::Issuer => {
             let token = bearer(headers)
                 .ok_or_else(|| reject("no_token", "Send the agent's service-account token."))?;
-            token_review(state, &settings, &token).await?;
-            Ok(AgentIdentity {
-                cluster: cluster.to_owned(),
-            })
-        }
-        AgentAuthMode::Issuer => {
-            let token = bearer(headers)
-                .ok_or_else(|| reject("no_token", "Send the agent's service-account token."))?;
-            verify_issuer_token(state, &settings, &token).await?;
+            if matches!(settings.auth, AgentAuthMode::Tokenreview) {
+                token_review(state, &settings, &token).await?;
+            } else {
+                verify_issuer_token(state, &settings, &token).await?;
+            }
             Ok(AgentIdentity {
                 cluster: cluster.to_owned(),
             })

@@ -29,7 +29,7 @@ use axum::http::request::Parts;
 
 pub use cookies::{clear as clear_cookie, login_name as login_cookie_name, read as read_cookie};
 pub use cookies::{secure as cookies_are_secure, session_name as session_cookie_name, set as set_cookie};
-pub use csrf::{CSRF_FIELD, CSRF_HEADER, CsrfForm};
+pub use csrf::{CSRF_FIELD, CSRF_HEADER, CsrfForm, NoFields};
 pub use flow::{Identity, SignInError, establish as establish_session, redirect as see_other};
 pub use routes::routes;
 pub use viewer::{AuthRejection, Credential, Viewer};

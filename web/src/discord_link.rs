@@ -21,7 +21,7 @@ use janus_core::links::PurposeSignature;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::auth::{CSRF_FIELD, CsrfForm, Viewer};
+use crate::auth::{CSRF_FIELD, CsrfForm, NoFields, Viewer};
 use crate::{AppState, html};
 
 pub fn routes() -> Router<AppState> {
@@ -73,9 +73,7 @@ async fn rejected(state: &AppState, viewer: &Viewer, code: &'static str, message
         cluster: None,
         details: json!({ "code": code }),
     };
-    if let Err(error) = state.workflow.audit(event).await {
-        tracing::error!(%error, "could not audit a refused Discord link");
-    }
+    crate::audit::record(state, event, "a refused Discord link").await;
     html::refusal(StatusCode::BAD_REQUEST, "Discord account not linked", message)
 }
 
@@ -217,9 +215,6 @@ async fn link(
         }
     }
 }
-
-#[derive(Debug, Deserialize)]
-struct NoFields {}
 
 async fn unlink(
     State(state): State<AppState>,

@@ -12,6 +12,7 @@ mod agent_api;
 mod agent_identity;
 pub mod api;
 mod assets;
+mod audit;
 pub mod auth;
 mod discord_link;
 mod error;

@@ -127,9 +127,7 @@ async fn refuse(
                 "requestId": id.chars().take(40).collect::<String>(),
             }),
         };
-        if let Err(error) = state.workflow.audit(event).await {
-            tracing::error!(%error, "could not audit a link refusal");
-        }
+        crate::audit::record(state, event, "a link refusal").await;
     }
     html::refusal(refusal.status(), "Terminal link refused", &refusal.message())
 }

@@ -41,8 +41,6 @@ use axum::http::header::{
 use axum::http::request::Parts;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{Html, IntoResponse, Response};
-use janus_core::domain::AuditAction;
-use janus_core::domain::NewEvent;
 use janus_core::workflow::WorkflowError;
 use serde_json::json;
 
@@ -181,16 +179,8 @@ pub(crate) async fn refuse(
     error: PageError,
 ) -> PageError {
     tracing::warn!(actor = %viewer.principal, code, path, "page refused");
-    let event = NewEvent {
-        action: AuditAction::AuthRefused,
-        actor: viewer.principal.to_string(),
-        request_id: None,
-        cluster: None,
-        details: json!({ "code": code, "path": path }),
-    };
-    if let Err(error) = state.workflow.audit(event).await {
-        tracing::error!(%error, "could not audit a page refusal");
-    }
+    let details = json!({ "path": path });
+    crate::audit::refusal(state, viewer.principal.as_str(), None, code, details).await;
     error
 }
 

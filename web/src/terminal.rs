@@ -233,9 +233,7 @@ pub(crate) async fn refuse(
         cluster: request.map(|request| request.cluster.clone()),
         details: json!({"code": refusal.code, "what": what, "message": refusal.message}),
     };
-    if let Err(error) = state.workflow.audit(event).await {
-        tracing::error!(%error, "could not audit a terminal refusal");
-    }
+    crate::audit::record(state, event, "a terminal refusal").await;
     tracing::info!(actor, code = refusal.code, what, "terminal refused");
     refusal
 }
@@ -255,9 +253,7 @@ pub(crate) async fn audit(
         cluster: Some(request.cluster.clone()),
         details,
     };
-    if let Err(error) = state.workflow.audit(event).await {
-        tracing::error!(%error, action = action.as_str(), "could not audit a terminal event");
-    }
+    crate::audit::record(state, event, "a terminal event").await;
 }
 
 /// A Kubernetes object name as the picker sends it (DNS subdomain characters only).
@@ -281,69 +277,46 @@ pub(crate) async fn authorize(
     admin_too: bool,
 ) -> Result<AccessRequest, Refusal> {
     let actor = viewer.principal.to_string();
-    let Some(request_id) = RequestId::parse(id) else {
-        return Err(refuse(
-            state,
-            &actor,
-            None,
-            what,
-            Refusal::forbidden("unknown_request", "There is no such request."),
-        )
-        .await);
+    let found = match RequestId::parse(id) {
+        Some(request_id) => state.workflow.get(&request_id).await.ok(),
+        None => None,
     };
-    let request = match state.workflow.get(&request_id).await {
-        Ok(request) => request,
-        Err(_) => {
-            return Err(refuse(
-                state,
-                &actor,
-                None,
-                what,
-                Refusal::forbidden("unknown_request", "There is no such request."),
-            )
-            .await);
-        }
+    let Some(request) = found else {
+        let refusal = Refusal::forbidden("unknown_request", "There is no such request.");
+        return Err(refuse(state, &actor, None, what, refusal).await);
     };
-    let allowed = request.requester == viewer.principal || (admin_too && viewer.is_admin);
-    if !allowed {
-        return Err(refuse(
-            state,
-            &actor,
-            Some(&request),
-            what,
-            Refusal::forbidden(
-                "not_the_requester",
-                "Only the requester may open a terminal for this request.",
-            ),
-        )
-        .await);
+    match may_use(viewer, &request, namespace, admin_too) {
+        Ok(()) => Ok(request),
+        Err(refusal) => Err(refuse(state, &actor, Some(&request), what, refusal).await),
+    }
+}
+
+/// Why `viewer` may not use `request`'s terminal in `namespace` now, if they may not (the rule of
+/// [`authorize`], without its audit).
+fn may_use(
+    viewer: &Viewer,
+    request: &AccessRequest,
+    namespace: Option<&str>,
+    admin_too: bool,
+) -> Result<(), Refusal> {
+    if request.requester != viewer.principal && !(admin_too && viewer.is_admin) {
+        return Err(Refusal::forbidden(
+            "not_the_requester",
+            "Only the requester may open a terminal for this request.",
+        ));
     }
     if request.state != RequestState::Active {
         let message = format!("Request {} is {}, not active.", request.id, request.state);
-        return Err(refuse(
-            state,
-            &actor,
-            Some(&request),
-            what,
-            Refusal::forbidden("not_active", message),
-        )
-        .await);
+        return Err(Refusal::forbidden("not_active", message));
     }
     if let Some(namespace) = namespace
         && !request.namespaces.iter().any(|granted| granted == namespace)
     {
         let shown: String = namespace.chars().take(63).collect();
         let message = format!("Namespace {shown:?} is not granted by request {}.", request.id);
-        return Err(refuse(
-            state,
-            &actor,
-            Some(&request),
-            what,
-            Refusal::forbidden("namespace_not_granted", message),
-        )
-        .await);
+        return Err(Refusal::forbidden("namespace_not_granted", message));
     }
-    Ok(request)
+    Ok(())
 }
 
 /// A WebSocket handshake from another site is refused: the `Origin`, when sent, must be this

@@ -6,14 +6,13 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use janus_core::domain::AuditAction;
-use janus_core::domain::{NewEvent, RequestState};
+use janus_core::domain::RequestState;
 use serde::Serialize;
 use serde_json::json;
 use utoipa::ToSchema;
 
 use super::openapi::{Conflict, Forbidden, NotFound, Unauthorized};
-use super::requests::{not_found, parse_id};
+use super::requests::{parse_id, visible};
 use crate::auth::Viewer;
 use crate::{ApiError, AppState};
 
@@ -55,21 +54,11 @@ pub async fn list(
     Path(id): Path<String>,
 ) -> Result<Json<QuickCommandListView>, ApiError> {
     let id = parse_id(&id)?;
-    let request = state.workflow.get(&id).await?;
-    if !viewer.can_see(state.workflow.policy(), &request) {
-        return Err(not_found(&id));
-    }
+    let request = visible(&state, &viewer, &id).await?;
     if request.requester != viewer.principal && !viewer.is_admin {
-        let event = NewEvent {
-            action: AuditAction::AuthRefused,
-            actor: viewer.principal.to_string(),
-            request_id: Some(id.clone()),
-            cluster: Some(request.cluster.clone()),
-            details: json!({ "code": "not_the_requester", "path": format!("/api/v1/requests/{id}/terminal/commands") }),
-        };
-        if let Err(error) = state.workflow.audit(event).await {
-            tracing::error!(%error, "could not audit a refusal");
-        }
+        let details = json!({ "path": format!("/api/v1/requests/{id}/terminal/commands") });
+        let actor = viewer.principal.as_str();
+        crate::audit::refusal(&state, actor, Some(&request), "not_the_requester", details).await;
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
             "not_the_requester",

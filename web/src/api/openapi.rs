@@ -3,13 +3,14 @@
 //! its paths and methods are exactly the API router's (`api::route_table`).
 
 use std::borrow::Cow;
+use std::collections::BTreeMap;
 
 use janus_core::domain::{CredentialsStatus, RequestState};
 use serde::Serialize;
 use serde_json::Value;
 use utoipa::openapi::schema::{ObjectBuilder, Schema, Type};
 use utoipa::openapi::security::{ApiKey, ApiKeyValue, HttpAuthScheme, HttpBuilder, SecurityScheme};
-use utoipa::openapi::{RefOr, Server};
+use utoipa::openapi::{Ref, RefOr, Response, Server};
 // `ToSchema` and `PartialSchema` stay unimported: utoipa's `components(schemas(…))` expansion
 // names them in full.
 use utoipa::{Modify, OpenApi, ToResponse};
@@ -125,6 +126,43 @@ pub struct UnsupportedMediaType(
 pub struct TooManyRequests(
     #[expect(dead_code, reason = "only its type is read, for the document")] ErrorBody,
 );
+
+/// The answers a JSON-body `POST` may meet before its handler decides anything: a body that does not
+/// parse (400), no caller (401), a body too large (413) or not JSON (415).
+pub struct BodyRefusals;
+
+impl utoipa::IntoResponses for BodyRefusals {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        BTreeMap::from([
+            reference::<BadRequest>(400),
+            reference::<Unauthorized>(401),
+            reference::<TooLarge>(413),
+            reference::<UnsupportedMediaType>(415),
+        ])
+    }
+}
+
+/// The refusals of a command on one request (approve, deny, withdraw, revoke, extend): those of any
+/// body, then a refused caller (403), an unknown request (404) and a state that does not allow it (409).
+pub struct CommandRefusals;
+
+impl utoipa::IntoResponses for CommandRefusals {
+    fn responses() -> BTreeMap<String, RefOr<Response>> {
+        let mut responses = BodyRefusals::responses();
+        responses.extend([
+            reference::<Forbidden>(403),
+            reference::<NotFound>(404),
+            reference::<Conflict>(409),
+        ]);
+        responses
+    }
+}
+
+/// `status` answered by a reference to the shared response `R` in `components.responses`.
+fn reference<R: for<'s> ToResponse<'s>>(status: u16) -> (String, RefOr<Response>) {
+    let (name, _) = R::response();
+    (status.to_string(), RefOr::Ref(Ref::from_response_name(name)))
+}
 
 /// A request's state, written as the domain names it.
 #[derive(Debug, Clone, Copy)]

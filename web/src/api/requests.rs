@@ -18,8 +18,8 @@ use utoipa::ToSchema;
 
 use super::JsonBody;
 use super::openapi::{
-    BadRequest, Conflict, CredentialsName, Forbidden, NotFound, StateName, TooLarge, TooManyRequests,
-    Unauthorized, UnsupportedMediaType,
+    BadRequest, BodyRefusals, CommandRefusals, Conflict, CredentialsName, NotFound, StateName,
+    TooManyRequests, Unauthorized,
 };
 use crate::auth::Viewer;
 use crate::links::terminal_link;
@@ -183,23 +183,28 @@ pub fn view(state: &AppState, viewer: &Viewer, request: &AccessRequest) -> Reque
 }
 
 pub(super) fn parse_id(id: &str) -> Result<RequestId, ApiError> {
-    RequestId::parse(id).ok_or_else(|| {
-        ApiError::new(
-            StatusCode::NOT_FOUND,
-            "not_found",
-            format!(
-                "Request {} was not found.",
-                id.chars().take(40).collect::<String>()
-            ),
-        )
-    })
+    RequestId::parse(id).ok_or_else(|| not_found(&id.chars().take(40).collect::<String>()))
 }
 
-pub(super) fn not_found(id: &RequestId) -> ApiError {
+/// Request `id`, if the viewer may see it; one they may not see is a 404 like a missing one.
+pub(super) async fn visible(
+    state: &AppState,
+    viewer: &Viewer,
+    id: &RequestId,
+) -> Result<AccessRequest, ApiError> {
+    let request = state.workflow.get(id).await?;
+    if !viewer.can_see(state.workflow.policy(), &request) {
+        return Err(not_found(id.as_str()));
+    }
+    Ok(request)
+}
+
+/// The 404 of a request that is missing, malformed or not the caller's to see (`shown` is its id).
+fn not_found(shown: &str) -> ApiError {
     ApiError::new(
         StatusCode::NOT_FOUND,
         "not_found",
-        format!("Request {id} was not found."),
+        format!("Request {shown} was not found."),
     )
 }
 
@@ -230,11 +235,8 @@ pub struct NewRequest {
     request_body = NewRequest,
     responses(
         (status = 201, description = "The new, pending request.", body = RequestView),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
+        BodyRefusals,
         (status = 409, response = Conflict),
-        (status = 413, response = TooLarge),
-        (status = 415, response = UnsupportedMediaType),
         (status = 429, response = TooManyRequests),
     )
 )]
@@ -405,10 +407,7 @@ pub async fn get_one(
         .min(MAX_WAIT),
     };
     let Some(done) = done else {
-        let request = state.workflow.get(&id).await?;
-        if !viewer.can_see(state.workflow.policy(), &request) {
-            return Err(not_found(&id));
-        }
+        let request = visible(&state, &viewer, &id).await?;
         return Ok(Json(view(&state, &viewer, &request)));
     };
     // Subscribe before reading, so a change between the read and the wait is not missed.
@@ -416,10 +415,7 @@ pub async fn get_one(
     let deadline = state.workflow.clock().sleep(wait);
     tokio::pin!(deadline);
     loop {
-        let request = state.workflow.get(&id).await?;
-        if !viewer.can_see(state.workflow.policy(), &request) {
-            return Err(not_found(&id));
-        }
+        let request = visible(&state, &viewer, &id).await?;
         if done.reached(request.state) {
             return Ok(Json(view(&state, &viewer, &request)));
         }
@@ -498,13 +494,7 @@ async fn act(
     request_body(content = Option<DecisionBody>, description = "Optional; an empty body reads as `{}`."),
     responses(
         (status = 200, description = "The request after the command.", body = RequestView),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
-        (status = 413, response = TooLarge),
-        (status = 415, response = UnsupportedMediaType),
+        CommandRefusals,
     )
 )]
 pub async fn approve(
@@ -542,13 +532,7 @@ pub async fn approve(
     request_body(content = Option<DecisionBody>, description = "Optional; an empty body reads as `{}`."),
     responses(
         (status = 200, description = "The request after the command.", body = RequestView),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
-        (status = 413, response = TooLarge),
-        (status = 415, response = UnsupportedMediaType),
+        CommandRefusals,
     )
 )]
 pub async fn deny(
@@ -584,13 +568,7 @@ pub async fn deny(
     request_body(content = Option<EmptyBody>, description = "Optional; an empty body reads as `{}`."),
     responses(
         (status = 200, description = "The request after the command.", body = RequestView),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
-        (status = 413, response = TooLarge),
-        (status = 415, response = UnsupportedMediaType),
+        CommandRefusals,
     )
 )]
 pub async fn withdraw(
@@ -622,13 +600,7 @@ pub struct ReasonBody {
     request_body(content = Option<ReasonBody>, description = "Optional; an empty body reads as `{}`."),
     responses(
         (status = 200, description = "The request after the command.", body = RequestView),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
-        (status = 413, response = TooLarge),
-        (status = 415, response = UnsupportedMediaType),
+        CommandRefusals,
     )
 )]
 pub async fn revoke(
@@ -654,13 +626,7 @@ pub async fn revoke(
     request_body(content = ExtendBody, description = "How much more time, and why."),
     responses(
         (status = 200, description = "The request after the command.", body = RequestView),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
-        (status = 403, response = Forbidden),
-        (status = 404, response = NotFound),
-        (status = 409, response = Conflict),
-        (status = 413, response = TooLarge),
-        (status = 415, response = UnsupportedMediaType),
+        CommandRefusals,
     )
 )]
 pub async fn extend(

@@ -15,7 +15,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::ToSchema;
 
 use super::JsonBody;
-use super::openapi::{BadRequest, Forbidden, TooLarge, Unauthorized, UnsupportedMediaType};
+use super::openapi::{BodyRefusals, Forbidden, Unauthorized};
 use crate::auth::{Credential, Viewer};
 use crate::{ApiError, AppState};
 
@@ -117,11 +117,8 @@ pub struct NewToken {
     request_body = NewToken,
     responses(
         (status = 201, description = "The new token.", body = NewTokenView),
-        (status = 400, response = BadRequest),
-        (status = 401, response = Unauthorized),
+        BodyRefusals,
         (status = 403, response = Forbidden),
-        (status = 413, response = TooLarge),
-        (status = 415, response = UnsupportedMediaType),
     )
 )]
 pub async fn create(

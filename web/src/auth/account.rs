@@ -12,7 +12,7 @@ use janus_core::time::format_rfc3339;
 use serde::Deserialize;
 
 use super::flow::{append_cookie, redirect};
-use super::{CSRF_FIELD, CsrfForm, Viewer, cookies};
+use super::{CSRF_FIELD, CsrfForm, NoFields, Viewer, cookies};
 use crate::{ApiError, AppState, html};
 
 pub fn routes() -> Router<AppState> {
@@ -127,9 +127,6 @@ async fn page(State(state): State<AppState>, viewer: Viewer) -> Response {
     body.push_str(&crate::discord_link::section(&state, &viewer).await);
     html::page(StatusCode::OK, "Your sessions and API tokens", &body)
 }
-
-#[derive(Debug, Deserialize)]
-struct NoFields {}
 
 /// `POST /auth/sessions/{id}/revoke`: ends one of the viewer's sessions.
 async fn revoke_session(

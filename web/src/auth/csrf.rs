@@ -33,6 +33,10 @@ const MAX_FORM_BYTES: usize = 64 * 1024;
 #[derive(Debug, Clone)]
 pub struct CsrfForm<T>(pub T);
 
+/// The form of a button that only posts (sign out, revoke, unlink): its anti-forgery field and nothing else.
+#[derive(Debug, serde::Deserialize)]
+pub struct NoFields {}
+
 /// Why a form post was refused.
 #[derive(Debug)]
 pub enum CsrfRejection {

@@ -10,7 +10,7 @@ use serde::Deserialize;
 use subtle::ConstantTimeEq as _;
 
 use super::flow::{self, PendingLogin, SignInError, append_cookie, establish, redirect, refuse};
-use super::{CsrfForm, Peer, Viewer, cookies, github, local, local_redirect, oidc};
+use super::{CsrfForm, NoFields, Peer, Viewer, cookies, github, local, local_redirect, oidc};
 use crate::{AppState, html};
 
 pub fn routes() -> Router<AppState> {
@@ -60,12 +60,16 @@ async fn login(
             return refuse(&state, &headers, peer, SignInError::Unavailable).await;
         }
     };
-    let mut response = redirect(&url);
+    with_login_cookie(&state, redirect(&url), secret.expose())
+}
+
+/// `response` with the login cookie set to `secret` for the time a sign-in may take.
+fn with_login_cookie(state: &AppState, mut response: Response, secret: &str) -> Response {
     let lifetime = janus_core::accounts::LOGIN_FLOW_LIFETIME.as_secs();
     let config = &state.config;
     append_cookie(
         &mut response,
-        &cookies::set(config, &cookies::login_name(config), secret.expose(), lifetime),
+        &cookies::set(config, &cookies::login_name(config), secret, lifetime),
     );
     response
 }
@@ -90,14 +94,8 @@ fn local_form(state: &AppState, next: &str, error: Option<&str>) -> Response {
         next = html::escape(next),
         email = html::escape(email.as_str()),
     );
-    let mut response = html::page(axum::http::StatusCode::OK, "Sign in", &body);
-    let lifetime = janus_core::accounts::LOGIN_FLOW_LIFETIME.as_secs();
-    let config = &state.config;
-    append_cookie(
-        &mut response,
-        &cookies::set(config, &cookies::login_name(config), secret.expose(), lifetime),
-    );
-    response
+    let response = html::page(axum::http::StatusCode::OK, "Sign in", &body);
+    with_login_cookie(state, response, secret.expose())
 }
 
 #[derive(Debug, Deserialize)]
@@ -194,9 +192,6 @@ async fn finish(
     };
     Ok((identity, pending.next))
 }
-
-#[derive(Debug, Deserialize)]
-struct NoFields {}
 
 /// `POST /auth/logout`: ends this session.
 async fn logout(State(state): State<AppState>, viewer: Viewer, CsrfForm(_): CsrfForm<NoFields>) -> Response {

@@ -1,6 +1,5 @@
 //! [`Viewer`]: the signed-in person behind a request, as every page and API handler sees them.
 
-use janus_core::domain::AuditAction;
 use std::collections::BTreeSet;
 use std::net::{IpAddr, SocketAddr};
 
@@ -11,7 +10,7 @@ use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use janus_core::accounts::csrf_token;
 use janus_core::config::AuthMode;
-use janus_core::domain::{AccessRequest, Actor, NewEvent, Policy, Principal};
+use janus_core::domain::{AccessRequest, Actor, Policy, Principal};
 use serde_json::json;
 
 use super::cookies;
@@ -386,18 +385,5 @@ fn canonical_ip(ip: IpAddr) -> IpAddr {
 
 /// Appends an `auth.refused` event; a failure to audit is logged, never shown.
 pub(crate) async fn audit_refusal(state: &AppState, actor: &str, code: &str, details: serde_json::Value) {
-    let mut details = details;
-    if let Some(map) = details.as_object_mut() {
-        map.insert("code".to_owned(), json!(code));
-    }
-    let event = NewEvent {
-        action: AuditAction::AuthRefused,
-        actor: actor.to_owned(),
-        request_id: None,
-        cluster: None,
-        details,
-    };
-    if let Err(error) = state.workflow.audit(event).await {
-        tracing::error!(%error, "could not audit a sign-in refusal");
-    }
+    crate::audit::refusal(state, actor, None, code, details).await;
 }

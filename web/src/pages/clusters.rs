@@ -150,12 +150,7 @@ async fn join_token(
     require_admin(&state, &viewer, "/admin/clusters/join-token").await?;
     let fields = Fields(fields);
     let cluster = fields.get("cluster").unwrap_or_default().to_owned();
-    if !state
-        .config
-        .clusters
-        .iter()
-        .any(|configured| configured.name == cluster)
-    {
+    if state.config.cluster(&cluster).is_none() {
         return Err(PageError::BadRequest(format!(
             "Cluster `{cluster}` is not configured; add it under `clusters` first."
         )));

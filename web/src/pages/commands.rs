@@ -128,12 +128,7 @@ async fn create(
     require_admin(&state, &viewer, "/admin/commands").await?;
     let fields = Fields(fields);
     let cluster = fields.get("cluster").unwrap_or_default().to_owned();
-    if !state
-        .config
-        .clusters
-        .iter()
-        .any(|configured| configured.name == cluster)
-    {
+    if state.config.cluster(&cluster).is_none() {
         return Err(problem(&QuickCommandProblem::UnknownCluster(
             cluster.chars().take(100).collect(),
         )));
@@ -148,6 +143,15 @@ async fn create(
     Ok(back_to(&cluster))
 }
 
+/// Admins only, on a well-formed quick-command id (anything else is a 404).
+async fn require_admin_on(state: &AppState, viewer: &Viewer, id: &str) -> Result<(), PageError> {
+    require_admin(state, viewer, "/admin/commands").await?;
+    if !quick_commands::is_id(id) {
+        return Err(PageError::NotFound);
+    }
+    Ok(())
+}
+
 /// `POST /admin/commands/{id}` with `name`, `command`.
 async fn update(
     State(state): State<AppState>,
@@ -155,10 +159,7 @@ async fn update(
     Path(id): Path<String>,
     CsrfForm(fields): CsrfForm<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
-    require_admin(&state, &viewer, "/admin/commands").await?;
-    if !quick_commands::is_id(&id) {
-        return Err(PageError::NotFound);
-    }
+    require_admin_on(&state, &viewer, &id).await?;
     let fields = Fields(fields);
     let (name, command) = raw(&fields, "name", "command");
     let updated = state
@@ -180,10 +181,7 @@ async fn delete(
     Path(id): Path<String>,
     CsrfForm(_fields): CsrfForm<Vec<(String, String)>>,
 ) -> Result<Response, PageError> {
-    require_admin(&state, &viewer, "/admin/commands").await?;
-    if !quick_commands::is_id(&id) {
-        return Err(PageError::NotFound);
-    }
+    require_admin_on(&state, &viewer, &id).await?;
     let deleted = state
         .workflow
         .delete_quick_command(&id, &viewer.principal)

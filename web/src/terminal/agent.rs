@@ -3,23 +3,16 @@
 //! in-memory key: [`authenticate_session`]); a dial is paired only with a pending session of the
 //! dialing agent's own cluster, once, before the offer's deadline.
 
-use std::time::Duration;
-
 use axum::Json;
 use axum::extract::ws::WebSocketUpgrade;
 use axum::extract::{OriginalUri, Path, Query, State};
 use axum::http::{HeaderMap, Method, StatusCode};
 use axum::response::{IntoResponse, Response};
-use janus_core::agent_protocol::{MAX_WAIT_SECONDS, SessionOffers};
-use serde::Deserialize;
+use janus_core::agent_protocol::SessionOffers;
 
+use crate::agent_api::WaitQuery;
 use crate::agent_identity::{AgentIdentity, authenticate_session};
 use crate::{ApiError, AppState};
-
-#[derive(Debug, Deserialize)]
-pub(super) struct WaitQuery {
-    wait: Option<u64>,
-}
 
 /// `GET /agent/v1/sessions?wait=N`: the sessions central wants this agent to open.
 pub(super) async fn next_sessions(
@@ -31,7 +24,7 @@ pub(super) async fn next_sessions(
 ) -> Result<Response, ApiError> {
     let AgentIdentity { cluster } = authenticate_session(&state, &method, &uri, &headers).await?;
     let hub = &state.terminals;
-    let wait = Duration::from_secs(query.wait.unwrap_or(25).min(MAX_WAIT_SECONDS));
+    let wait = query.duration();
     let mut signal = hub.subscribe(&cluster);
     let deadline = state.workflow.clock().sleep(wait);
     tokio::pin!(deadline);

@@ -134,14 +134,7 @@ pub(super) async fn pods(
     Path(id): Path<String>,
     Query(query): Query<PanelQuery>,
 ) -> Response {
-    let (request, namespace) = match check(&state, &viewer, &id, &query, "pods", false).await {
-        Ok(checked) => checked,
-        Err(response) => return response,
-    };
-    match open(&state, &request, SessionKind::Pods, &namespace, &query).await {
-        Ok(socket) => result(socket).await,
-        Err(response) => response,
-    }
+    one_answer(&state, &viewer, &id, &query, "pods", SessionKind::Pods).await
 }
 
 pub(super) async fn events(
@@ -150,11 +143,23 @@ pub(super) async fn events(
     Path(id): Path<String>,
     Query(query): Query<PanelQuery>,
 ) -> Response {
-    let (request, namespace) = match check(&state, &viewer, &id, &query, "events", false).await {
+    one_answer(&state, &viewer, &id, &query, "events", SessionKind::Events).await
+}
+
+/// A requester's panel answered once by the agent (the pods, the events): checked, asked, relayed.
+async fn one_answer(
+    state: &AppState,
+    viewer: &Viewer,
+    id: &str,
+    query: &PanelQuery,
+    what: &str,
+    kind: SessionKind,
+) -> Response {
+    let (request, namespace) = match check(state, viewer, id, query, what, false).await {
         Ok(checked) => checked,
         Err(response) => return response,
     };
-    match open(&state, &request, SessionKind::Events, &namespace, &query).await {
+    match open(state, &request, kind, &namespace, query).await {
         Ok(socket) => result(socket).await,
         Err(response) => response,
     }
