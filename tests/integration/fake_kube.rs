@@ -212,15 +212,18 @@ async fn token_review_and_jwks_verify_issued_tokens() {
         .unwrap();
     let token = issued.status.unwrap().token.unwrap();
     let reviews: Api<TokenReview> = Api::all(cluster.client("admin"));
-    let review = |audiences: Option<Vec<&str>>| -> TokenReview {
-        object(json!({"spec": {"token": token, "audiences": audiences}}))
+    // The status of a review of `token` for `audiences`.
+    let review = async |audiences: Option<Vec<&str>>| {
+        let review: TokenReview = object(json!({"spec": {"token": token, "audiences": audiences}}));
+        reviews
+            .create(&PostParams::default(), &review)
+            .await
+            .unwrap()
+            .status
+            .unwrap()
     };
 
-    let answer = reviews
-        .create(&PostParams::default(), &review(Some(vec!["janus"])))
-        .await
-        .unwrap();
-    let status = answer.status.unwrap();
+    let status = review(Some(vec!["janus"])).await;
     assert_eq!(status.authenticated, Some(true));
     assert_eq!(status.audiences.unwrap(), vec!["janus"]);
     let user = status.user.unwrap();
@@ -236,24 +239,11 @@ async fn token_review_and_jwks_verify_issued_tokens() {
             "system:authenticated"
         ]
     );
-    let other = reviews
-        .create(&PostParams::default(), &review(Some(vec!["elsewhere"])))
-        .await
-        .unwrap();
-    let other = other.status.unwrap();
+    let other = review(Some(vec!["elsewhere"])).await;
     assert_ne!(other.authenticated, Some(true));
     assert!(other.error.unwrap().contains("invalid for the target audiences"));
     // A token for audience `janus` is not good for the API server itself.
-    assert_ne!(
-        reviews
-            .create(&PostParams::default(), &review(None))
-            .await
-            .unwrap()
-            .status
-            .unwrap()
-            .authenticated,
-        Some(true)
-    );
+    assert_ne!(review(None).await.authenticated, Some(true));
     assert_eq!(
         api_error(
             cluster

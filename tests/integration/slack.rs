@@ -3,7 +3,6 @@
 
 use janus_core::clock::Clock;
 use janus_core::domain::{Actor, Command, RequestId, RequestState};
-use janus_core::links::{LinkParams, LinkSigner};
 use janus_core::scheduler::Scheduler;
 use janus_fixtures::kube::RequestMatcher;
 use janus_fixtures::slack::payloads::{BlockActions, SlashCommand, view_submission};
@@ -69,28 +68,7 @@ async fn the_journey_from_request_to_expiry() {
         .expect("link in thread");
     let url = &text[start..];
     let url = &url[..url.find('|').unwrap()];
-    let (path, query) = url.split_once('?').unwrap();
-    assert!(path.ends_with(&format!("/t/{id}")));
-    let params = LinkParams::from_query(query).unwrap();
-    let signer = LinkSigner::from_config(&test.config.links).unwrap();
-    let verified = signer
-        .verify(
-            id.as_str(),
-            &params,
-            Some("alice@example.com"),
-            test.slack().now(),
-        )
-        .unwrap();
-    let request = test.workflow.get(&id).await.unwrap();
-    assert_eq!(
-        Some(verified.expires_at),
-        request.expires_at.map(|at| at.timestamp())
-    );
-    assert!(
-        signer
-            .verify(id.as_str(), &params, Some("bob@example.com"), test.slack().now())
-            .is_err()
-    );
+    test.assert_link_for_alice(&id, url, test.slack().now()).await;
 
     // Alice hears about it directly.
     let dms = test.slack().wait_for_value(|state| {

@@ -8,6 +8,7 @@
 pub mod agent_client;
 pub mod app;
 pub mod backend;
+pub mod chat;
 pub mod cluster;
 pub mod discord;
 pub mod slack;

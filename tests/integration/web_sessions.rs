@@ -18,6 +18,11 @@ fn hidden(body: &str, name: &str) -> String {
     body[start..].split('"').next().unwrap().to_owned()
 }
 
+/// `/api/v1/me` as `browser`: OK while its session lives, UNAUTHORIZED once it has ended.
+async fn me(app: &TestApp, browser: &Browser) -> StatusCode {
+    browser.get(&app.url("/api/v1/me")).await.unwrap().status
+}
+
 async fn local_app() -> (TestApp, String) {
     let app = TestApp::builder()
         .config(web("janus:\n  adminEmails: [admin@example.com]\n"))
@@ -278,14 +283,8 @@ async fn forms_without_this_sessions_csrf_token_are_refused() {
         .await
         .unwrap();
     assert_eq!(out.status, StatusCode::OK, "{}", out.body);
-    assert_eq!(
-        alice.get(&app.url("/api/v1/me")).await.unwrap().status,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        bob.get(&app.url("/api/v1/me")).await.unwrap().status,
-        StatusCode::OK
-    );
+    assert_eq!(me(&app, &alice).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(me(&app, &bob).await, StatusCode::OK);
     app.finish().await;
 }
 
@@ -311,14 +310,8 @@ async fn sessions_are_listed_and_revoked_one_by_one_or_everywhere() {
         .await
         .unwrap();
     assert_eq!(revoked.status, StatusCode::SEE_OTHER);
-    assert_eq!(
-        phone.get(&app.url("/api/v1/me")).await.unwrap().status,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        laptop.get(&app.url("/api/v1/me")).await.unwrap().status,
-        StatusCode::OK
-    );
+    assert_eq!(me(&app, &phone).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(me(&app, &laptop).await, StatusCode::OK);
 
     // Bob cannot end Alice's sessions, even with his own valid token.
     let bob = app.browser_as(BOB, &[]).await;
@@ -340,10 +333,7 @@ async fn sessions_are_listed_and_revoked_one_by_one_or_everywhere() {
     )
     .await
     .unwrap();
-    assert_eq!(
-        laptop.get(&app.url("/api/v1/me")).await.unwrap().status,
-        StatusCode::OK
-    );
+    assert_eq!(me(&app, &laptop).await, StatusCode::OK);
 
     // Sign out everywhere.
     let third = app.browser_as(ALICE, &[]).await;
@@ -354,15 +344,9 @@ async fn sessions_are_listed_and_revoked_one_by_one_or_everywhere() {
     assert_eq!(out.status, StatusCode::OK);
     assert!(out.body.contains("2 sessions ended"), "{}", out.body);
     for browser in [&laptop, &third] {
-        assert_eq!(
-            browser.get(&app.url("/api/v1/me")).await.unwrap().status,
-            StatusCode::UNAUTHORIZED
-        );
+        assert_eq!(me(&app, browser).await, StatusCode::UNAUTHORIZED);
     }
-    assert_eq!(
-        bob.get(&app.url("/api/v1/me")).await.unwrap().status,
-        StatusCode::OK
-    );
+    assert_eq!(me(&app, &bob).await, StatusCode::OK);
     app.finish().await;
 }
 

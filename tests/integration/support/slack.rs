@@ -94,12 +94,7 @@ impl SlackPart {
     /// `/janus request …` as `user`: the new request's id.
     pub async fn submit(&self, user: &str, text: &str) -> RequestId {
         let answer = self.command(user, text).await;
-        let id = answer
-            .split_whitespace()
-            .find_map(RequestId::parse)
-            .unwrap_or_else(|| panic!("no request id in {answer:?}"));
-        assert_eq!(answer, format!("Request {id} submitted, waiting for approval."));
-        id
+        super::chat::submitted_id(&answer)
     }
 
     /// The card of `id` once posted: its ts.
