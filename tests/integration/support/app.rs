@@ -476,6 +476,17 @@ impl TestApp {
             .collect()
     }
 
+    /// Each of `reasons` is among the reasons (or codes) of the audit events of `action`.
+    pub async fn assert_audited_reasons(&self, action: &str, reasons: &[&str]) {
+        let audited = self.audit_reasons(action).await;
+        for reason in reasons {
+            assert!(
+                audited.iter().any(|candidate| candidate == reason),
+                "{reason} not audited: {audited:?}"
+            );
+        }
+    }
+
     /// The actions of `request`'s audit events, oldest first.
     pub async fn audit_actions(&self, request: &AccessRequest) -> Vec<String> {
         self.store
