@@ -201,13 +201,7 @@ async fn errors_are_json_with_a_code_and_a_sentence() {
         );
         assert!(body["error"]["message"].as_str().unwrap().ends_with('.'));
     }
-    assert!(
-        app.store
-            .list_requests(&Default::default())
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(app.requests().await.is_empty());
 
     // Self-approval through the API: 403 self_approval, audited, nothing changes.
     let request = app.submit_on(ALICE, "prod", &["payments"]).await;
@@ -518,16 +512,8 @@ async fn submitted_by(
         .spawn()
         .unwrap();
     let mut stderr = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let id = loop {
-        let line = stderr
-            .next_line()
-            .await
-            .unwrap()
-            .expect("the CLI reports the submission");
-        if let Some(rest) = line.strip_prefix("Request ") {
-            break rest.split(' ').next().unwrap().to_owned();
-        }
-    };
+    let rest = crate::support::rest_of_line(&mut stderr, "Request ", "the CLI reports the submission").await;
+    let id = rest.split(' ').next().unwrap().to_owned();
     (child, stderr, id)
 }
 

@@ -167,9 +167,7 @@ async fn withdraw_revoke_and_extend() {
         .card_shows(&first, "Withdrawn by alice@example.com")
         .await;
 
-    let id = test.discord().submit(ALICE, "prod", "checkout", "1h").await;
-    test.discord().click(BOB, "janus_approve", &id).await;
-    test.discord().card_shows(&id, "Active").await;
+    let id = test.discord().active(ALICE, "prod", "checkout", "1h").await;
     // The Extend button opens a form; the form asks for the time and a reason.
     let (custom_id, _) = test.discord().open_form(ALICE, "janus_extend", &id).await;
     assert_eq!(
@@ -425,7 +423,7 @@ async fn bad_requests_are_refused_change_nothing_and_are_audited() {
     assert_eq!(refusal["error"]["code"], "malformed");
 
     assert_eq!(test.audited("chat.request_rejected").await, 11);
-    let listed = test.store.list_requests(&Default::default()).await.unwrap();
+    let listed = test.requests().await;
     assert!(listed.is_empty(), "nothing was created");
     assert!(
         test.discord().inspect(|state| state.calls().is_empty()),
@@ -457,13 +455,7 @@ async fn unknown_people_and_bad_options_get_a_sentence() {
     assert!(answer.contains("\"jr-x\" is not a request id"), "{answer}");
     let answer = test.discord().command(EVE, "help", &[]).await;
     assert!(answer.contains("/janus request"), "{answer}");
-    assert!(
-        test.store
-            .list_requests(&Default::default())
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(test.requests().await.is_empty());
 
     // Autocomplete offers the clusters by prefix, without needing to know who asks.
     let answer = test

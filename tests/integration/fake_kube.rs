@@ -71,6 +71,14 @@ pub(super) fn object<K: DeserializeOwned>(value: Value) -> K {
     serde_json::from_value(value).unwrap()
 }
 
+/// Creates `object` (e.g. a review) through `api`: the server's answer.
+pub(super) async fn created<K>(api: &Api<K>, object: &K) -> K
+where
+    K: kube::Resource + Clone + DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    api.create(&PostParams::default(), object).await.unwrap()
+}
+
 /// The reason, code and message of the `Status` an API call failed with.
 pub(super) fn api_error<T>(result: Result<T, kube::Error>) -> (String, u16, String) {
     match result {
@@ -215,12 +223,7 @@ async fn token_review_and_jwks_verify_issued_tokens() {
     // The status of a review of `token` for `audiences`.
     let review = async |audiences: Option<Vec<&str>>| {
         let review: TokenReview = object(json!({"spec": {"token": token, "audiences": audiences}}));
-        reviews
-            .create(&PostParams::default(), &review)
-            .await
-            .unwrap()
-            .status
-            .unwrap()
+        created(&reviews, &review).await.status.unwrap()
     };
 
     let status = review(Some(vec!["janus"])).await;

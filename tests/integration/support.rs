@@ -30,3 +30,17 @@ pub fn person(email: &str) -> Principal {
 pub fn draft(cluster: &str, namespaces: &[&str]) -> Draft {
     Draft::test(cluster, namespaces)
 }
+
+/// Reads `lines` (a child's output) until one starts with `prefix`: the rest of that line. Fails
+/// with `expected` when the output ends first.
+pub async fn rest_of_line<R>(lines: &mut tokio::io::Lines<R>, prefix: &str, expected: &str) -> String
+where
+    R: tokio::io::AsyncBufRead + Unpin,
+{
+    loop {
+        let line = lines.next_line().await.unwrap().expect(expected);
+        if let Some(rest) = line.strip_prefix(prefix) {
+            return rest.to_owned();
+        }
+    }
+}

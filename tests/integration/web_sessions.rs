@@ -188,7 +188,7 @@ async fn header_mode_trusts_only_the_proxy_address() {
         .await
         .unwrap();
     assert_eq!(submit.status, StatusCode::UNAUTHORIZED);
-    let listed = app.store.list_requests(&Default::default()).await.unwrap();
+    let listed = app.requests().await;
     assert!(listed.is_empty());
 
     // Pages in header mode: the proxy's header is the sign-in; forms carry a CSRF token too.
@@ -408,20 +408,16 @@ async fn janus_serve_prints_the_local_admin_password_once() {
     let base = listening(&mut first).await;
     let mut stdout = BufReader::new(first.stdout.take().unwrap()).lines();
     // A deadline, not a wait: a binary that never prints must fail the test, not hang it.
-    let password = tokio::time::timeout(std::time::Duration::from_secs(60), async {
-        loop {
-            let line = stdout
-                .next_line()
-                .await
-                .unwrap()
-                .expect("the password is printed");
-            if let Some(rest) = line.strip_prefix("Local sign-in (development only): admin@localhost / ") {
-                break rest.trim().to_owned();
-            }
-        }
-    })
-    .await
-    .expect("janus serve printed no password within a minute");
+    let printed = crate::support::rest_of_line(
+        &mut stdout,
+        "Local sign-in (development only): admin@localhost / ",
+        "the password is printed",
+    );
+    let password = tokio::time::timeout(std::time::Duration::from_secs(60), printed)
+        .await
+        .expect("janus serve printed no password within a minute")
+        .trim()
+        .to_owned();
     assert!(password.len() >= 20, "{password}");
 
     let browser = Browser::new();

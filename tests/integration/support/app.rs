@@ -442,6 +442,11 @@ impl TestApp {
             .collect()
     }
 
+    /// Every request in the store (the default listing).
+    pub async fn requests(&self) -> Vec<AccessRequest> {
+        self.store.list_requests(&Default::default()).await.unwrap()
+    }
+
     /// How many audit events of `action` there are.
     pub async fn audited(&self, action: &str) -> usize {
         self.audit(action).await.len()

@@ -117,6 +117,15 @@ impl DiscordPart {
         super::chat::submitted_id(&answer)
     }
 
+    /// `/janus request` as `user_id`, approved by Bob on the card, once the card shows it
+    /// Active: the id.
+    pub async fn active(&self, user_id: &str, cluster: &str, namespaces: &str, ttl: &str) -> RequestId {
+        let id = self.submit(user_id, cluster, namespaces, ttl).await;
+        self.click(BOB, "janus_approve", &id).await;
+        self.card_shows(&id, "Active").await;
+        id
+    }
+
     /// The id of `id`'s card once posted.
     pub async fn card(&self, id: &RequestId) -> String {
         let needle = id.to_string();

@@ -97,6 +97,22 @@ impl SlackPart {
         super::chat::submitted_id(&answer)
     }
 
+    /// `/janus request …` as `user`, once its card is posted and shows it Pending: the id.
+    pub async fn pending(&self, user: &str, text: &str) -> RequestId {
+        let id = self.submit(user, text).await;
+        self.card_shows(&id, "Pending").await;
+        id
+    }
+
+    /// `/janus request …` as `user`, approved by Bob on the card, once the card shows it
+    /// Active: the id.
+    pub async fn active(&self, user: &str, text: &str) -> RequestId {
+        let id = self.submit(user, text).await;
+        self.click(BOB, "janus_approve", &id, None).await;
+        self.card_shows(&id, "Active").await;
+        id
+    }
+
     /// The card of `id` once posted: its ts.
     pub async fn card(&self, id: &RequestId) -> String {
         let needle = id.to_string();
