@@ -2,7 +2,7 @@
 //! the outbox on the fake Discord REST API, a real agent granting on the fake API server.
 
 use janus_core::clock::Clock;
-use janus_core::domain::{Actor, Command, RequestId, RequestState};
+use janus_core::domain::{RequestId, RequestState};
 use janus_core::scheduler::Scheduler;
 use janus_fixtures::discord::payloads::{autocomplete, button, command, ping, select};
 use janus_fixtures::discord::{
@@ -683,15 +683,7 @@ async fn retry_scheduled(test: &TestApp, outcome: &str) {
 async fn a_direct_change_through_the_workflow_edits_the_card() {
     let test = start().await;
     let id = test.discord().submit(ALICE, "prod", "checkout", "1h").await;
-    test.workflow
-        .execute(
-            &id,
-            Some(RequestState::Pending),
-            Command::Revoke { reason: None },
-            &Actor::Person(person("admin@example.com")),
-        )
-        .await
-        .unwrap();
+    test.admin_revokes_pending(&id).await;
     test.discord()
         .card_shows(&id, "Revoked by admin@example.com")
         .await;

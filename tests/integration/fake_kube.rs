@@ -71,6 +71,11 @@ pub(super) fn object<K: DeserializeOwned>(value: Value) -> K {
     serde_json::from_value(value).unwrap()
 }
 
+/// A plain GET of `url` answered with JSON: the document.
+async fn get_json<T: DeserializeOwned>(url: &str) -> T {
+    reqwest::get(url).await.unwrap().json().await.unwrap()
+}
+
 /// Creates `object` (e.g. a review) through `api`: the server's answer.
 pub(super) async fn created<K>(api: &Api<K>, object: &K) -> K
 where
@@ -259,24 +264,13 @@ async fn token_review_and_jwks_verify_issued_tokens() {
     );
 
     // Verify the JWT as central would: OIDC discovery, JWKS, signature and claims.
-    let http = reqwest::Client::new();
-    let discovery: Value = http
-        .get(format!("{}/.well-known/openid-configuration", cluster.kube.url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let discovery: Value = get_json(&format!(
+        "{}/.well-known/openid-configuration",
+        cluster.kube.url()
+    ))
+    .await;
     assert_eq!(discovery["issuer"], cluster.kube.issuer());
-    let jwks: JwkSet = http
-        .get(discovery["jwks_uri"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: JwkSet = get_json(discovery["jwks_uri"].as_str().unwrap()).await;
     let header = jsonwebtoken::decode_header(&token).unwrap();
     let key = DecodingKey::from_jwk(jwks.find(header.kid.as_deref().unwrap()).unwrap()).unwrap();
     let mut validation = Validation::new(Algorithm::ES256);

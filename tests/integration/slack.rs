@@ -396,15 +396,7 @@ async fn a_change_made_elsewhere_updates_the_card() {
         .slack()
         .submit(ALICE, "request prod checkout 1h investigating")
         .await;
-    test.workflow
-        .execute(
-            &other,
-            Some(RequestState::Pending),
-            Command::Revoke { reason: None },
-            &Actor::Person(person("admin@example.com")),
-        )
-        .await
-        .unwrap();
+    test.admin_revokes_pending(&other).await;
     test.slack()
         .card_shows(&other, "Revoked by admin@example.com")
         .await;

@@ -1,7 +1,7 @@
 //! Steps the Slack and Discord stories share: reading a request id out of an answer, and
 //! checking the terminal link a card's thread carries.
 
-use janus_core::domain::RequestId;
+use janus_core::domain::{Actor, Command, RequestId, RequestState};
 use janus_core::links::{LinkParams, LinkSigner};
 
 use super::TestApp;
@@ -17,6 +17,20 @@ pub fn submitted_id(answer: &str) -> RequestId {
 }
 
 impl TestApp {
+    /// admin@example.com revokes the pending request `id` through the workflow directly — a
+    /// change made outside chat, which the card must show all the same.
+    pub async fn admin_revokes_pending(&self, id: &RequestId) {
+        self.workflow
+            .execute(
+                id,
+                Some(RequestState::Pending),
+                Command::Revoke { reason: None },
+                &Actor::Person(super::person("admin@example.com")),
+            )
+            .await
+            .unwrap();
+    }
+
     /// `url` opens `id`'s terminal, is bound to Alice (Bob cannot use it) and is valid until the
     /// request's expiry, checked at `now`.
     pub async fn assert_link_for_alice(&self, id: &RequestId, url: &str, now: i64) {
