@@ -202,32 +202,26 @@ async fn the_local_credential_is_set_once_unless_replaced(env: &TestApp) {
     let accounts = accounts(env);
     let admin = person("admin@localhost");
     assert_eq!(accounts.local_password_hash(&admin).await.unwrap(), None);
-    assert!(
-        accounts
-            .set_local_password_hash(&admin, "$argon2id$first", false)
-            .await
-            .unwrap()
-    );
-    assert!(
-        !accounts
-            .set_local_password_hash(&admin, "$argon2id$second", false)
-            .await
-            .unwrap()
-    );
-    assert_eq!(
-        accounts.local_password_hash(&admin).await.unwrap().as_deref(),
-        Some("$argon2id$first")
-    );
-    assert!(
-        accounts
-            .set_local_password_hash(&admin, "$argon2id$third", true)
-            .await
-            .unwrap()
-    );
-    assert_eq!(
-        accounts.local_password_hash(&admin).await.unwrap().as_deref(),
-        Some("$argon2id$third")
-    );
+    // (hash, replace, whether it is set, the hash afterwards): the first is kept unless the
+    // new one replaces it.
+    for (hash, replace, set, kept) in [
+        ("$argon2id$first", false, true, "$argon2id$first"),
+        ("$argon2id$second", false, false, "$argon2id$first"),
+        ("$argon2id$third", true, true, "$argon2id$third"),
+    ] {
+        assert_eq!(
+            accounts
+                .set_local_password_hash(&admin, hash, replace)
+                .await
+                .unwrap(),
+            set,
+            "{hash}"
+        );
+        assert_eq!(
+            accounts.local_password_hash(&admin).await.unwrap().as_deref(),
+            Some(kept)
+        );
+    }
     assert_eq!(env.audited("auth.local_password_set").await, 2);
 }
 

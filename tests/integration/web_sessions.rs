@@ -23,6 +23,12 @@ async fn me(app: &TestApp, browser: &Browser) -> StatusCode {
     browser.get(&app.url("/api/v1/me")).await.unwrap().status
 }
 
+/// The CSRF token the sessions page carries for `browser`'s session.
+async fn csrf_of(app: &TestApp, browser: &Browser) -> String {
+    let page = browser.get(&app.url("/auth/sessions")).await.unwrap();
+    hidden(&page.body, "_csrf")
+}
+
 async fn local_app() -> (TestApp, String) {
     let app = TestApp::builder()
         .config(web("janus:\n  adminEmails: [admin@example.com]\n"))
@@ -226,9 +232,8 @@ async fn forms_without_this_sessions_csrf_token_are_refused() {
     let app = TestApp::builder().config(web("{}")).start().await;
     let alice = app.browser_as(ALICE, &[]).await;
     let bob = app.browser_as(BOB, &[]).await;
-    let page = alice.get(&app.url("/auth/sessions")).await.unwrap();
-    let alice_token = hidden(&page.body, "_csrf");
-    let bob_token = hidden(&bob.get(&app.url("/auth/sessions")).await.unwrap().body, "_csrf");
+    let alice_token = csrf_of(&app, &alice).await;
+    let bob_token = csrf_of(&app, &bob).await;
     assert_ne!(alice_token, bob_token);
 
     for (label, fields) in [
@@ -315,7 +320,7 @@ async fn sessions_are_listed_and_revoked_one_by_one_or_everywhere() {
 
     // Bob cannot end Alice's sessions, even with his own valid token.
     let bob = app.browser_as(BOB, &[]).await;
-    let bob_csrf = hidden(&bob.get(&app.url("/auth/sessions")).await.unwrap().body, "_csrf");
+    let bob_csrf = csrf_of(&app, &bob).await;
     let sessions = app
         .accounts
         .sessions(&crate::support::person(ALICE))
