@@ -18,21 +18,33 @@ use serde_json::Value;
 
 use crate::card::{self, Card};
 
+/// What every chat adapter works with: the workflow it drives, the configuration, and the
+/// signer of terminal links (the one the web verifies them with).
+#[derive(Debug, Clone, Copy)]
+pub struct ChatContext<'a> {
+    pub workflow: &'a Workflow,
+    pub config: &'a Config,
+    pub links: &'a LinkSigner,
+}
+
+/// A platform's message formats, and where it posts a cluster's cards.
+#[derive(Debug, Clone, Copy)]
+pub struct Formats {
+    pub card: fn(&Card) -> Value,
+    pub direct_message: fn(&str, &Card) -> Value,
+    pub link: fn(&Card, &str) -> Value,
+    /// The cluster's card channel on this platform (empty: none).
+    pub card_conversation: fn(&ClusterConfig) -> &str,
+}
+
 /// What a chat platform provides to the shared notifier.
 #[async_trait]
 pub trait ChatPlatform: Send + Sync + std::fmt::Debug + 'static {
     /// The outbox channel name (`slack`, `discord`).
     const CHANNEL: &'static str;
+    const FORMATS: Formats;
 
-    fn workflow(&self) -> &Workflow;
-    fn config(&self) -> &Config;
-    fn links(&self) -> &LinkSigner;
-    /// Where this platform posts the cards of `cluster` (empty: nowhere).
-    fn card_conversation(cluster: &ClusterConfig) -> &str;
-
-    fn card_message(card: &Card) -> Value;
-    fn direct_message(text: &str, card: &Card) -> Value;
-    fn link_message(card: &Card, url: &str) -> Value;
+    fn context(&self) -> ChatContext<'_>;
 
     /// Posts `message` in `conversation`; where it now lives.
     async fn post(&self, conversation: &str, message: &Value) -> Result<ChatMessageRef, DeliveryError>;
@@ -76,12 +88,13 @@ impl<P: ChatPlatform> ChatNotifier<P> {
     }
 
     fn card(&self, request: &AccessRequest) -> Card {
-        card::card(request, self.platform.workflow().policy())
+        card::card(request, self.platform.context().workflow.policy())
     }
 
     async fn posted(&self, request: &AccessRequest) -> Result<Option<ChatMessageRef>, DeliveryError> {
         self.platform
-            .workflow()
+            .context()
+            .workflow
             .chat_message(&request.id, P::CHANNEL)
             .await
             .map_err(store_error)
@@ -91,7 +104,8 @@ impl<P: ChatPlatform> ChatNotifier<P> {
     async fn requester(&self, request: &AccessRequest) -> Result<Option<String>, DeliveryError> {
         let seen = self
             .platform
-            .workflow()
+            .context()
+            .workflow
             .chat_identity_of(P::CHANNEL, &request.requester)
             .await
             .map_err(store_error)?;
@@ -99,15 +113,16 @@ impl<P: ChatPlatform> ChatNotifier<P> {
     }
 
     async fn deliver_card(&self, request: &AccessRequest) -> Result<(), DeliveryError> {
-        let message = P::card_message(&self.card(request));
+        let message = (P::FORMATS.card)(&self.card(request));
         if let Some(posted) = self.posted(request).await? {
             return self.platform.update(&posted, &message).await;
         }
         let conversation = self
             .platform
-            .config()
+            .context()
+            .config
             .cluster(&request.cluster)
-            .map(P::card_conversation)
+            .map(P::FORMATS.card_conversation)
             .unwrap_or_default();
         if conversation.is_empty() {
             tracing::debug!(request_id = %request.id, channel = P::CHANNEL, "no card channel for the cluster; no card");
@@ -115,7 +130,8 @@ impl<P: ChatPlatform> ChatNotifier<P> {
         }
         let posted = self.platform.post(conversation, &message).await?;
         self.platform
-            .workflow()
+            .context()
+            .workflow
             .save_chat_message(&request.id, P::CHANNEL, &posted)
             .await
             .map_err(store_error)
@@ -136,14 +152,17 @@ impl<P: ChatPlatform> ChatNotifier<P> {
         };
         let card = self.card(request);
         self.platform
-            .direct(&user, &P::direct_message(&text, &card))
+            .direct(&user, &(P::FORMATS.direct_message)(&text, &card))
             .await
     }
 
     async fn deliver_link(&self, request: &AccessRequest) -> Result<(), DeliveryError> {
-        let workflow = self.platform.workflow();
-        let config = self.platform.config();
-        let Some(url) = self.platform.links().terminal_link(
+        let ChatContext {
+            workflow,
+            config,
+            links,
+        } = self.platform.context();
+        let Some(url) = links.terminal_link(
             request,
             workflow.policy(),
             workflow.clock().now(),
@@ -151,7 +170,7 @@ impl<P: ChatPlatform> ChatNotifier<P> {
         ) else {
             return Ok(()); // not Active (it ended before the link went out): nothing to open
         };
-        let message = P::link_message(&self.card(request), &url);
+        let message = (P::FORMATS.link)(&self.card(request), &url);
         let posted = self.posted(request).await?;
         let requester = self.requester(request).await?;
         match (&config.links.mode, posted, requester) {

@@ -22,6 +22,7 @@ mod authz_matrix;
 mod chart;
 mod cli;
 mod concurrency;
+mod decisions;
 mod discord;
 mod discord_link;
 mod fake_kube;

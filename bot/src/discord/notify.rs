@@ -4,16 +4,12 @@
 //! approver, at grant time).
 
 use async_trait::async_trait;
-use janus_core::config::{ClusterConfig, Config};
 use janus_core::domain::AccessRequest;
-use janus_core::links::LinkSigner;
 use janus_core::outbox::{ChatMessageRef, DeliveryError};
-use janus_core::workflow::Workflow;
 use serde_json::Value;
 
 use super::{CHANNEL, Discord, embed};
-use crate::card::Card;
-use crate::notifier::{ChatNotifier, ChatPlatform};
+use crate::notifier::{ChatContext, ChatNotifier, ChatPlatform, Formats};
 
 /// The outbox's Discord notifier.
 pub type DiscordNotifier = ChatNotifier<Discord>;
@@ -22,32 +18,19 @@ pub type DiscordNotifier = ChatNotifier<Discord>;
 impl ChatPlatform for Discord {
     const CHANNEL: &'static str = CHANNEL;
 
-    fn workflow(&self) -> &Workflow {
-        &self.workflow
-    }
+    const FORMATS: Formats = Formats {
+        card: embed::card_message,
+        direct_message: embed::direct_message,
+        link: embed::link_message,
+        card_conversation: |cluster| &cluster.discord_channel,
+    };
 
-    fn config(&self) -> &Config {
-        &self.config
-    }
-
-    fn links(&self) -> &LinkSigner {
-        &self.links
-    }
-
-    fn card_conversation(cluster: &ClusterConfig) -> &str {
-        &cluster.discord_channel
-    }
-
-    fn card_message(card: &Card) -> Value {
-        embed::card_message(card)
-    }
-
-    fn direct_message(text: &str, card: &Card) -> Value {
-        embed::direct_message(text, card)
-    }
-
-    fn link_message(card: &Card, url: &str) -> Value {
-        embed::link_message(card, url)
+    fn context(&self) -> ChatContext<'_> {
+        ChatContext {
+            workflow: &self.workflow,
+            config: &self.config,
+            links: &self.links,
+        }
     }
 
     async fn post(&self, conversation: &str, message: &Value) -> Result<ChatMessageRef, DeliveryError> {

@@ -3,16 +3,12 @@
 //! card's channel (a direct message when Slack refuses it).
 
 use async_trait::async_trait;
-use janus_core::config::{ClusterConfig, Config};
 use janus_core::domain::AccessRequest;
-use janus_core::links::LinkSigner;
 use janus_core::outbox::{ChatMessageRef, DeliveryError};
-use janus_core::workflow::Workflow;
 use serde_json::Value;
 
 use super::{CHANNEL, Slack, blocks};
-use crate::card::Card;
-use crate::notifier::{ChatNotifier, ChatPlatform};
+use crate::notifier::{ChatContext, ChatNotifier, ChatPlatform, Formats};
 
 /// The outbox's Slack notifier.
 pub type SlackNotifier = ChatNotifier<Slack>;
@@ -21,32 +17,19 @@ pub type SlackNotifier = ChatNotifier<Slack>;
 impl ChatPlatform for Slack {
     const CHANNEL: &'static str = CHANNEL;
 
-    fn workflow(&self) -> &Workflow {
-        &self.workflow
-    }
+    const FORMATS: Formats = Formats {
+        card: blocks::card_message,
+        direct_message: blocks::direct_message,
+        link: blocks::link_message,
+        card_conversation: |cluster| &cluster.slack_channel,
+    };
 
-    fn config(&self) -> &Config {
-        &self.config
-    }
-
-    fn links(&self) -> &LinkSigner {
-        &self.links
-    }
-
-    fn card_conversation(cluster: &ClusterConfig) -> &str {
-        &cluster.slack_channel
-    }
-
-    fn card_message(card: &Card) -> Value {
-        blocks::card_message(card)
-    }
-
-    fn direct_message(text: &str, card: &Card) -> Value {
-        blocks::direct_message(text, card)
-    }
-
-    fn link_message(card: &Card, url: &str) -> Value {
-        blocks::link_message(card, url)
+    fn context(&self) -> ChatContext<'_> {
+        ChatContext {
+            workflow: &self.workflow,
+            config: &self.config,
+            links: &self.links,
+        }
     }
 
     async fn post(&self, conversation: &str, message: &Value) -> Result<ChatMessageRef, DeliveryError> {

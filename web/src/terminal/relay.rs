@@ -433,6 +433,13 @@ impl Relay<'_> {
                 },
                 () = timer => {
                     let now = clock.now();
+                    if expires_at.is_some_and(|at| now >= at)
+                        && let Ok(current) = state.workflow.get(&request.id).await
+                    {
+                        // The end as the workflow knows it now: an extension approved a moment
+                        // ago may not have reached this loop through the change feed yet.
+                        expires_at = current.expires_at;
+                    }
                     if expires_at.is_some_and(|at| now >= at) {
                         break (CloseReason::Expired, closing_message(CloseReason::Expired, request));
                     }
