@@ -16,13 +16,8 @@
 
 mod support;
 
-use support::{NO_LIMITS, env};
+use support::AckSettings;
 
-use std::sync::Arc;
-use std::time::Duration;
-
-use janus_core::clock::{Clock, SystemClock};
-use janus_core::domain::{Draft, Principal};
 use janus_fixtures::discord::load::{LoadConfig, LoadKind, run};
 use janus_fixtures::discord::{APPLICATION_ID, BOT_TOKEN, DiscordSigner, FakeDiscord};
 
@@ -30,54 +25,47 @@ const LOAD_USER: &str = "1300000000000000999";
 
 #[tokio::main(flavor = "multi_thread")]
 async fn main() {
-    let _ = rustls::crypto::ring::default_provider().install_default();
-    let rate = env("JANUS_BENCH_RATE", 500_u32);
-    let seconds = env("JANUS_BENCH_SECONDS", 10_u64);
-    let (dir, url) = support::sqlite("discord");
-
+    let settings = AckSettings::from_env("discord");
     let discord = FakeDiscord::start(&["1300000000000000100"]).await;
     let signer = DiscordSigner::fixed();
-    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     let yaml = format!(
-        "janus: {{ {NO_LIMITS} }}\n\
+        "janus: {{ {} }}\n\
          discord: {{ enabled: true, applicationId: \"{APPLICATION_ID}\", publicKey: {}, botToken: {BOT_TOKEN}, \
          apiBaseUrl: \"{}\", users: {{ \"{LOAD_USER}\": load@example.com }} }}\n\
          links: {{ keys: [{{ kid: k1, secret: 0123456789abcdef0123456789abcdef }}] }}\n\
          clusters: [{{ name: bench, approvers: [bob@example.com], discordChannel: \"1300000000000000100\" }}]",
+        support::NO_LIMITS,
         signer.public_key_hex(),
         discord.url()
     );
-    let central = support::central(&yaml, &url, clock).await;
-    let (workflow, base) = (central.workflow.clone(), central.url().unwrap());
-    let store = central.store.clone();
-    let alice = Principal::parse("alice@example.com").unwrap();
-    let draft = Draft::test("bench", &["payments"]);
-    let request = workflow.submit(&alice, draft).await.unwrap();
+    let (central, url, request) = settings.central_with_request(&yaml).await;
 
+    let (rate, seconds) = (settings.rate, settings.seconds);
     println!("discord_ack: {rate} requests/s for {seconds} s each, cores shared with the server");
-    for (name, kind) in [
+    let loads = vec![
         ("PING", LoadKind::Ping),
         ("/janus help", LoadKind::Help),
         (
             "Approve click (refused)",
             LoadKind::Click {
                 user: LOAD_USER.into(),
-                custom_id: format!("janus_approve:{}", request.id),
+                custom_id: format!("janus_approve:{request}"),
             },
         ),
-    ] {
-        let report = run(LoadConfig {
-            url: base.clone(),
-            signer: signer.clone(),
-            rate_per_sec: rate,
-            duration: Duration::from_secs(seconds),
-            kind,
+    ];
+    settings
+        .run_each(loads, |kind, rate_per_sec, duration| {
+            run(LoadConfig {
+                url: url.clone(),
+                signer: signer.clone(),
+                rate_per_sec,
+                duration,
+                kind,
+            })
         })
-        .await
-        .unwrap();
-        println!("{name:<26} {report}");
-    }
-    let refused = store
+        .await;
+    let refused = central
+        .store
         .audit_page(0, 1_000_000)
         .await
         .unwrap()
@@ -87,5 +75,4 @@ async fn main() {
     let deferred =
         discord.inspect(|state| state.calls_to(janus_fixtures::discord::Route::EditOriginal).len());
     println!("refusals audited: {refused}; answered deferred, then by editing @original: {deferred}");
-    let _ = std::fs::remove_dir_all(&dir);
 }

@@ -195,6 +195,19 @@ async fn complete(workflow: &Workflow, id: i64, lease_token: &str) -> Result<()>
     Ok(())
 }
 
+/// Claims one work item of `kind` and completes it, as the agent does: how long each took.
+async fn claim_and_complete(workflow: &Workflow, kind: WorkKind) -> Result<(Duration, Duration)> {
+    let started = stopwatch();
+    let (work_id, lease_token) = claim(workflow, kind).await?;
+    let claimed = started.elapsed();
+
+    let started = stopwatch();
+    complete(workflow, work_id, &lease_token)
+        .await
+        .with_context(|| format!("complete {kind} work {work_id}"))?;
+    Ok((claimed, started.elapsed()))
+}
+
 /// Takes lifecycles from `next` until `end`: submit, approve, claim grant, complete grant.
 async fn grant_worker(shared: Shared, next: Arc<AtomicUsize>, end: usize) -> Result<Samples> {
     let workflow = &shared.workflow;
@@ -245,15 +258,9 @@ async fn grant_worker(shared: Shared, next: Arc<AtomicUsize>, end: usize) -> Res
 
         // The agent takes the oldest claimable grant, which may be another task's request;
         // each task queues one grant before it claims one, so one is always there.
-        let started = stopwatch();
-        let (work_id, lease_token) = claim(workflow, WorkKind::Grant).await?;
-        samples.grant_claim.push(started.elapsed());
-
-        let started = stopwatch();
-        complete(workflow, work_id, &lease_token)
-            .await
-            .with_context(|| format!("complete grant work {work_id}"))?;
-        samples.grant_complete.push(started.elapsed());
+        let (claimed, completed) = claim_and_complete(workflow, WorkKind::Grant).await?;
+        samples.grant_claim.push(claimed);
+        samples.grant_complete.push(completed);
     }
 }
 
@@ -265,15 +272,9 @@ async fn cleanup_worker(shared: Shared, remaining: Arc<AtomicUsize>) -> Result<S
         .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |left| left.checked_sub(1))
         .is_ok()
     {
-        let started = stopwatch();
-        let (work_id, lease_token) = claim(workflow, WorkKind::Cleanup).await?;
-        samples.cleanup_claim.push(started.elapsed());
-
-        let started = stopwatch();
-        complete(workflow, work_id, &lease_token)
-            .await
-            .with_context(|| format!("complete cleanup work {work_id}"))?;
-        samples.cleanup_complete.push(started.elapsed());
+        let (claimed, completed) = claim_and_complete(workflow, WorkKind::Cleanup).await?;
+        samples.cleanup_claim.push(claimed);
+        samples.cleanup_complete.push(completed);
     }
     Ok(samples)
 }

@@ -96,6 +96,17 @@ async fn pipe_until(reader: &mut (impl tokio::io::AsyncRead + Unpin), needle: &[
     }
 }
 
+/// Times `transfer` (which returns how many bytes it received) and prints its throughput.
+async fn throughput(name: &str, transfer: impl Future<Output = usize>) {
+    let t0 = now();
+    let received = transfer.await;
+    let seconds = t0.elapsed().as_secs_f64();
+    println!(
+        "{name:<40} {:>8.1} MB/s ({received} bytes in {seconds:.2} s)",
+        received as f64 / seconds / 1e6
+    );
+}
+
 struct Setup {
     base: String,
     cookie: String,
@@ -260,15 +271,11 @@ async fn main() {
     let bytes = bulk_mib * 1024 * 1024;
     let command = format!("stty -echo; head -c {bytes} /dev/zero | tr '\\000' x; echo; echo EN''D\r");
     let mut relayed = open(&setup).await;
-    let t0 = now();
-    relayed.send(Message::binary(command.into_bytes())).await.unwrap();
-    let received = socket_until(&mut relayed, b"END").await;
-    let seconds = t0.elapsed().as_secs_f64();
-    println!(
-        "{:<40} {:>8.1} MB/s ({received} bytes in {seconds:.2} s)",
-        "bulk output via central + agent",
-        received as f64 / seconds / 1e6
-    );
+    throughput("bulk output via central + agent", async {
+        relayed.send(Message::binary(command.into_bytes())).await.unwrap();
+        socket_until(&mut relayed, b"END").await
+    })
+    .await;
     drop(relayed);
     let script = format!("head -c {bytes} /dev/zero | tr '\\000' x; echo; echo EN''D");
     let mut direct = pods
@@ -280,14 +287,11 @@ async fn main() {
         .await
         .unwrap();
     let mut stdout = direct.stdout().unwrap();
-    let t0 = now();
-    let received = pipe_until(&mut stdout, b"END").await;
-    let seconds = t0.elapsed().as_secs_f64();
-    println!(
-        "{:<40} {:>8.1} MB/s ({received} bytes in {seconds:.2} s)",
+    throughput(
         "bulk output direct to the fake exec",
-        received as f64 / seconds / 1e6
-    );
+        pipe_until(&mut stdout, b"END"),
+    )
+    .await;
     direct.abort();
 
     // 3. Idle sessions: the real agent stops, and a stand-in dials each offered session back

@@ -114,3 +114,68 @@ pub fn sqlite(name: &str) -> (std::path::PathBuf, String) {
     let url = format!("sqlite://{}", dir.join("janus.db").display());
     (dir, url)
 }
+
+/// What the acknowledgement benchmarks share before they load central: the TLS provider, the
+/// rate and duration (`JANUS_BENCH_RATE`, default 500/s; `JANUS_BENCH_SECONDS`, default 10)
+/// and a fresh SQLite database for the benchmark `name` (its directory and URL).
+#[derive(Debug)]
+pub struct AckSettings {
+    pub rate: u32,
+    pub seconds: u64,
+    pub dir: std::path::PathBuf,
+    pub url: String,
+}
+
+impl AckSettings {
+    pub fn from_env(name: &str) -> AckSettings {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let (dir, url) = sqlite(name);
+        AckSettings {
+            rate: env("JANUS_BENCH_RATE", 500_u32),
+            seconds: env("JANUS_BENCH_SECONDS", 10_u64),
+            dir,
+            url,
+        }
+    }
+
+    /// Central from `yaml` on the wall clock, with one pending request of alice's on the
+    /// `bench` cluster (the target of the refused Approve clicks): central, its URL, the id.
+    pub async fn central_with_request(
+        &self,
+        yaml: &str,
+    ) -> (janus::central::Central, String, janus_core::domain::RequestId) {
+        let clock: std::sync::Arc<dyn janus_core::clock::Clock> =
+            std::sync::Arc::new(janus_core::clock::SystemClock);
+        let central = central(yaml, &self.url, clock).await;
+        let base = central.url().unwrap();
+        let alice = janus_core::domain::Principal::parse("alice@example.com").unwrap();
+        let draft = janus_core::domain::Draft::test("bench", &["payments"]);
+        let request = central.workflow.submit(&alice, draft).await.unwrap();
+        (central, base, request.id)
+    }
+
+    /// Runs each named load in turn (`load` runs one for the configured rate and duration)
+    /// and prints its report line.
+    pub async fn run_each<K, R, E, F>(
+        &self,
+        loads: Vec<(&str, K)>,
+        load: impl Fn(K, u32, std::time::Duration) -> F,
+    ) where
+        R: std::fmt::Display,
+        E: std::fmt::Debug,
+        F: Future<Output = Result<R, E>>,
+    {
+        for (name, kind) in loads {
+            let report = load(kind, self.rate, std::time::Duration::from_secs(self.seconds))
+                .await
+                .unwrap();
+            println!("{name:<26} {report}");
+        }
+    }
+}
+
+impl Drop for AckSettings {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}

@@ -18,12 +18,17 @@ async fn central() -> TestApp {
     TestApp::builder().config(ENROLLMENT).start().await
 }
 
-async fn enrolled(central: &TestApp, cluster: &str, seed: u8) -> SignedClient {
-    let token = central
+/// A join token for `cluster` made by the admin, valid for `ttl`.
+async fn join_token(central: &TestApp, cluster: &str, ttl: Duration) -> String {
+    central
         .workflow
-        .create_join_token(cluster, "admin@example.com", Duration::from_secs(3_600))
+        .create_join_token(cluster, "admin@example.com", ttl)
         .await
-        .unwrap();
+        .unwrap()
+}
+
+async fn enrolled(central: &TestApp, cluster: &str, seed: u8) -> SignedClient {
+    let token = join_token(central, cluster, Duration::from_secs(3_600)).await;
     let client = SignedClient::new(central, cluster, seed);
     assert_eq!(client.enroll(&token).await.status(), StatusCode::OK);
     client
@@ -89,11 +94,7 @@ async fn a_waiting_long_poll_gets_work_the_moment_it_is_approved() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn join_tokens_are_single_use_expiring_and_per_cluster() {
     let central = central().await;
-    let token = central
-        .workflow
-        .create_join_token("prod", "admin@example.com", Duration::from_secs(600))
-        .await
-        .unwrap();
+    let token = join_token(&central, "prod", Duration::from_secs(600)).await;
     let first = SignedClient::new(&central, "prod", 1);
     assert_eq!(first.enroll(&token).await.status(), StatusCode::OK);
     let reused = SignedClient::new(&central, "prod", 2);
@@ -103,22 +104,14 @@ async fn join_tokens_are_single_use_expiring_and_per_cluster() {
         "a join token works once"
     );
 
-    let for_prod = central
-        .workflow
-        .create_join_token("prod", "admin@example.com", Duration::from_secs(600))
-        .await
-        .unwrap();
+    let for_prod = join_token(&central, "prod", Duration::from_secs(600)).await;
     let other_cluster = SignedClient::new(&central, "quorum", 3);
     assert_eq!(
         other_cluster.enroll(&for_prod).await.status(),
         StatusCode::UNAUTHORIZED
     );
 
-    let expiring = central
-        .workflow
-        .create_join_token("quorum", "admin@example.com", Duration::from_secs(600))
-        .await
-        .unwrap();
+    let expiring = join_token(&central, "quorum", Duration::from_secs(600)).await;
     central.clock.advance_secs(600);
     assert_eq!(
         other_cluster.enroll(&expiring).await.status(),
@@ -141,20 +134,19 @@ async fn join_tokens_are_single_use_expiring_and_per_cluster() {
         StatusCode::UNAUTHORIZED
     );
 
-    let reasons = central.audit_reasons("agent.rejected").await;
-    for reason in [
-        "join_token_used",
-        "join_token_wrong_cluster",
-        "join_token_expired",
-        "unknown_join_token",
-        "unknown_cluster",
-        "bad_signature",
-    ] {
-        assert!(
-            reasons.iter().any(|candidate| candidate == reason),
-            "{reason} not audited: {reasons:?}"
-        );
-    }
+    central
+        .assert_audited_reasons(
+            "agent.rejected",
+            &[
+                "join_token_used",
+                "join_token_wrong_cluster",
+                "join_token_expired",
+                "unknown_join_token",
+                "unknown_cluster",
+                "bad_signature",
+            ],
+        )
+        .await;
     central.finish().await;
 }
 
@@ -234,13 +226,12 @@ async fn an_agent_only_ever_acts_for_its_own_cluster() {
         .unwrap();
     assert_eq!(unsigned.status(), StatusCode::UNAUTHORIZED);
 
-    let reasons = central.audit_reasons("agent.rejected").await;
-    for reason in ["bad_signature", "stale_timestamp", "no_cluster"] {
-        assert!(
-            reasons.iter().any(|candidate| candidate == reason),
-            "{reason} not audited: {reasons:?}"
-        );
-    }
+    central
+        .assert_audited_reasons(
+            "agent.rejected",
+            &["bad_signature", "stale_timestamp", "no_cluster"],
+        )
+        .await;
     let refusals = central.audit_reasons("command.refused").await;
     assert!(refusals.iter().any(|code| code == "wrong_agent"), "{refusals:?}");
     central.finish().await;

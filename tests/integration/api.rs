@@ -201,13 +201,7 @@ async fn errors_are_json_with_a_code_and_a_sentence() {
         );
         assert!(body["error"]["message"].as_str().unwrap().ends_with('.'));
     }
-    assert!(
-        app.store
-            .list_requests(&Default::default())
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(app.requests().await.is_empty());
 
     // Self-approval through the API: 403 self_approval, audited, nothing changes.
     let request = app.submit_on(ALICE, "prod", &["payments"]).await;
@@ -503,6 +497,26 @@ async fn the_openapi_document_matches_the_routes() {
     app.finish().await;
 }
 
+/// Runs `janus request … --wait` (`command`) until it names the request it submitted: the child,
+/// the rest of its stderr, and the request's id.
+async fn submitted_by(
+    mut command: tokio::process::Command,
+) -> (
+    tokio::process::Child,
+    tokio::io::Lines<tokio::io::BufReader<tokio::process::ChildStderr>>,
+    String,
+) {
+    let mut child = command
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut stderr = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
+    let rest = crate::support::rest_of_line(&mut stderr, "Request ", "the CLI reports the submission").await;
+    let id = rest.split(' ').next().unwrap().to_owned();
+    (child, stderr, id)
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn janus_request_wait_prints_the_terminal_link() {
     let app = TestApp::builder().config(web("{}")).start().await;
@@ -543,7 +557,8 @@ async fn janus_request_wait_prints_the_terminal_link() {
     assert!(!bad.status.success());
     assert!(String::from_utf8_lossy(&bad.stderr).contains("invalid_token"));
 
-    let mut child = janus(&[
+    // The CLI says it is waiting once the request exists.
+    let (child, _stderr, id) = submitted_by(janus(&[
         "request",
         "--cluster",
         "prod",
@@ -554,23 +569,8 @@ async fn janus_request_wait_prints_the_terminal_link() {
         "--reason",
         "investigating 500s",
         "--wait",
-    ])
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
-    let mut stderr = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    // The CLI says it is waiting once the request exists.
-    let id = loop {
-        let line = stderr
-            .next_line()
-            .await
-            .unwrap()
-            .expect("the CLI reports the submission");
-        if let Some(rest) = line.strip_prefix("Request ") {
-            break rest.split(' ').next().unwrap().to_owned();
-        }
-    };
+    ]))
+    .await;
     let request = app
         .workflow
         .get(&janus_core::domain::RequestId::parse(&id).unwrap())
@@ -620,7 +620,7 @@ async fn janus_request_wait_prints_the_terminal_link() {
     );
 
     // A denied request: the CLI says so and exits 1.
-    let mut child = janus(&[
+    let (mut child, mut stderr, id) = submitted_by(janus(&[
         "request",
         "--cluster",
         "prod",
@@ -629,18 +629,8 @@ async fn janus_request_wait_prints_the_terminal_link() {
         "--reason",
         "r",
         "--wait",
-    ])
-    .stdout(Stdio::piped())
-    .stderr(Stdio::piped())
-    .spawn()
-    .unwrap();
-    let mut stderr = tokio::io::BufReader::new(child.stderr.take().unwrap()).lines();
-    let id = loop {
-        let line = stderr.next_line().await.unwrap().unwrap();
-        if let Some(rest) = line.strip_prefix("Request ") {
-            break rest.split(' ').next().unwrap().to_owned();
-        }
-    };
+    ]))
+    .await;
     let deny = janus(&["deny", &id, "--reason", "use staging"])
         .env("JANUS_URL", &app.base)
         .env("JANUS_TOKEN", app.api_token(BOB).await)

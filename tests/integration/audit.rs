@@ -65,6 +65,22 @@ async fn some_history(env: &TestApp) {
     assert_eq!(env.verify_chain().await, Ok(5));
 }
 
+/// [`some_history`] with the append-only triggers dropped, then `statements` run on it.
+async fn tampered(env: &TestApp, statements: &[&'static str]) {
+    some_history(env).await;
+    drop_triggers(env).await;
+    for statement in statements {
+        execute(env, statement).await.unwrap();
+    }
+}
+
+/// `janus audit verify` fails and its report contains `broken`.
+fn assert_cli_names(env: &TestApp, broken: &str) {
+    let (code, stdout) = cli_verify(env);
+    assert_eq!(code, 1);
+    assert!(stdout.contains(broken), "{stdout}");
+}
+
 /// Runs the real binary against the test database.
 fn cli_verify(env: &TestApp) -> (i32, String) {
     let output = Process::new(env!("CARGO_BIN_EXE_janus"))
@@ -108,9 +124,7 @@ async fn an_updated_row_is_named(env: &TestApp) {
         1
     );
     assert_eq!(env.verify_chain().await, Err(ChainBreak::Altered { seq: 2 }));
-    let (code, stdout) = cli_verify(env);
-    assert_eq!(code, 1);
-    assert!(stdout.contains("BROKEN at event 2"), "{stdout}");
+    assert_cli_names(env, "BROKEN at event 2");
 
     // Changing the details is caught as well.
     assert_eq!(
@@ -128,53 +142,35 @@ async fn an_updated_row_is_named(env: &TestApp) {
     )
     .await
     .unwrap();
-    let (code, stdout) = cli_verify(env);
-    assert_eq!(code, 1);
-    assert!(stdout.contains("BROKEN at event"), "{stdout}");
+    assert_cli_names(env, "BROKEN at event");
 }
 
 async fn a_deleted_row_is_named(env: &TestApp) {
-    some_history(env).await;
-    drop_triggers(env).await;
-    execute(env, "DELETE FROM audit_events WHERE seq = 3")
-        .await
-        .unwrap();
+    tampered(env, &["DELETE FROM audit_events WHERE seq = 3"]).await;
     assert_eq!(env.verify_chain().await.map_err(|broken| broken.seq()), Err(3));
-    let (code, stdout) = cli_verify(env);
-    assert_eq!(code, 1);
-    assert!(stdout.contains("BROKEN at event 3"), "{stdout}");
+    assert_cli_names(env, "BROKEN at event 3");
 }
 
 async fn swapped_rows_are_named(env: &TestApp) {
-    some_history(env).await;
-    drop_triggers(env).await;
     // Move row 2 out of the way, put row 3 in its place, and row 2 in row 3's.
-    execute(env, "UPDATE audit_events SET seq = 1000 WHERE seq = 2")
-        .await
-        .unwrap();
-    execute(env, "UPDATE audit_events SET seq = 2 WHERE seq = 3")
-        .await
-        .unwrap();
-    execute(env, "UPDATE audit_events SET seq = 3 WHERE seq = 1000")
-        .await
-        .unwrap();
+    tampered(
+        env,
+        &[
+            "UPDATE audit_events SET seq = 1000 WHERE seq = 2",
+            "UPDATE audit_events SET seq = 2 WHERE seq = 3",
+            "UPDATE audit_events SET seq = 3 WHERE seq = 1000",
+        ],
+    )
+    .await;
     assert_eq!(env.verify_chain().await.map_err(|broken| broken.seq()), Err(2));
-    let (code, stdout) = cli_verify(env);
-    assert_eq!(code, 1);
-    assert!(stdout.contains("BROKEN at event 2"), "{stdout}");
+    assert_cli_names(env, "BROKEN at event 2");
 }
 
 async fn a_removed_tail_is_detected(env: &TestApp) {
-    some_history(env).await;
-    drop_triggers(env).await;
-    execute(env, "DELETE FROM audit_events WHERE seq = 5")
-        .await
-        .unwrap();
+    tampered(env, &["DELETE FROM audit_events WHERE seq = 5"]).await;
     assert_eq!(
         env.verify_chain().await,
         Err(ChainBreak::Truncated { last: 4, head: 5 })
     );
-    let (code, stdout) = cli_verify(env);
-    assert_eq!(code, 1);
-    assert!(stdout.contains("BROKEN at event 5"), "{stdout}");
+    assert_cli_names(env, "BROKEN at event 5");
 }

@@ -2,10 +2,9 @@
 //! the outbox on the fake Discord REST API, a real agent granting on the fake API server.
 
 use janus_core::clock::Clock;
-use janus_core::domain::{Actor, Command, RequestId, RequestState};
-use janus_core::links::{LinkParams, LinkSigner};
+use janus_core::domain::{RequestId, RequestState};
 use janus_core::scheduler::Scheduler;
-use janus_fixtures::discord::payloads::{autocomplete, button, command, modal, ping, select};
+use janus_fixtures::discord::payloads::{autocomplete, button, command, ping, select};
 use janus_fixtures::discord::{
     APPLICATION_ID, BOT_TOKEN, DiscordSigner, Fault, Route, SIGNATURE_HEADER, TIMESTAMP_HEADER,
 };
@@ -95,33 +94,7 @@ async fn the_journey_from_request_to_expiry() {
         .find("https://janus.example.test/t/")
         .expect("link in thread");
     let url = thread[start..].split_whitespace().next().unwrap();
-    let (path, query) = url.split_once('?').unwrap();
-    assert!(path.ends_with(&format!("/t/{id}")));
-    let params = LinkParams::from_query(query).unwrap();
-    let signer = LinkSigner::from_config(&test.config.links).unwrap();
-    let verified = signer
-        .verify(
-            id.as_str(),
-            &params,
-            Some("alice@example.com"),
-            test.discord().now(),
-        )
-        .unwrap();
-    let request = test.workflow.get(&id).await.unwrap();
-    assert_eq!(
-        Some(verified.expires_at),
-        request.expires_at.map(|at| at.timestamp())
-    );
-    assert!(
-        signer
-            .verify(
-                id.as_str(),
-                &params,
-                Some("bob@example.com"),
-                test.discord().now()
-            )
-            .is_err()
-    );
+    test.assert_link_for_alice(&id, url, test.discord().now()).await;
 
     // Alice hears about it directly.
     let dms = test
@@ -151,18 +124,7 @@ async fn the_journey_from_request_to_expiry() {
 async fn deny_with_a_reason_through_the_modal() {
     let test = start().await;
     let id = test.discord().submit(ALICE, "prod", "payments", "1h").await;
-    let message = test.discord().card(&id).await;
-    let opened = test
-        .discord()
-        .interact(&button(
-            &user(BOB),
-            APPROVALS,
-            &message,
-            &format!("janus_deny_reason:{id}"),
-        ))
-        .await;
-    assert_eq!(opened["type"], 9, "a modal: {opened}");
-    let custom_id = opened["data"]["custom_id"].as_str().unwrap().to_owned();
+    let (custom_id, opened) = test.discord().open_form(BOB, "janus_deny_reason", &id).await;
     assert_eq!(custom_id, format!("janus_deny_modal:{id}"));
     assert_eq!(
         opened["data"]["components"][0]["components"][0]["custom_id"],
@@ -173,15 +135,10 @@ async fn deny_with_a_reason_through_the_modal() {
         RequestState::Pending,
         "opening the form changes nothing"
     );
-    let submitted = modal(
-        &user(BOB),
-        APPROVALS,
-        Some(&message),
-        &custom_id,
-        &[("reason", "not during the freeze")],
-    );
     assert_eq!(
-        test.discord().ephemeral(&submitted).await,
+        test.discord()
+            .fill_form(BOB, &id, &custom_id, &[("reason", "not during the freeze")])
+            .await,
         format!("You denied {id}.")
     );
     let card = test.discord().card_shows(&id, "Denied by bob@example.com").await;
@@ -210,31 +167,13 @@ async fn withdraw_revoke_and_extend() {
         .card_shows(&first, "Withdrawn by alice@example.com")
         .await;
 
-    let id = test.discord().submit(ALICE, "prod", "checkout", "1h").await;
-    test.discord().click(BOB, "janus_approve", &id).await;
-    test.discord().card_shows(&id, "Active").await;
+    let id = test.discord().active(ALICE, "prod", "checkout", "1h").await;
     // The Extend button opens a form; the form asks for the time and a reason.
-    let message = test.discord().card(&id).await;
-    let opened = test
-        .discord()
-        .interact(&button(
-            &user(ALICE),
-            APPROVALS,
-            &message,
-            &format!("janus_extend:{id}"),
-        ))
-        .await;
-    assert_eq!(opened["type"], 9, "{opened}");
-    let custom_id = opened["data"]["custom_id"].as_str().unwrap().to_owned();
-    let submitted = modal(
-        &user(ALICE),
-        APPROVALS,
-        Some(&message),
-        &custom_id,
-        &[("ttl", "30m"), ("reason", "")],
-    );
+    let (custom_id, _) = test.discord().open_form(ALICE, "janus_extend", &id).await;
     assert_eq!(
-        test.discord().ephemeral(&submitted).await,
+        test.discord()
+            .fill_form(ALICE, &id, &custom_id, &[("ttl", "30m"), ("reason", "")])
+            .await,
         "Give a reason for the extension."
     );
     let answer = test
@@ -395,15 +334,10 @@ async fn clicks_are_authorized_and_races_end_in_one_transition() {
     test.discord().card_shows(&id, "Active").await;
     let answer = test.discord().click(BOB, "janus_deny_extension", &id).await;
     assert!(!answer.starts_with("You denied"), "{answer}");
-    let message = test.discord().card(&id).await;
-    let stale = modal(
-        &user(BOB),
-        APPROVALS,
-        Some(&message),
-        &format!("janus_deny_modal:{id}"),
-        &[("reason", "late")],
-    );
-    let answer = test.discord().ephemeral(&stale).await;
+    let answer = test
+        .discord()
+        .fill_form(BOB, &id, &format!("janus_deny_modal:{id}"), &[("reason", "late")])
+        .await;
     assert!(answer.contains("active"), "{answer}");
     assert_eq!(test.workflow.get(&id).await.unwrap().state, RequestState::Active);
     assert_eq!(test.audited("command.refused").await, 6);
@@ -489,7 +423,7 @@ async fn bad_requests_are_refused_change_nothing_and_are_audited() {
     assert_eq!(refusal["error"]["code"], "malformed");
 
     assert_eq!(test.audited("chat.request_rejected").await, 11);
-    let listed = test.store.list_requests(&Default::default()).await.unwrap();
+    let listed = test.requests().await;
     assert!(listed.is_empty(), "nothing was created");
     assert!(
         test.discord().inspect(|state| state.calls().is_empty()),
@@ -521,13 +455,7 @@ async fn unknown_people_and_bad_options_get_a_sentence() {
     assert!(answer.contains("\"jr-x\" is not a request id"), "{answer}");
     let answer = test.discord().command(EVE, "help", &[]).await;
     assert!(answer.contains("/janus request"), "{answer}");
-    assert!(
-        test.store
-            .list_requests(&Default::default())
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(test.requests().await.is_empty());
 
     // Autocomplete offers the clusters by prefix, without needing to know who asks.
     let answer = test
@@ -755,15 +683,7 @@ async fn retry_scheduled(test: &TestApp, outcome: &str) {
 async fn a_direct_change_through_the_workflow_edits_the_card() {
     let test = start().await;
     let id = test.discord().submit(ALICE, "prod", "checkout", "1h").await;
-    test.workflow
-        .execute(
-            &id,
-            Some(RequestState::Pending),
-            Command::Revoke { reason: None },
-            &Actor::Person(person("admin@example.com")),
-        )
-        .await
-        .unwrap();
+    test.admin_revokes_pending(&id).await;
     test.discord()
         .card_shows(&id, "Revoked by admin@example.com")
         .await;

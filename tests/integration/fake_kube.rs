@@ -71,6 +71,19 @@ pub(super) fn object<K: DeserializeOwned>(value: Value) -> K {
     serde_json::from_value(value).unwrap()
 }
 
+/// A plain GET of `url` answered with JSON: the document.
+async fn get_json<T: DeserializeOwned>(url: &str) -> T {
+    reqwest::get(url).await.unwrap().json().await.unwrap()
+}
+
+/// Creates `object` (e.g. a review) through `api`: the server's answer.
+pub(super) async fn created<K>(api: &Api<K>, object: &K) -> K
+where
+    K: kube::Resource + Clone + DeserializeOwned + serde::Serialize + std::fmt::Debug,
+{
+    api.create(&PostParams::default(), object).await.unwrap()
+}
+
 /// The reason, code and message of the `Status` an API call failed with.
 pub(super) fn api_error<T>(result: Result<T, kube::Error>) -> (String, u16, String) {
     match result {
@@ -212,15 +225,13 @@ async fn token_review_and_jwks_verify_issued_tokens() {
         .unwrap();
     let token = issued.status.unwrap().token.unwrap();
     let reviews: Api<TokenReview> = Api::all(cluster.client("admin"));
-    let review = |audiences: Option<Vec<&str>>| -> TokenReview {
-        object(json!({"spec": {"token": token, "audiences": audiences}}))
+    // The status of a review of `token` for `audiences`.
+    let review = async |audiences: Option<Vec<&str>>| {
+        let review: TokenReview = object(json!({"spec": {"token": token, "audiences": audiences}}));
+        created(&reviews, &review).await.status.unwrap()
     };
 
-    let answer = reviews
-        .create(&PostParams::default(), &review(Some(vec!["janus"])))
-        .await
-        .unwrap();
-    let status = answer.status.unwrap();
+    let status = review(Some(vec!["janus"])).await;
     assert_eq!(status.authenticated, Some(true));
     assert_eq!(status.audiences.unwrap(), vec!["janus"]);
     let user = status.user.unwrap();
@@ -236,24 +247,11 @@ async fn token_review_and_jwks_verify_issued_tokens() {
             "system:authenticated"
         ]
     );
-    let other = reviews
-        .create(&PostParams::default(), &review(Some(vec!["elsewhere"])))
-        .await
-        .unwrap();
-    let other = other.status.unwrap();
+    let other = review(Some(vec!["elsewhere"])).await;
     assert_ne!(other.authenticated, Some(true));
     assert!(other.error.unwrap().contains("invalid for the target audiences"));
     // A token for audience `janus` is not good for the API server itself.
-    assert_ne!(
-        reviews
-            .create(&PostParams::default(), &review(None))
-            .await
-            .unwrap()
-            .status
-            .unwrap()
-            .authenticated,
-        Some(true)
-    );
+    assert_ne!(review(None).await.authenticated, Some(true));
     assert_eq!(
         api_error(
             cluster
@@ -266,24 +264,13 @@ async fn token_review_and_jwks_verify_issued_tokens() {
     );
 
     // Verify the JWT as central would: OIDC discovery, JWKS, signature and claims.
-    let http = reqwest::Client::new();
-    let discovery: Value = http
-        .get(format!("{}/.well-known/openid-configuration", cluster.kube.url()))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let discovery: Value = get_json(&format!(
+        "{}/.well-known/openid-configuration",
+        cluster.kube.url()
+    ))
+    .await;
     assert_eq!(discovery["issuer"], cluster.kube.issuer());
-    let jwks: JwkSet = http
-        .get(discovery["jwks_uri"].as_str().unwrap())
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let jwks: JwkSet = get_json(discovery["jwks_uri"].as_str().unwrap()).await;
     let header = jsonwebtoken::decode_header(&token).unwrap();
     let key = DecodingKey::from_jwk(jwks.find(header.kid.as_deref().unwrap()).unwrap()).unwrap();
     let mut validation = Validation::new(Algorithm::ES256);

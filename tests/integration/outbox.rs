@@ -121,6 +121,14 @@ async fn notices_commit_with_the_change_and_refusals_queue_none(env: &TestApp) {
     assert_eq!(open(env).await, 3);
 }
 
+/// `notices` (a kind and its event each), all rendered when the request was `state`.
+fn all_showing(state: RequestState, notices: &[(NoticeKind, &str)]) -> Vec<Delivered> {
+    notices
+        .iter()
+        .map(|(kind, event)| (*kind, (*event).to_owned(), state))
+        .collect()
+}
+
 async fn one_card_update_settles_every_change_before_it(env: &TestApp) {
     let recorder = Arc::new(Recorder::default());
     let request = env.submit("alice@example.com", &["payments"]).await;
@@ -134,24 +142,15 @@ async fn one_card_update_settles_every_change_before_it(env: &TestApp) {
     // by it; direct messages and the link go out one by one, in order.
     assert_eq!(
         delivered,
-        vec![
-            (NoticeKind::Card, "request.submitted".into(), RequestState::Active),
-            (
-                NoticeKind::DirectMessage,
-                "request.approved".into(),
-                RequestState::Active
-            ),
-            (
-                NoticeKind::DirectMessage,
-                "grant.succeeded".into(),
-                RequestState::Active
-            ),
-            (
-                NoticeKind::TerminalLink,
-                "grant.succeeded".into(),
-                RequestState::Active
-            ),
-        ]
+        all_showing(
+            RequestState::Active,
+            &[
+                (NoticeKind::Card, "request.submitted"),
+                (NoticeKind::DirectMessage, "request.approved"),
+                (NoticeKind::DirectMessage, "grant.succeeded"),
+                (NoticeKind::TerminalLink, "grant.succeeded")
+            ]
+        )
     );
     assert_eq!(open(env).await, 0);
 }
@@ -201,18 +200,13 @@ async fn outage_retries_with_backoff_and_the_card_catches_up(env: &TestApp) {
     while worker.run_once().await.unwrap().attempted() > 0 {}
     assert_eq!(
         recorder.delivered(),
-        vec![
-            (
-                NoticeKind::Card,
-                "request.submitted".into(),
-                RequestState::Approved
-            ),
-            (
-                NoticeKind::DirectMessage,
-                "request.approved".into(),
-                RequestState::Approved
-            ),
-        ],
+        all_showing(
+            RequestState::Approved,
+            &[
+                (NoticeKind::Card, "request.submitted"),
+                (NoticeKind::DirectMessage, "request.approved")
+            ]
+        ),
         "the one card update shows the state as it is now"
     );
 }
@@ -225,18 +219,13 @@ async fn a_permanent_failure_is_given_up_and_later_notices_go_on(env: &TestApp) 
     while worker.run_once().await.unwrap().attempted() > 0 {}
     assert_eq!(
         recorder.delivered(),
-        vec![
-            (
-                NoticeKind::Card,
-                "request.approved".into(),
-                RequestState::Approved
-            ),
-            (
-                NoticeKind::DirectMessage,
-                "request.approved".into(),
-                RequestState::Approved
-            ),
-        ]
+        all_showing(
+            RequestState::Approved,
+            &[
+                (NoticeKind::Card, "request.approved"),
+                (NoticeKind::DirectMessage, "request.approved")
+            ]
+        )
     );
     assert_eq!(open(env).await, 0);
 }

@@ -314,8 +314,7 @@ async fn the_binary_with_the_embedded_agent_serves_a_terminal() {
         controls: Vec::new(),
     };
     shell.control("ready").await;
-    shell.send(b"echo hello\r").await;
-    shell.read_until("\rhello\r\n").await;
+    shell.echo("hello").await;
 
     let (status, revoked) = api(
         Method::POST,

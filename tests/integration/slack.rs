@@ -3,7 +3,6 @@
 
 use janus_core::clock::Clock;
 use janus_core::domain::{Actor, Command, RequestId, RequestState};
-use janus_core::links::{LinkParams, LinkSigner};
 use janus_core::scheduler::Scheduler;
 use janus_fixtures::kube::RequestMatcher;
 use janus_fixtures::slack::payloads::{BlockActions, SlashCommand, view_submission};
@@ -69,28 +68,7 @@ async fn the_journey_from_request_to_expiry() {
         .expect("link in thread");
     let url = &text[start..];
     let url = &url[..url.find('|').unwrap()];
-    let (path, query) = url.split_once('?').unwrap();
-    assert!(path.ends_with(&format!("/t/{id}")));
-    let params = LinkParams::from_query(query).unwrap();
-    let signer = LinkSigner::from_config(&test.config.links).unwrap();
-    let verified = signer
-        .verify(
-            id.as_str(),
-            &params,
-            Some("alice@example.com"),
-            test.slack().now(),
-        )
-        .unwrap();
-    let request = test.workflow.get(&id).await.unwrap();
-    assert_eq!(
-        Some(verified.expires_at),
-        request.expires_at.map(|at| at.timestamp())
-    );
-    assert!(
-        signer
-            .verify(id.as_str(), &params, Some("bob@example.com"), test.slack().now())
-            .is_err()
-    );
+    test.assert_link_for_alice(&id, url, test.slack().now()).await;
 
     // Alice hears about it directly.
     let dms = test.slack().wait_for_value(|state| {
@@ -215,9 +193,8 @@ async fn deny_with_a_reason_through_the_modal() {
     let test = start("").await;
     let id = test
         .slack()
-        .submit(ALICE, "request prod payments 1h checking logs")
+        .pending(ALICE, "request prod payments 1h checking logs")
         .await;
-    test.slack().card_shows(&id, "Pending").await;
     let ts = test.slack().card(&id).await;
     let click = BlockActions::button(BOB, APPROVALS, &ts, "janus_deny_reason", id.as_str())
         .with_trigger_id("55.66.trigger")
@@ -274,10 +251,8 @@ async fn withdraw_revoke_and_extend() {
     // Extend from the command, approved on the card; revoke from the card.
     let id = test
         .slack()
-        .submit(ALICE, "request prod payments 1h investigating")
+        .active(ALICE, "request prod payments 1h investigating")
         .await;
-    test.slack().click(BOB, "janus_approve", &id, None).await;
-    test.slack().card_shows(&id, "Active").await;
     let answer = test
         .slack()
         .command(ALICE, &format!("extend {id} 1h still digging"))
@@ -319,9 +294,8 @@ async fn pending_requests_auto_expire_and_the_card_says_so() {
     let mut test = start("  pendingExpirySeconds: 900\n").await;
     let id = test
         .slack()
-        .submit(ALICE, "request prod payments 1h investigating")
+        .pending(ALICE, "request prod payments 1h investigating")
         .await;
-    test.slack().card_shows(&id, "Pending").await;
     test.stop_agent().await;
     test.clock.advance_secs(900);
     let report = Scheduler::new(test.workflow.clone()).tick().await.unwrap();
@@ -368,9 +342,8 @@ async fn a_grant_failure_shows_the_agents_error_on_the_card() {
     let test = start("").await;
     let id = test
         .slack()
-        .submit(ALICE, "request prod payments 1h investigating")
+        .pending(ALICE, "request prod payments 1h investigating")
         .await;
-    test.slack().card_shows(&id, "Pending").await;
     test.kube()
         .faults()
         .fail_next(RequestMatcher::new("create", "rolebindings"), 1, 500);
@@ -396,9 +369,8 @@ async fn a_change_made_elsewhere_updates_the_card() {
     let test = start("").await;
     let id = test
         .slack()
-        .submit(ALICE, "request prod payments 1h investigating")
+        .pending(ALICE, "request prod payments 1h investigating")
         .await;
-    test.slack().card_shows(&id, "Pending").await;
     // An admin denies it through the JSON API with a personal API token.
     let accounts = janus_core::accounts::Accounts::for_workflow(&test.workflow);
     let (token, _) = accounts
@@ -424,15 +396,7 @@ async fn a_change_made_elsewhere_updates_the_card() {
         .slack()
         .submit(ALICE, "request prod checkout 1h investigating")
         .await;
-    test.workflow
-        .execute(
-            &other,
-            Some(RequestState::Pending),
-            Command::Revoke { reason: None },
-            &Actor::Person(person("admin@example.com")),
-        )
-        .await
-        .unwrap();
+    test.admin_revokes_pending(&other).await;
     test.slack()
         .card_shows(&other, "Revoked by admin@example.com")
         .await;
@@ -497,7 +461,7 @@ async fn bad_requests_are_refused_change_nothing_and_are_audited() {
     assert_eq!(status, 400);
 
     assert_eq!(test.audited("chat.request_rejected").await, 4);
-    let listed = test.store.list_requests(&Default::default()).await.unwrap();
+    let listed = test.requests().await;
     assert!(listed.is_empty(), "nothing was created");
     assert!(
         test.slack()
@@ -536,13 +500,7 @@ async fn malformed_commands_and_unknown_people_get_a_sentence() {
     );
     let answer = test.slack().command(EVE, "help").await;
     assert!(answer.contains("/janus request"), "{answer}");
-    assert!(
-        test.store
-            .list_requests(&Default::default())
-            .await
-            .unwrap()
-            .is_empty()
-    );
+    assert!(test.requests().await.is_empty());
     test.finish().await;
 }
 

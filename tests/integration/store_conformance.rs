@@ -598,37 +598,28 @@ async fn discord_links_are_single_use_and_removable_by_their_owner(env: &TestApp
         details: serde_json::json!({ "discord_user_id": "42" }),
     };
     assert_eq!(store.discord_principal("42").await.unwrap(), None);
-    let linked = event("discord.linked", "alice@example.com");
-    assert!(
-        store
-            .link_discord("nonce-1", "42", "alice@example.com", expires, &linked, now)
-            .await
-            .unwrap()
-    );
-    assert_eq!(
-        store.discord_principal("42").await.unwrap().as_deref(),
-        Some("alice@example.com")
-    );
-    // The same nonce again binds nothing, even to someone else.
-    let stolen = event("discord.linked", "mallory@example.com");
-    assert!(
-        !store
-            .link_discord("nonce-1", "42", "mallory@example.com", expires, &stolen, now)
-            .await
-            .unwrap()
-    );
-    assert_eq!(
-        store.discord_principal("42").await.unwrap().as_deref(),
-        Some("alice@example.com")
-    );
-    // A new link moves the Discord user to whoever confirmed it.
-    let relinked = event("discord.linked", "bob@example.com");
-    assert!(
-        store
-            .link_discord("nonce-2", "42", "bob@example.com", expires, &relinked, now)
-            .await
-            .unwrap()
-    );
+    // Each link in turn: (nonce, who confirms it, whether it binds, who 42 is afterwards).
+    // The same nonce again binds nothing, even to someone else; a new link moves the Discord
+    // user to whoever confirmed it.
+    for (nonce, principal, binds, bound_to) in [
+        ("nonce-1", "alice@example.com", true, "alice@example.com"),
+        ("nonce-1", "mallory@example.com", false, "alice@example.com"),
+        ("nonce-2", "bob@example.com", true, "bob@example.com"),
+    ] {
+        let linked = event("discord.linked", principal);
+        assert_eq!(
+            store
+                .link_discord(nonce, "42", principal, expires, &linked, now)
+                .await
+                .unwrap(),
+            binds,
+            "{nonce} confirmed by {principal}"
+        );
+        assert_eq!(
+            store.discord_principal("42").await.unwrap().as_deref(),
+            Some(bound_to)
+        );
+    }
     assert!(
         store
             .discord_accounts_of("alice@example.com")
@@ -640,20 +631,17 @@ async fn discord_links_are_single_use_and_removable_by_their_owner(env: &TestApp
     assert_eq!(accounts.len(), 1);
     assert_eq!(accounts[0].discord_user_id, "42");
     // Only the owner removes a binding.
-    let unlinked = event("discord.unlinked", "alice@example.com");
-    assert!(
-        !store
-            .unlink_discord("42", "alice@example.com", &unlinked, now)
-            .await
-            .unwrap()
-    );
-    let unlinked = event("discord.unlinked", "bob@example.com");
-    assert!(
-        store
-            .unlink_discord("42", "bob@example.com", &unlinked, now)
-            .await
-            .unwrap()
-    );
+    for (principal, removes) in [("alice@example.com", false), ("bob@example.com", true)] {
+        let unlinked = event("discord.unlinked", principal);
+        assert_eq!(
+            store
+                .unlink_discord("42", principal, &unlinked, now)
+                .await
+                .unwrap(),
+            removes,
+            "unlinked by {principal}"
+        );
+    }
     assert_eq!(store.discord_principal("42").await.unwrap(), None);
     let actions: Vec<String> = store
         .audit_page(0, 100)

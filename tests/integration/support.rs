@@ -8,6 +8,7 @@
 pub mod agent_client;
 pub mod app;
 pub mod backend;
+pub mod chat;
 pub mod cluster;
 pub mod discord;
 pub mod slack;
@@ -28,4 +29,18 @@ pub fn person(email: &str) -> Principal {
 /// "investigating 500s on /pay").
 pub fn draft(cluster: &str, namespaces: &[&str]) -> Draft {
     Draft::test(cluster, namespaces)
+}
+
+/// Reads `lines` (a child's output) until one starts with `prefix`: the rest of that line. Fails
+/// with `expected` when the output ends first.
+pub async fn rest_of_line<R>(lines: &mut tokio::io::Lines<R>, prefix: &str, expected: &str) -> String
+where
+    R: tokio::io::AsyncBufRead + Unpin,
+{
+    loop {
+        let line = lines.next_line().await.unwrap().expect(expected);
+        if let Some(rest) = line.strip_prefix(prefix) {
+            return rest.to_owned();
+        }
+    }
 }

@@ -26,12 +26,10 @@ const ALICE: &str = "alice@example.com";
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_shell_runs_through_central_and_the_agent_and_is_recorded() {
     let term = terminal("").await;
-    let request = term.active(ALICE, &["payments"]).await;
-    let mut shell = term.shell(&request, ALICE).await;
+    let (request, mut shell) = term.active_shell(ALICE).await;
 
     // Output, not the echo of the input: the shell printed `hello` on a line of its own.
-    shell.send(b"echo hello\r").await;
-    let output = shell.read_until("\rhello\r\n").await;
+    let output = shell.echo("hello").await;
     // The coloured prompt: cyan user@host, blue path (bash is on the fake's PATH).
     assert!(output.contains("\u{1b}[36m"), "{output:?}");
     assert!(output.contains("\u{1b}[34m"), "{output:?}");
@@ -111,8 +109,7 @@ async fn a_shell_runs_through_central_and_the_agent_and_is_recorded() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn pasted_json_and_any_bytes_reach_the_shell_verbatim() {
     let term = terminal("").await;
-    let request = term.active(ALICE, &["payments"]).await;
-    let mut shell = term.shell(&request, ALICE).await;
+    let (_, mut shell) = term.active_shell(ALICE).await;
     let mut payload = br#"{"v":1,"type":"resize","cols":5,"rows":5}"#.to_vec();
     payload.extend(br#"{"type":"select_pod","pod":"x"}"#);
     payload.extend((0_u8..=255).collect::<Vec<_>>());
@@ -140,10 +137,8 @@ async fn pasted_json_and_any_bytes_reach_the_shell_verbatim() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn revoke_closes_the_session_within_500_ms_and_the_exec_stream_too() {
     let term = terminal("").await;
-    let request = term.active(ALICE, &["payments"]).await;
-    let mut shell = term.shell(&request, ALICE).await;
-    shell.send(b"echo hello\r").await;
-    shell.read_until("\rhello\r\n").await;
+    let (request, mut shell) = term.active_shell(ALICE).await;
+    shell.echo("hello").await;
     assert_eq!(term.kube().open_execs().len(), 1);
 
     // The one real-clock measurement the issue asks for: an upper bound, with margin.
@@ -172,8 +167,7 @@ async fn revoke_closes_the_session_within_500_ms_and_the_exec_stream_too() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn expiry_closes_the_session() {
     let term = terminal("").await;
-    let request = term.active(ALICE, &["payments"]).await;
-    let mut shell = term.shell(&request, ALICE).await;
+    let (request, mut shell) = term.active_shell(ALICE).await;
     let expires_at = request.expires_at.unwrap();
     term.clock.set(expires_at);
     let closed = shell.control("closed").await;
@@ -263,10 +257,8 @@ async fn refusals_are_answered_before_the_upgrade_and_audited() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn idle_timeout_closes_the_session_and_leaves_the_grant_active() {
     let term = terminal("janus:\n  idleTimeoutSeconds: 600\n").await;
-    let request = term.active(ALICE, &["payments"]).await;
-    let mut shell = term.shell(&request, ALICE).await;
-    shell.send(b"echo hello\r").await;
-    shell.read_until("\rhello\r\n").await;
+    let (request, mut shell) = term.active_shell(ALICE).await;
+    shell.echo("hello").await;
     let clock = &term.clock;
     clock.advance_secs(300);
     // A heartbeat is answered but is not input.
@@ -284,16 +276,14 @@ async fn idle_timeout_closes_the_session_and_leaves_the_grant_active() {
     assert_eq!(term.audit_details("terminal.closed").await[0]["reason"], "idle");
     // The grant stays: a new session opens.
     let mut again = term.shell(&request, ALICE).await;
-    again.send(b"echo again\r").await;
-    again.read_until("\ragain\r\n").await;
+    again.echo("again").await;
     term.finish().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn an_admin_watches_read_only() {
     let term = terminal("").await;
-    let request = term.active(ALICE, &["payments"]).await;
-    let mut shell = term.shell(&request, ALICE).await;
+    let (_, mut shell) = term.active_shell(ALICE).await;
     let session = shell.control("ready").await["session"]
         .as_str()
         .unwrap()
@@ -488,8 +478,7 @@ async fn recordings_are_stored_listed_and_read(env: &TestApp) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_recording_stops_at_its_bound_and_says_so() {
     let term = terminal("terminal:\n  recordingMaxBytes: 2000\n").await;
-    let request = term.active(ALICE, &["payments"]).await;
-    let mut shell = term.shell(&request, ALICE).await;
+    let (request, mut shell) = term.active_shell(ALICE).await;
     shell.send(b"seq 1 2000; exit\r").await;
     shell.control("closed").await;
     shell.drain().await;
@@ -526,10 +515,8 @@ async fn the_embedded_agent_serves_the_terminal_and_revoke_closes_it() {
         .await;
     // Nothing was enrolled: the in-memory key is the only identity prod's agent has.
     assert_eq!(term.store.agent_public_key("prod").await.unwrap(), None);
-    let request = term.active(ALICE, &["payments"]).await;
-    let mut shell = term.shell(&request, ALICE).await;
-    shell.send(b"echo hello\r").await;
-    shell.read_until("\rhello\r\n").await;
+    let (request, mut shell) = term.active_shell(ALICE).await;
+    shell.echo("hello").await;
     let execs = term.kube().open_execs();
     assert_eq!(execs.len(), 1);
     assert_eq!(

@@ -249,17 +249,15 @@ async fn oidc_refuses_a_replayed_code() {
     app.finish().await;
 }
 
-async fn github_app(users: Vec<GithubUser>) -> (TestApp, FakeGithub) {
-    let github = FakeGithub::start("gh-client", "gh-secret", users).await.unwrap();
-    let yaml = format!(
-        "auth:\n  mode: github\n  github:\n    clientId: gh-client\n    clientSecret: gh-secret\n    webBaseUrl: {0}\n    apiBaseUrl: {0}\n",
-        github.url
-    );
-    (TestApp::builder().config(web(&yaml)).start().await, github)
-}
-
-fn github_user(login: &str, id: u64, emails: &[(&str, bool, bool)]) -> GithubUser {
-    GithubUser {
+/// Central signing in with a fake GitHub that knows only `login` (its `id`, and its `emails` as
+/// (address, primary, verified)), and a browser that followed Janus → GitHub → Janus's callback
+/// as `login`: the callback's answer. The fake GitHub lives as long as the returned handle.
+async fn github_sign_in(
+    login: &str,
+    id: u64,
+    emails: &[(&str, bool, bool)],
+) -> (TestApp, FakeGithub, Browser, janus_fixtures::browser::Page) {
+    let user = GithubUser {
         id,
         login: login.into(),
         emails: emails
@@ -270,30 +268,30 @@ fn github_user(login: &str, id: u64, emails: &[(&str, bool, bool)]) -> GithubUse
                 verified: *verified,
             })
             .collect(),
-    }
-}
-
-/// Follows Janus → fake GitHub → Janus's callback for `login`.
-async fn github_login(app: &TestApp, browser: &Browser, login: &str) -> janus_fixtures::browser::Page {
-    let authorize = begin(app, browser, "/").await;
+    };
+    let github = FakeGithub::start("gh-client", "gh-secret", vec![user])
+        .await
+        .unwrap();
+    let yaml = format!(
+        "auth:\n  mode: github\n  github:\n    clientId: gh-client\n    clientSecret: gh-secret\n    webBaseUrl: {0}\n    apiBaseUrl: {0}\n",
+        github.url
+    );
+    let app = TestApp::builder().config(web(&yaml)).start().await;
+    let browser = Browser::new();
+    let authorize = begin(&app, &browser, "/").await;
     let page = browser.get(&format!("{authorize}&login={login}")).await.unwrap();
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
-    browser.get(page.location().unwrap().as_str()).await.unwrap()
+    let page = browser.get(page.location().unwrap().as_str()).await.unwrap();
+    (app, github, browser, page)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn github_signs_in_with_the_primary_verified_email() {
-    let users = vec![github_user(
-        "octo",
-        7,
-        &[
-            ("octo@users.noreply.github.com", false, true),
-            ("Octo@Example.com", true, true),
-        ],
-    )];
-    let (app, _github) = github_app(users).await;
-    let browser = Browser::new();
-    let page = github_login(&app, &browser, "octo").await;
+    let emails = [
+        ("octo@users.noreply.github.com", false, true),
+        ("Octo@Example.com", true, true),
+    ];
+    let (app, _github, browser, page) = github_sign_in("octo", 7, &emails).await;
     assert_eq!(page.status, StatusCode::SEE_OTHER, "{}", page.body);
     let (status, me) = me(&app, &browser).await;
     assert_eq!(status, StatusCode::OK);
@@ -305,17 +303,11 @@ async fn github_signs_in_with_the_primary_verified_email() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn github_refuses_an_unverified_primary_email() {
     // A verified secondary address does not help: the primary one must be verified.
-    let users = vec![github_user(
-        "sneaky",
-        8,
-        &[
-            ("ceo@example.com", true, false),
-            ("sneaky@example.com", false, true),
-        ],
-    )];
-    let (app, _github) = github_app(users).await;
-    let browser = Browser::new();
-    let page = github_login(&app, &browser, "sneaky").await;
+    let emails = [
+        ("ceo@example.com", true, false),
+        ("sneaky@example.com", false, true),
+    ];
+    let (app, _github, browser, page) = github_sign_in("sneaky", 8, &emails).await;
     assert_eq!(page.status, StatusCode::FORBIDDEN, "{}", page.body);
     assert!(page.body.contains("not verified"), "{}", page.body);
     assert!(browser.cookie(&app.base, "janus_session").is_none());

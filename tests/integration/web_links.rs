@@ -28,6 +28,19 @@ fn link_with(app: &TestApp, kid: &str, id: &str, principal: &str, exp: i64) -> S
     signer.sign(id, principal, exp).url(&app.base)
 }
 
+/// Alice's active request on `prod` (payments) and a link to it signed for her, valid until the
+/// request expires.
+async fn active_with_link(app: &TestApp) -> (janus_core::domain::AccessRequest, String) {
+    let request = app.active_on(ALICE, "prod", &["payments"]).await;
+    let url = link(
+        app,
+        request.id.as_str(),
+        ALICE,
+        request.expires_at.unwrap().timestamp(),
+    );
+    (request, url)
+}
+
 async fn rejected_codes(app: &TestApp) -> Vec<String> {
     app.audit("link.rejected")
         .await
@@ -146,13 +159,7 @@ async fn sso_links_open_only_for_their_signed_in_principal() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_link_for_an_ended_request_opens_nothing() {
     let app = TestApp::builder().config(web(LINK_KEYS)).start().await;
-    let request = app.active_on(ALICE, "prod", &["payments"]).await;
-    let url = link(
-        &app,
-        request.id.as_str(),
-        ALICE,
-        request.expires_at.unwrap().timestamp(),
-    );
+    let (request, url) = active_with_link(&app).await;
     let bob = crate::support::person(BOB);
     app.workflow
         .execute(
@@ -189,13 +196,7 @@ async fn a_link_for_an_ended_request_opens_nothing() {
 async fn link_mode_signs_the_holder_in_once() {
     let yaml = format!("{LINK_KEYS}  mode: link\n");
     let app = TestApp::builder().config(web(&yaml)).start().await;
-    let request = app.active_on(ALICE, "prod", &["payments"]).await;
-    let url = link(
-        &app,
-        request.id.as_str(),
-        ALICE,
-        request.expires_at.unwrap().timestamp(),
-    );
+    let (_, url) = active_with_link(&app).await;
 
     let holder = Browser::new();
     let page = holder.get(&url).await.unwrap();

@@ -18,6 +18,17 @@ fn hidden(body: &str, name: &str) -> String {
     body[start..].split('"').next().unwrap().to_owned()
 }
 
+/// `/api/v1/me` as `browser`: OK while its session lives, UNAUTHORIZED once it has ended.
+async fn me(app: &TestApp, browser: &Browser) -> StatusCode {
+    browser.get(&app.url("/api/v1/me")).await.unwrap().status
+}
+
+/// The CSRF token the sessions page carries for `browser`'s session.
+async fn csrf_of(app: &TestApp, browser: &Browser) -> String {
+    let page = browser.get(&app.url("/auth/sessions")).await.unwrap();
+    hidden(&page.body, "_csrf")
+}
+
 async fn local_app() -> (TestApp, String) {
     let app = TestApp::builder()
         .config(web("janus:\n  adminEmails: [admin@example.com]\n"))
@@ -183,7 +194,7 @@ async fn header_mode_trusts_only_the_proxy_address() {
         .await
         .unwrap();
     assert_eq!(submit.status, StatusCode::UNAUTHORIZED);
-    let listed = app.store.list_requests(&Default::default()).await.unwrap();
+    let listed = app.requests().await;
     assert!(listed.is_empty());
 
     // Pages in header mode: the proxy's header is the sign-in; forms carry a CSRF token too.
@@ -221,9 +232,8 @@ async fn forms_without_this_sessions_csrf_token_are_refused() {
     let app = TestApp::builder().config(web("{}")).start().await;
     let alice = app.browser_as(ALICE, &[]).await;
     let bob = app.browser_as(BOB, &[]).await;
-    let page = alice.get(&app.url("/auth/sessions")).await.unwrap();
-    let alice_token = hidden(&page.body, "_csrf");
-    let bob_token = hidden(&bob.get(&app.url("/auth/sessions")).await.unwrap().body, "_csrf");
+    let alice_token = csrf_of(&app, &alice).await;
+    let bob_token = csrf_of(&app, &bob).await;
     assert_ne!(alice_token, bob_token);
 
     for (label, fields) in [
@@ -278,14 +288,8 @@ async fn forms_without_this_sessions_csrf_token_are_refused() {
         .await
         .unwrap();
     assert_eq!(out.status, StatusCode::OK, "{}", out.body);
-    assert_eq!(
-        alice.get(&app.url("/api/v1/me")).await.unwrap().status,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        bob.get(&app.url("/api/v1/me")).await.unwrap().status,
-        StatusCode::OK
-    );
+    assert_eq!(me(&app, &alice).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(me(&app, &bob).await, StatusCode::OK);
     app.finish().await;
 }
 
@@ -311,18 +315,12 @@ async fn sessions_are_listed_and_revoked_one_by_one_or_everywhere() {
         .await
         .unwrap();
     assert_eq!(revoked.status, StatusCode::SEE_OTHER);
-    assert_eq!(
-        phone.get(&app.url("/api/v1/me")).await.unwrap().status,
-        StatusCode::UNAUTHORIZED
-    );
-    assert_eq!(
-        laptop.get(&app.url("/api/v1/me")).await.unwrap().status,
-        StatusCode::OK
-    );
+    assert_eq!(me(&app, &phone).await, StatusCode::UNAUTHORIZED);
+    assert_eq!(me(&app, &laptop).await, StatusCode::OK);
 
     // Bob cannot end Alice's sessions, even with his own valid token.
     let bob = app.browser_as(BOB, &[]).await;
-    let bob_csrf = hidden(&bob.get(&app.url("/auth/sessions")).await.unwrap().body, "_csrf");
+    let bob_csrf = csrf_of(&app, &bob).await;
     let sessions = app
         .accounts
         .sessions(&crate::support::person(ALICE))
@@ -340,10 +338,7 @@ async fn sessions_are_listed_and_revoked_one_by_one_or_everywhere() {
     )
     .await
     .unwrap();
-    assert_eq!(
-        laptop.get(&app.url("/api/v1/me")).await.unwrap().status,
-        StatusCode::OK
-    );
+    assert_eq!(me(&app, &laptop).await, StatusCode::OK);
 
     // Sign out everywhere.
     let third = app.browser_as(ALICE, &[]).await;
@@ -354,15 +349,9 @@ async fn sessions_are_listed_and_revoked_one_by_one_or_everywhere() {
     assert_eq!(out.status, StatusCode::OK);
     assert!(out.body.contains("2 sessions ended"), "{}", out.body);
     for browser in [&laptop, &third] {
-        assert_eq!(
-            browser.get(&app.url("/api/v1/me")).await.unwrap().status,
-            StatusCode::UNAUTHORIZED
-        );
+        assert_eq!(me(&app, browser).await, StatusCode::UNAUTHORIZED);
     }
-    assert_eq!(
-        bob.get(&app.url("/api/v1/me")).await.unwrap().status,
-        StatusCode::OK
-    );
+    assert_eq!(me(&app, &bob).await, StatusCode::OK);
     app.finish().await;
 }
 
@@ -424,20 +413,16 @@ async fn janus_serve_prints_the_local_admin_password_once() {
     let base = listening(&mut first).await;
     let mut stdout = BufReader::new(first.stdout.take().unwrap()).lines();
     // A deadline, not a wait: a binary that never prints must fail the test, not hang it.
-    let password = tokio::time::timeout(std::time::Duration::from_secs(60), async {
-        loop {
-            let line = stdout
-                .next_line()
-                .await
-                .unwrap()
-                .expect("the password is printed");
-            if let Some(rest) = line.strip_prefix("Local sign-in (development only): admin@localhost / ") {
-                break rest.trim().to_owned();
-            }
-        }
-    })
-    .await
-    .expect("janus serve printed no password within a minute");
+    let printed = crate::support::rest_of_line(
+        &mut stdout,
+        "Local sign-in (development only): admin@localhost / ",
+        "the password is printed",
+    );
+    let password = tokio::time::timeout(std::time::Duration::from_secs(60), printed)
+        .await
+        .expect("janus serve printed no password within a minute")
+        .trim()
+        .to_owned();
     assert!(password.len() >= 20, "{password}");
 
     let browser = Browser::new();

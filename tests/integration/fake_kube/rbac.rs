@@ -7,7 +7,7 @@ use kube::Client;
 use kube::api::{Api, AttachParams, ListParams, PostParams};
 use serde_json::json;
 
-use super::{Cluster, api_error, object};
+use super::{Cluster, api_error, created, object};
 
 /// Roles and bindings for the RBAC table (on top of the example seed).
 const RBAC_SEED: &str = r#"
@@ -113,13 +113,7 @@ async fn can(client: &Client, verb: &str, resource: &str, namespace: &str, name:
         "namespace": namespace, "name": name,
     }}}));
     let reviews: Api<SelfSubjectAccessReview> = Api::all(client.clone());
-    reviews
-        .create(&PostParams::default(), &review)
-        .await
-        .unwrap()
-        .status
-        .unwrap()
-        .allowed
+    created(&reviews, &review).await.status.unwrap().allowed
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -45,10 +45,7 @@ async fn forms_need_this_sessions_csrf_token(backend: Backend) {
     );
     let codes = app.audit_codes("auth.refused").await;
     assert_eq!(codes, ["csrf", "csrf", "csrf"]);
-    assert!(
-        app.store.list_requests(&Default::default()).await.unwrap().len() == 1,
-        "nothing submitted"
-    );
+    assert!(app.requests().await.len() == 1, "nothing submitted");
     let ok = alice.post("/requests", &fields).await;
     assert_eq!(ok.status, StatusCode::SEE_OTHER, "{}", ok.body);
     app.finish().await;

@@ -442,6 +442,11 @@ impl TestApp {
             .collect()
     }
 
+    /// Every request in the store (the default listing).
+    pub async fn requests(&self) -> Vec<AccessRequest> {
+        self.store.list_requests(&Default::default()).await.unwrap()
+    }
+
     /// How many audit events of `action` there are.
     pub async fn audited(&self, action: &str) -> usize {
         self.audit(action).await.len()
@@ -474,6 +479,17 @@ impl TestApp {
                     .to_owned()
             })
             .collect()
+    }
+
+    /// Each of `reasons` is among the reasons (or codes) of the audit events of `action`.
+    pub async fn assert_audited_reasons(&self, action: &str, reasons: &[&str]) {
+        let audited = self.audit_reasons(action).await;
+        for reason in reasons {
+            assert!(
+                audited.iter().any(|candidate| candidate == reason),
+                "{reason} not audited: {audited:?}"
+            );
+        }
     }
 
     /// The actions of `request`'s audit events, oldest first.

@@ -5,7 +5,7 @@
 
 use janus_core::clock::{Clock, ManualClock};
 use janus_core::domain::RequestId;
-use janus_fixtures::discord::payloads::{User, button, command};
+use janus_fixtures::discord::payloads::{User, button, command, modal};
 use janus_fixtures::discord::{DiscordSigner, FakeDiscord, Message};
 use serde_json::Value;
 
@@ -114,11 +114,15 @@ impl DiscordPart {
             ("reason", "investigating 500s on /pay"),
         ];
         let answer = self.command(user_id, "request", &options).await;
-        let id = answer
-            .split_whitespace()
-            .find_map(RequestId::parse)
-            .unwrap_or_else(|| panic!("no request id in {answer:?}"));
-        assert_eq!(answer, format!("Request {id} submitted, waiting for approval."));
+        super::chat::submitted_id(&answer)
+    }
+
+    /// `/janus request` as `user_id`, approved by Bob on the card, once the card shows it
+    /// Active: the id.
+    pub async fn active(&self, user_id: &str, cluster: &str, namespaces: &str, ttl: &str) -> RequestId {
+        let id = self.submit(user_id, cluster, namespaces, ttl).await;
+        self.click(BOB, "janus_approve", &id).await;
+        self.card_shows(&id, "Active").await;
         id
     }
 
@@ -145,6 +149,31 @@ impl DiscordPart {
                 card.text().contains(needle).then(|| card.clone())
             })
             .await
+    }
+
+    /// Clicks the button `action` on `id`'s card as `user_id` where the button opens a form
+    /// (a modal): the form's custom id and the whole answer.
+    pub async fn open_form(&self, user_id: &str, action: &str, id: &RequestId) -> (String, Value) {
+        let message = self.card(id).await;
+        let interaction = button(&user(user_id), APPROVALS, &message, &format!("{action}:{id}"));
+        let opened = self.interact(&interaction).await;
+        assert_eq!(opened["type"], 9, "a modal: {opened}");
+        let custom_id = opened["data"]["custom_id"].as_str().unwrap().to_owned();
+        (custom_id, opened)
+    }
+
+    /// Submits the form `custom_id` opened from `id`'s card as `user_id`, with `fields`: the
+    /// ephemeral answer.
+    pub async fn fill_form(
+        &self,
+        user_id: &str,
+        id: &RequestId,
+        custom_id: &str,
+        fields: &[(&str, &str)],
+    ) -> String {
+        let message = self.card(id).await;
+        let submitted = modal(&user(user_id), APPROVALS, Some(&message), custom_id, fields);
+        self.ephemeral(&submitted).await
     }
 
     /// Clicks the button `action` on `id`'s card as `user_id`: the ephemeral answer.

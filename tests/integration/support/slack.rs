@@ -94,11 +94,22 @@ impl SlackPart {
     /// `/janus request …` as `user`: the new request's id.
     pub async fn submit(&self, user: &str, text: &str) -> RequestId {
         let answer = self.command(user, text).await;
-        let id = answer
-            .split_whitespace()
-            .find_map(RequestId::parse)
-            .unwrap_or_else(|| panic!("no request id in {answer:?}"));
-        assert_eq!(answer, format!("Request {id} submitted, waiting for approval."));
+        super::chat::submitted_id(&answer)
+    }
+
+    /// `/janus request …` as `user`, once its card is posted and shows it Pending: the id.
+    pub async fn pending(&self, user: &str, text: &str) -> RequestId {
+        let id = self.submit(user, text).await;
+        self.card_shows(&id, "Pending").await;
+        id
+    }
+
+    /// `/janus request …` as `user`, approved by Bob on the card, once the card shows it
+    /// Active: the id.
+    pub async fn active(&self, user: &str, text: &str) -> RequestId {
+        let id = self.submit(user, text).await;
+        self.click(BOB, "janus_approve", &id, None).await;
+        self.card_shows(&id, "Active").await;
         id
     }
 

@@ -50,6 +50,13 @@ impl TestApp {
         }
     }
 
+    /// `email`'s active request on `prod` (payments) and a shell on it.
+    pub async fn active_shell(&self, email: &str) -> (AccessRequest, TermClient) {
+        let request = self.active(email, &["payments"]).await;
+        let shell = self.shell(&request, email).await;
+        (request, shell)
+    }
+
     /// Opens `email`'s shell in payments/web-1 and waits for `ready`.
     pub async fn shell(&self, request: &AccessRequest, email: &str) -> TermClient {
         let query = format!(
@@ -104,6 +111,13 @@ impl TermClient {
                 self.controls
             ),
         }
+    }
+
+    /// Runs `echo <word>` and waits for its output on a line of its own (not the echo of the
+    /// input); returns the output so far as text.
+    pub async fn echo(&mut self, word: &str) -> String {
+        self.send(format!("echo {word}\r").as_bytes()).await;
+        self.read_until(&format!("\r{word}\r\n")).await
     }
 
     /// Reads until the output contains `needle`; returns the output as text.
