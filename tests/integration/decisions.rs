@@ -8,7 +8,6 @@
 use chrono::TimeDelta;
 use janus_core::clock::Clock;
 use janus_core::domain::{AccessRequest, Command, RequestId, RequestState};
-use janus_core::links::{LinkParams, LinkSigner};
 use janus_core::queue::WorkOutcome;
 
 use crate::support::TestApp;
@@ -20,15 +19,8 @@ const LINK_TTL_SECONDS: i64 = 900;
 /// The link `url` of request `id` is Alice's, signed with the configured keys, and stops working
 /// `links.ttlSeconds` after it was signed — before the grant ends.
 async fn assert_capped(test: &TestApp, id: &RequestId, url: &str) {
-    let (path, query) = url.split_once('?').expect("a query");
-    assert!(path.ends_with(&format!("/t/{id}")), "{url}");
-    let params = LinkParams::from_query(query).unwrap();
-    let signer = LinkSigner::from_config(&test.config.links).unwrap();
     let now = test.clock.now().timestamp();
-    let expiry = signer
-        .verify(id.as_str(), &params, Some("alice@example.com"), now)
-        .unwrap()
-        .expires_at;
+    let expiry = test.link_expiry_for_alice(id, url, now);
     let grant_end = test
         .workflow
         .get(id)

@@ -34,22 +34,26 @@ impl TestApp {
     /// `url` opens `id`'s terminal, is bound to Alice (Bob cannot use it) and is valid until the
     /// request's expiry, checked at `now`.
     pub async fn assert_link_for_alice(&self, id: &RequestId, url: &str, now: i64) {
+        let expiry = self.link_expiry_for_alice(id, url, now);
+        let request = self.workflow.get(id).await.unwrap();
+        assert_eq!(Some(expiry), request.expires_at.map(|at| at.timestamp()));
+    }
+
+    /// When the terminal link `url` of `id` stops working: it opens `/t/{id}`, is signed with
+    /// the configured keys for Alice, and is refused to Bob.
+    pub fn link_expiry_for_alice(&self, id: &RequestId, url: &str, now: i64) -> i64 {
         let (path, query) = url.split_once('?').unwrap();
-        assert!(path.ends_with(&format!("/t/{id}")));
+        assert!(path.ends_with(&format!("/t/{id}")), "{url}");
         let params = LinkParams::from_query(query).unwrap();
         let signer = LinkSigner::from_config(&self.config.links).unwrap();
         let verified = signer
             .verify(id.as_str(), &params, Some("alice@example.com"), now)
             .unwrap();
-        let request = self.workflow.get(id).await.unwrap();
-        assert_eq!(
-            Some(verified.expires_at),
-            request.expires_at.map(|at| at.timestamp())
-        );
         assert!(
             signer
                 .verify(id.as_str(), &params, Some("bob@example.com"), now)
                 .is_err()
         );
+        verified.expires_at
     }
 }
