@@ -37,7 +37,6 @@ mod chat_links {
     use janus_fixtures::discord::{APPLICATION_ID, BOT_TOKEN};
 
     use super::*;
-    use crate::support::slack::text_of;
     use crate::support::{discord, slack};
 
     /// The YAML both chat stories show: links live `LINK_TTL_SECONDS`, `prod` is approved by bob.
@@ -68,24 +67,8 @@ mod chat_links {
             .await;
         test.slack().click(slack::BOB, "janus_approve", &id, None).await;
         test.slack().card_shows(&id, "Active").await;
-        let ts = test.slack().card(&id).await;
-        let reply = test
-            .slack()
-            .wait_for_value(|state| {
-                state
-                    .thread_replies(slack::APPROVALS, &ts)
-                    .first()
-                    .map(|m| (*m).clone())
-            })
-            .await;
-        let text = text_of(&reply);
-        let start = text
-            .find("https://janus.example.test/t/")
-            .expect("link in thread");
-        let url = &text[start..];
-        let url = &url[..url.find('|').expect("a Slack link")];
-
-        assert_capped(&test, &id, url).await;
+        let url = test.slack().thread_link(&id).await;
+        assert_capped(&test, &id, &url).await;
         test.finish().await;
     }
 
@@ -104,23 +87,9 @@ mod chat_links {
             .submit(discord::ALICE, "prod", "payments", "7200")
             .await;
         test.discord().click(discord::BOB, "janus_approve", &id).await;
-        let card = test.discord().card_shows(&id, "Active").await;
-        let thread = test
-            .discord()
-            .wait_for_value(|state| {
-                let thread = state.thread_of(&card.id)?;
-                state
-                    .messages(thread)
-                    .first()
-                    .map(|message| message.content.clone())
-            })
-            .await;
-        let start = thread
-            .find("https://janus.example.test/t/")
-            .expect("link in thread");
-        let url = thread[start..].split_whitespace().next().unwrap();
-
-        assert_capped(&test, &id, url).await;
+        test.discord().card_shows(&id, "Active").await;
+        let url = test.discord().thread_link(&id).await;
+        assert_capped(&test, &id, &url).await;
         test.finish().await;
     }
 }

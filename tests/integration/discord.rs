@@ -80,21 +80,8 @@ async fn the_journey_from_request_to_expiry() {
     );
 
     // The link goes in a thread started on the card, bound to Alice, valid until the expiry.
-    let thread = test
-        .discord()
-        .wait_for_value(|state| {
-            let thread = state.thread_of(&card.id)?;
-            state
-                .messages(thread)
-                .first()
-                .map(|message| message.content.clone())
-        })
-        .await;
-    let start = thread
-        .find("https://janus.example.test/t/")
-        .expect("link in thread");
-    let url = thread[start..].split_whitespace().next().unwrap();
-    test.assert_link_for_alice(&id, url, test.discord().now()).await;
+    let url = test.discord().thread_link(&id).await;
+    test.assert_link_for_alice(&id, &url, test.discord().now()).await;
 
     // Alice hears about it directly.
     let dms = test

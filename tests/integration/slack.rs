@@ -57,18 +57,8 @@ async fn the_journey_from_request_to_expiry() {
         .await;
 
     // The link goes in the card's thread, bound to Alice, valid until the expiry.
-    let ts = test.slack().card(&id).await;
-    let reply = test
-        .slack()
-        .wait_for_value(|state| state.thread_replies(APPROVALS, &ts).first().map(|m| (*m).clone()))
-        .await;
-    let text = text_of(&reply);
-    let start = text
-        .find("https://janus.example.test/t/")
-        .expect("link in thread");
-    let url = &text[start..];
-    let url = &url[..url.find('|').unwrap()];
-    test.assert_link_for_alice(&id, url, test.slack().now()).await;
+    let url = test.slack().thread_link(&id).await;
+    test.assert_link_for_alice(&id, &url, test.slack().now()).await;
 
     // Alice hears about it directly.
     let dms = test.slack().wait_for_value(|state| {

@@ -140,6 +140,29 @@ impl DiscordPart {
             .await
     }
 
+    /// The terminal link posted in the thread started on `id`'s card.
+    pub async fn thread_link(&self, id: &RequestId) -> String {
+        let card = self.card(id).await;
+        let thread = self
+            .fake
+            .wait_for_value(|state| {
+                let thread = state.thread_of(&card)?;
+                state
+                    .messages(thread)
+                    .first()
+                    .map(|message| message.content.clone())
+            })
+            .await;
+        let start = thread
+            .find("https://janus.example.test/t/")
+            .expect("link in thread");
+        thread[start..]
+            .split_whitespace()
+            .next()
+            .unwrap_or_default()
+            .to_owned()
+    }
+
     /// Waits until the card's current version contains `needle`.
     pub async fn card_shows(&self, id: &RequestId, needle: &str) -> Message {
         let message = self.card(id).await;

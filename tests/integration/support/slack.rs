@@ -127,6 +127,21 @@ impl SlackPart {
             .await
     }
 
+    /// The terminal link posted in the thread of `id`'s card (its first reply).
+    pub async fn thread_link(&self, id: &RequestId) -> String {
+        let ts = self.card(id).await;
+        let reply = self
+            .fake
+            .wait_for_value(|state| state.thread_replies(APPROVALS, &ts).first().map(|m| (*m).clone()))
+            .await;
+        let text = text_of(&reply);
+        let start = text
+            .find("https://janus.example.test/t/")
+            .expect("link in thread");
+        let url = &text[start..];
+        url[..url.find('|').expect("a Slack link")].to_owned()
+    }
+
     /// Waits until the card's current text contains `needle`; returns the whole card.
     pub async fn card_shows(&self, id: &RequestId, needle: &str) -> Value {
         let ts = self.card(id).await;
