@@ -192,11 +192,7 @@ pub(super) async fn visible(
     viewer: &Viewer,
     id: &RequestId,
 ) -> Result<AccessRequest, ApiError> {
-    let request = state.workflow.get(id).await?;
-    if !viewer.can_see(state.workflow.policy(), &request) {
-        return Err(not_found(id.as_str()));
-    }
-    Ok(request)
+    Ok(state.workflow.visible(&viewer.actor(), id).await?)
 }
 
 /// The 404 of a request that is missing, malformed or not the caller's to see (`shown` is its id).

@@ -51,7 +51,7 @@ async fn events(State(state): State<AppState>, viewer: Viewer) -> Response {
 struct Live {
     changes: Receiver<Change>,
     viewer: Viewer,
-    policy: std::sync::Arc<janus_core::domain::Policy>,
+    workflow: janus_core::workflow::Workflow,
     stopping: BoxFuture<'static, ()>,
     lifetime: BoxFuture<'static, ()>,
 }
@@ -66,12 +66,12 @@ fn stream(
         .data("{}")
         .retry(Duration::from_secs(2));
     let lifetime = state.workflow.clock().sleep(STREAM_LIFETIME);
-    let policy = std::sync::Arc::new(state.workflow.policy().clone());
+    let workflow = state.workflow.clone();
     let stopping: BoxFuture<'static, ()> = Box::pin(async move { state.stopped().await });
     let live = Live {
         changes,
         viewer,
-        policy,
+        workflow,
         stopping,
         lifetime,
     };
@@ -83,7 +83,7 @@ fn stream(
                 () = &mut live.lifetime => return None,
             };
             match received {
-                Ok(change) if live.viewer.can_see(&live.policy, &change.request) => {
+                Ok(change) if live.viewer.can_see(live.workflow.policy(), &change.request) => {
                     let id = change.request.id.to_string();
                     let data = json!({ "id": id, "state": change.request.state.as_str() }).to_string();
                     let events = vec![
